@@ -1,0 +1,57 @@
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Config } from './config.js';
+import type { Database } from './db/client.js';
+import { handleError, handleNotFound } from './errors.js';
+import { createLogger } from './logger.js';
+import authenticate from './plugins/authenticate.js';
+import database from './plugins/database.js';
+import http from './plugins/http.js';
+import openapi from './plugins/openapi.js';
+import requestLog, { genReqId } from './plugins/request-log.js';
+import shutdown from './plugins/shutdown.js';
+import health from './features/health/routes.js';
+
+export interface AppDeps {
+  database: Database;
+}
+
+export interface BuildOptions {
+  /** Defaults to the JSON logger built from config. */
+  logger?: FastifyBaseLogger;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    config: Config;
+  }
+}
+
+/** Builds the whole HTTP application. server.ts listens on it; tests inject into it. */
+export async function buildApp(config: Config, deps: AppDeps, options: BuildOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: options.logger ?? createLogger(config),
+    genReqId,
+    logController: new LogController({ requestIdLogLabel: 'request_id', disableRequestLogging: true }),
+    bodyLimit: config.bodyLimit,
+    trustProxy: config.trustProxy,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.decorate('config', config);
+  app.setErrorHandler(handleError);
+  app.setNotFoundHandler(handleNotFound);
+
+  await app.register(requestLog);
+  await app.register(shutdown);
+  await app.register(database, { database: deps.database });
+  await app.register(http, { config });
+  await app.register(openapi);
+  await app.register(authenticate, { config });
+
+  await app.register(health);
+
+  return app;
+}

@@ -1,0 +1,87 @@
+import { readFileSync } from 'node:fs';
+import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js';
+import postgres, { type Options, type Sql } from 'postgres';
+import type { DatabaseConfig } from '../config.js';
+import * as schema from './schema/index.js';
+
+export type Db = PostgresJsDatabase<typeof schema>;
+/** What a transaction callback receives: the same query API as Db. */
+export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
+export type DbOrTx = Db | Tx;
+
+export interface Database {
+  /** Primary pool: writes, transactions, and reads that must see them. */
+  db: Db;
+  sql: Sql;
+  /** Replica pool when DATABASE_READ_URL is set, otherwise the primary. */
+  readDb: Db;
+  readSql: Sql;
+  close(timeoutS?: number): Promise<void>;
+}
+
+function sslOption(config: DatabaseConfig): Options<Record<string, never>>['ssl'] {
+  switch (config.ssl) {
+    case 'disable':
+      return false;
+    case 'require':
+      // Encrypted, server not authenticated: RDS's default when no CA bundle is shipped.
+      return { rejectUnauthorized: false };
+    case 'verify-full':
+      return { rejectUnauthorized: true, ...(config.sslCa ? { ca: readFileSync(config.sslCa, 'utf8') } : {}) };
+  }
+}
+
+async function iamPassword(url: string, region: string | null): Promise<() => Promise<string>> {
+  // Loaded only when asked for, so the AWS SDK stays out of every other start-up.
+  const { Signer } = await import('@aws-sdk/rds-signer');
+  const u = new URL(url);
+  const signer = new Signer({
+    hostname: u.hostname,
+    port: Number(u.port || 5432),
+    username: decodeURIComponent(u.username),
+    ...(region ? { region } : {}),
+  });
+  return () => signer.getAuthToken();
+}
+
+export async function poolOptions(
+  config: DatabaseConfig,
+  url: string,
+  overrides: Partial<Options<Record<string, never>>> = {},
+): Promise<Options<Record<string, never>>> {
+  return {
+    max: config.poolMax,
+    idle_timeout: config.idleTimeoutS,
+    max_lifetime: config.maxLifetimeS,
+    connect_timeout: config.connectTimeoutS,
+    prepare: config.prepare,
+    ssl: sslOption(config),
+    onnotice: () => {},
+    connection: {
+      application_name: 'offbase',
+      ...(config.statementTimeoutMs > 0 ? { statement_timeout: config.statementTimeoutMs } : {}),
+    },
+    ...(config.iamAuth ? { password: await iamPassword(url, config.awsRegion) } : {}),
+    ...overrides,
+  };
+}
+
+export async function createDatabase(config: DatabaseConfig, url: string): Promise<Database> {
+  const sql = postgres(url, await poolOptions(config, url));
+  const db = drizzle(sql, { schema });
+  let readSql = sql;
+  let readDb = db;
+  if (config.readUrl) {
+    readSql = postgres(config.readUrl, await poolOptions(config, config.readUrl));
+    readDb = drizzle(readSql, { schema });
+  }
+  return {
+    db,
+    sql,
+    readDb,
+    readSql,
+    async close(timeoutS = 5) {
+      await Promise.all([sql.end({ timeout: timeoutS }), readSql === sql ? null : readSql.end({ timeout: timeoutS })]);
+    },
+  };
+}

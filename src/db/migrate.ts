@@ -1,0 +1,81 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { drizzle } from 'drizzle-orm/postgres-js';
+import { migrate } from 'drizzle-orm/postgres-js/migrator';
+import postgres from 'postgres';
+import type { DatabaseConfig } from '../config.js';
+import { poolOptions } from './client.js';
+
+// drizzle/ sits at the package root both in the source tree (src/db) and in the build (dist/db).
+export const MIGRATIONS_FOLDER = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../drizzle');
+
+// Any constant works as long as every offbase process agrees on it.
+const MIGRATION_LOCK_KEY = 0x0ffba5e;
+
+interface JournalEntry {
+  idx: number;
+  when: number;
+  tag: string;
+}
+
+export function readJournal(folder = MIGRATIONS_FOLDER): JournalEntry[] {
+  const journal = JSON.parse(readFileSync(path.join(folder, 'meta/_journal.json'), 'utf8')) as { entries: JournalEntry[] };
+  return journal.entries;
+}
+
+export interface MigrationResult {
+  applied: number;
+  latest: string | null;
+  /** Migrations this call applied (0 when another process got there first). */
+  ran: number;
+}
+
+/**
+ * Applies pending migrations on one dedicated connection that holds a session-level
+ * advisory lock, so N tasks booting at once apply each migration exactly once and none of
+ * them serves before the schema is complete. Use a direct endpoint, not a transaction
+ * pooler: advisory locks need the same server session for the whole run.
+ */
+export async function runMigrations(
+  config: DatabaseConfig,
+  url: string,
+  log: (msg: string) => void = () => {},
+): Promise<MigrationResult> {
+  const sql = postgres(url, await poolOptions(config, url, { max: 1, prepare: false, connection: { application_name: 'offbase-migrate', statement_timeout: 0 } }));
+  try {
+    await sql`select pg_advisory_lock(${MIGRATION_LOCK_KEY})`;
+    try {
+      const before = await countApplied(sql);
+      await migrate(drizzle(sql), { migrationsFolder: MIGRATIONS_FOLDER });
+      const status = await migrationStatus(sql);
+      const ran = status.applied - before;
+      log(ran > 0 ? `applied ${ran} migration(s); schema at ${status.latest}` : `schema up to date at ${status.latest}`);
+      return { ...status, ran };
+    } finally {
+      await sql`select pg_advisory_unlock(${MIGRATION_LOCK_KEY})`.catch(() => {});
+    }
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
+}
+
+async function countApplied(sql: postgres.Sql): Promise<number> {
+  return (await migrationStatus(sql)).applied;
+}
+
+let journalCache: JournalEntry[] | null = null;
+
+/** How many migrations the database has, and the tag of the newest, read from the journal. */
+export async function migrationStatus(sql: postgres.Sql): Promise<{ applied: number; latest: string | null }> {
+  // Two statements: a reference to a missing table fails at parse time, even in a dead branch.
+  const [exists] = await sql<{ ok: boolean }[]>`select to_regclass('drizzle.__drizzle_migrations') is not null as ok`;
+  if (!exists?.ok) return { applied: 0, latest: null };
+  const [row] = await sql<{ n: number; last: string | null }[]>`
+    select count(*)::int as n, max(created_at)::text as last from drizzle.__drizzle_migrations`;
+  const applied = row?.n ?? 0;
+  if (!row?.last) return { applied, latest: null };
+  journalCache ??= readJournal();
+  const latest = journalCache.find((e) => String(e.when) === row.last)?.tag ?? null;
+  return { applied, latest };
+}

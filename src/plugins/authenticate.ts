@@ -1,0 +1,78 @@
+import jwt from '@fastify/jwt';
+import { eq } from 'drizzle-orm';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import type { Config } from '../config.js';
+import { sessions, users, type UserRole } from '../db/schema/index.js';
+import { AppError } from '../errors.js';
+import { isUuid } from '../lib/uuid.js';
+
+export interface AccessTokenClaims {
+  sub: string;
+  role: UserRole;
+  email: string;
+  /** Session id: revoking the session invalidates the token before it expires. */
+  sid: string;
+  iat?: number;
+  exp?: number;
+  iss?: string;
+  aud?: string | string[];
+}
+
+declare module '@fastify/jwt' {
+  interface FastifyJWT {
+    payload: AccessTokenClaims;
+    user: AccessTokenClaims;
+  }
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** preHandler: a valid Bearer access token of a live session and an enabled user. */
+    authenticate(request: FastifyRequest, reply: FastifyReply): Promise<void>;
+    /** preHandler: authenticate, then require role=admin. */
+    requireAdmin(request: FastifyRequest, reply: FastifyReply): Promise<void>;
+  }
+}
+
+export default fp<{ config: Config }>(
+  async (app, { config }) => {
+    await app.register(jwt, {
+      secret: config.auth.jwtSecret,
+      sign: { algorithm: 'HS256', iss: config.auth.issuer, aud: config.auth.audience, expiresIn: config.auth.accessTokenTtlS },
+      // Pinning the algorithm rejects alg:none and key-confusion tricks.
+      verify: { algorithms: ['HS256'], allowedIss: config.auth.issuer, allowedAud: config.auth.audience },
+    });
+
+    app.decorate('authenticate', async (request: FastifyRequest) => {
+      const header = request.headers.authorization;
+      if (!header || !/^bearer\s+\S+/i.test(header)) throw new AppError('unauthorized');
+      let claims: AccessTokenClaims;
+      try {
+        claims = await request.jwtVerify<AccessTokenClaims>();
+      } catch {
+        throw new AppError('invalid_token');
+      }
+      if (!isUuid(claims.sid) || !isUuid(claims.sub)) throw new AppError('invalid_token');
+      // The session row is the source of truth: logout, password change and disabling
+      // revoke it, and the access token dies with it instead of at expiry.
+      const [row] = await app.db
+        .select({ revoked_at: sessions.revoked_at, expires_at: sessions.expires_at, disabled_at: users.disabled_at, role: users.role, user_id: users.id })
+        .from(sessions)
+        .innerJoin(users, eq(users.id, sessions.user_id))
+        .where(eq(sessions.id, claims.sid))
+        .limit(1);
+      if (!row || row.user_id !== claims.sub || row.revoked_at || row.disabled_at || Date.parse(row.expires_at) <= Date.now()) {
+        throw new AppError('invalid_token');
+      }
+      // The role is read fresh so a demotion takes effect on the next request.
+      request.user = { ...claims, role: row.role };
+    });
+
+    app.decorate('requireAdmin', async (request: FastifyRequest, reply: FastifyReply) => {
+      await app.authenticate(request, reply);
+      if (request.user.role !== 'admin') throw new AppError('forbidden');
+    });
+  },
+  { name: 'authenticate', dependencies: ['database'] },
+);

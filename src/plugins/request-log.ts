@@ -1,0 +1,34 @@
+import { randomUUID } from 'node:crypto';
+import fp from 'fastify-plugin';
+import type { IncomingMessage } from 'node:http';
+
+const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** X-Request-Id from a load balancer or client is kept when it is sane, otherwise replaced. */
+export function genReqId(req: IncomingMessage): string {
+  const header = req.headers['x-request-id'];
+  return typeof header === 'string' && SANE_REQUEST_ID.test(header) ? header : randomUUID();
+}
+
+// One log line per request, written when the response is done.
+export default fp(
+  async (app) => {
+    app.addHook('onRequest', async (request, reply) => {
+      reply.header('x-request-id', request.id);
+    });
+    app.addHook('onResponse', async (request, reply) => {
+      request.log.info(
+        {
+          method: request.method,
+          route: request.routeOptions.url ?? null,
+          path: request.url.split('?')[0],
+          status: reply.statusCode,
+          duration_ms: Math.round(reply.elapsedTime * 100) / 100,
+          user_id: request.user?.sub,
+        },
+        'request completed',
+      );
+    });
+  },
+  { name: 'request-log' },
+);

@@ -1,0 +1,106 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { readJournal } from '../src/db/migrate.js';
+import { createEmptyDatabase, type TestDatabase } from './helpers/db.js';
+import { spawnServer, stopServer, waitForStatus, type ServerProcess } from './helpers/process.js';
+
+const journal = readJournal();
+const dbs: TestDatabase[] = [];
+const procs: ServerProcess[] = [];
+afterAll(async () => {
+  await Promise.all(procs.map(stopServer));
+  await Promise.all(dbs.map((d) => d.drop()));
+});
+
+async function freshDb() {
+  const db = await createEmptyDatabase();
+  dbs.push(db);
+  return db;
+}
+async function start(env: Record<string, string>, entry?: string) {
+  const p = await spawnServer(env, entry);
+  procs.push(p);
+  return p;
+}
+const appliedMigrations = async (db: TestDatabase) =>
+  db.sql<{ hash: string; n: number }[]>`select hash, count(*)::int as n from drizzle.__drizzle_migrations group by hash`;
+
+describe('boot', () => {
+  it('migrates a fresh database before listening; a second boot is a no-op', async () => {
+    const db = await freshDb();
+    const first = await start({ DATABASE_URL: db.url });
+    await waitForStatus(first, '/health/ready');
+    const ready = await (await fetch(`${first.baseUrl}/health/ready`)).json();
+    expect(ready).toEqual({ status: 'ok', database: 'up', migrations: { applied: journal.length, latest: journal.at(-1)!.tag } });
+    expect(await stopServer(first)).toBe(0);
+    expect(first.output()).toContain(`applied ${journal.length} migration(s)`);
+
+    const second = await start({ DATABASE_URL: db.url });
+    await waitForStatus(second, '/health/ready');
+    expect(second.output()).toContain('schema up to date');
+    expect(await stopServer(second)).toBe(0);
+    expect(await appliedMigrations(db)).toHaveLength(journal.length);
+  });
+
+  it('eight processes booting at once against one fresh database all become ready; each migration applied once', async () => {
+    const db = await freshDb();
+    const group = await Promise.all(Array.from({ length: 8 }, () => start({ DATABASE_URL: db.url, DB_POOL_MAX: '2' })));
+    await Promise.all(group.map((p) => waitForStatus(p, '/health/ready', 200, 90_000)));
+    const rows = await appliedMigrations(db);
+    expect(rows).toHaveLength(journal.length);
+    expect(rows.every((r) => r.n === 1)).toBe(true);
+    const ran = group.filter((p) => p.output().includes(`applied ${journal.length} migration(s)`));
+    expect(ran).toHaveLength(1);
+    expect(await Promise.all(group.map(stopServer))).toEqual(Array(8).fill(0));
+  }, 120_000);
+
+  it('MIGRATE_ON_BOOT=false skips migrations', async () => {
+    const db = await freshDb();
+    const p = await start({ DATABASE_URL: db.url, MIGRATE_ON_BOOT: 'false' });
+    await waitForStatus(p, '/health/ready');
+    const ready = await (await fetch(`${p.baseUrl}/health/ready`)).json();
+    expect(ready.migrations).toEqual({ applied: 0, latest: null });
+    await stopServer(p);
+  });
+
+  it('a failing migration aborts boot with a non-zero exit and never listens', async () => {
+    const db = await freshDb();
+    // An object in the way makes the first migration fail half-way through.
+    await db.sql`create table documents (id int)`;
+    const p = await start({ DATABASE_URL: db.url });
+    const code = await p.exited;
+    expect(code).not.toBe(0);
+    expect(p.output()).toContain('migration failed; not starting');
+    expect(p.output()).not.toContain('Server listening');
+    const [{ exists }] = await db.sql`select to_regclass('public.users') is not null as exists`;
+    expect(exists).toBe(false); // the migration's transaction rolled back
+  });
+
+  it('a configuration error exits 1 with one line naming the variable', async () => {
+    const p = await start({ PORT: '3000', DB_POOL_MAX: 'many' });
+    expect(await p.exited).toBe(1);
+    expect(p.output().trim()).toBe('offbase: configuration error: DB_POOL_MAX must be an integer from 1 to 1000 (got "many")');
+    const prod = await start({ NODE_ENV: 'production', PORT: '3000' });
+    expect(await prod.exited).toBe(1);
+    expect(prod.output()).toContain('DATABASE_URL (or DB_HOST, DB_NAME, DB_USER, DB_PASSWORD) is required when NODE_ENV=production');
+  });
+});
+
+describe('graceful shutdown', () => {
+  it('SIGTERM during a slow request lets it finish with 200, refuses new connections, exits 0', async () => {
+    const db = await freshDb();
+    const p = await start({ DATABASE_URL: db.url, SHUTDOWN_TIMEOUT_MS: '8000' }, 'test/fixtures/slow-server.ts');
+    await waitForStatus(p, '/health/ready');
+    const slow = fetch(`${p.baseUrl}/__test/slow?ms=1500`);
+    await new Promise((r) => setTimeout(r, 300));
+    const sentAt = Date.now();
+    p.child.kill('SIGTERM');
+    const res = await slow;
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ slept: 1500 });
+    await new Promise((r) => setTimeout(r, 50));
+    await expect(fetch(`${p.baseUrl}/health/live`, { signal: AbortSignal.timeout(2000) })).rejects.toThrow();
+    expect(await p.exited).toBe(0);
+    expect(Date.now() - sentAt).toBeLessThan(8000);
+    expect(p.output()).toContain('shutdown complete');
+  });
+});

@@ -1,0 +1,72 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../src/config.js';
+
+const prod = { NODE_ENV: 'production', DATABASE_URL: 'postgres://app@db:5432/app', JWT_SECRET: 'x'.repeat(32) };
+
+function errorOf(env: Record<string, string>): string {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as Error).message;
+  }
+  throw new Error('expected a configuration error');
+}
+
+describe('configuration', () => {
+  it('has development defaults and generates a dev JWT secret', () => {
+    const c = loadConfig({});
+    expect(c.port).toBe(3000);
+    expect(c.db.url).toBeNull();
+    expect(c.db.poolMax).toBe(10);
+    expect(c.db.prepare).toBe(true);
+    expect(c.shutdownTimeoutMs).toBe(10_000);
+    expect(c.auth.jwtSecretGenerated).toBe(true);
+    expect(Buffer.byteLength(c.auth.jwtSecret)).toBeGreaterThanOrEqual(32);
+    expect(c.auth.argon2).toEqual({ memoryCost: 19_456, timeCost: 2, parallelism: 1 });
+  });
+
+  it('builds the URL from the DB_* variables ECS injects from Secrets Manager', () => {
+    const c = loadConfig({ DB_HOST: 'db.example', DB_PORT: '6543', DB_NAME: 'app', DB_USER: 'off base', DB_PASSWORD: 'p@ss:/w' });
+    expect(c.db.url).toBe('postgres://off%20base:p%40ss%3A%2Fw@db.example:6543/app');
+  });
+
+  it('reads pool, SSL and CORS settings', () => {
+    const c = loadConfig({ DB_POOL_MAX: '25', DB_PREPARE: 'false', DB_SSL: 'require', CORS_ORIGINS: 'https://a.example, https://b.example' });
+    expect(c.db.poolMax).toBe(25);
+    expect(c.db.prepare).toBe(false);
+    expect(c.db.ssl).toBe('require');
+    expect(c.corsOrigins).toEqual(['https://a.example', 'https://b.example']);
+  });
+
+  it.each([
+    [{ PORT: 'abc' }, /^PORT must be an integer/],
+    [{ PORT: '70000' }, /^PORT must be/],
+    [{ LOG_LEVEL: 'loud' }, /^LOG_LEVEL must be one of/],
+    [{ DB_SSL: 'maybe' }, /^DB_SSL must be one of disable, require, verify-full/],
+    [{ DB_PREPARE: 'no' }, /^DB_PREPARE must be one of true, false/],
+    [{ DB_POOL_MAX: '0' }, /^DB_POOL_MAX must be/],
+    [{ DATABASE_URL: 'mysql://x@y/z' }, /^DATABASE_URL must be/],
+    [{ DB_HOST: 'db' }, /^DB_NAME is required/],
+    [{ JWT_SECRET: 'short' }, /^JWT_SECRET must be at least 32 bytes/],
+    [{ NODE_ENV: 'staging' }, /^NODE_ENV must be one of/],
+  ])('names the bad variable: %j', (env, message) => {
+    expect(errorOf(env as Record<string, string>)).toMatch(message);
+  });
+
+  it('never echoes a secret value in the error', () => {
+    const message = errorOf({ DATABASE_URL: 'mysql://user:hunter2@db/app' });
+    expect(message).not.toContain('hunter2');
+  });
+
+  it('refuses to start in production without a database or with a weak JWT secret', () => {
+    expect(errorOf({ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32) })).toMatch(/^DATABASE_URL .* is required when NODE_ENV=production/);
+    expect(errorOf({ ...prod, JWT_SECRET: '' })).toMatch(/^JWT_SECRET must be at least 32 bytes/);
+    expect(loadConfig(prod).host).toBe('0.0.0.0');
+  });
+
+  it('keeps IAM auth connections under the 15-minute token life', () => {
+    expect(errorOf({ ...prod, DB_IAM_AUTH: 'true' })).toMatch(/^DB_MAX_LIFETIME_S must be below 900/);
+    expect(loadConfig({ ...prod, DB_IAM_AUTH: 'true', DB_MAX_LIFETIME_S: '600' }).db.iamAuth).toBe(true);
+  });
+});

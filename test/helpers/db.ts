@@ -1,0 +1,61 @@
+import { randomBytes } from 'node:crypto';
+import postgres from 'postgres';
+import { inject } from 'vitest';
+import { databaseUrl } from '../setup/global.js';
+
+export interface TestDatabase {
+  name: string;
+  url: string;
+  /** Superuser connection to this database, for arranging and inspecting state directly. */
+  sql: postgres.Sql;
+  drop(): Promise<void>;
+}
+
+/** A fresh database cloned from the migrated template: isolated, fully migrated, fast. */
+export async function createTestDatabase(): Promise<TestDatabase> {
+  const adminUrl = inject('adminUrl');
+  const template = inject('templateDb');
+  const name = `${template.replace('offbase_tpl_', 'offbase_t_')}_${randomBytes(4).toString('hex')}`;
+  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
+  try {
+    // Clones of one template can collide ("source database is being accessed"): retry briefly.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await admin.unsafe(`create database ${name} template ${template}`);
+        break;
+      } catch (err) {
+        if (attempt >= 20 || (err as { code?: string }).code !== '55006') throw err;
+        await new Promise((r) => setTimeout(r, 100 + Math.random() * 200));
+      }
+    }
+  } finally {
+    await admin.end();
+  }
+  return openDatabase(adminUrl, name);
+}
+
+/** An empty database with no migrations, for boot tests. */
+export async function createEmptyDatabase(): Promise<TestDatabase> {
+  const adminUrl = inject('adminUrl');
+  const name = `${inject('templateDb').replace('offbase_tpl_', 'offbase_t_')}_e${randomBytes(4).toString('hex')}`;
+  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`create database ${name}`);
+  await admin.end();
+  return openDatabase(adminUrl, name);
+}
+
+function openDatabase(adminUrl: string, name: string): TestDatabase {
+  const url = databaseUrl(adminUrl, name);
+  const sql = postgres(url, { max: 2, onnotice: () => {} });
+  return {
+    name,
+    url,
+    sql,
+    async drop() {
+      await sql.end({ timeout: 5 });
+      const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
+      await admin.unsafe(`drop database if exists ${name} with (force)`);
+      await admin.end();
+    },
+  };
+}

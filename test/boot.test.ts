@@ -29,7 +29,7 @@ describe('boot', () => {
     const db = await freshDb();
     const first = await start({ DATABASE_URL: db.url });
     await waitForStatus(first, '/health/ready');
-    const ready = await (await fetch(`${first.baseUrl}/health/ready`)).json();
+    const ready: unknown = await (await fetch(`${first.baseUrl}/health/ready`)).json();
     expect(ready).toEqual({ status: 'ok', database: 'up', migrations: { applied: journal.length, latest: journal.at(-1)!.tag } });
     expect(await stopServer(first)).toBe(0);
     expect(first.output()).toContain(`applied ${journal.length} migration(s)`);
@@ -57,7 +57,7 @@ describe('boot', () => {
     const db = await freshDb();
     const p = await start({ DATABASE_URL: db.url, MIGRATE_ON_BOOT: 'false' });
     await waitForStatus(p, '/health/ready');
-    const ready = await (await fetch(`${p.baseUrl}/health/ready`)).json();
+    const ready = (await (await fetch(`${p.baseUrl}/health/ready`)).json()) as { migrations: unknown };
     expect(ready.migrations).toEqual({ applied: 0, latest: null });
     await stopServer(p);
   });
@@ -71,8 +71,8 @@ describe('boot', () => {
     expect(code).not.toBe(0);
     expect(p.output()).toContain('migration failed; not starting');
     expect(p.output()).not.toContain('Server listening');
-    const [{ exists }] = await db.sql`select to_regclass('public.users') is not null as exists`;
-    expect(exists).toBe(false); // the migration's transaction rolled back
+    const rows = await db.sql<{ exists: boolean }[]>`select to_regclass('public.users') is not null as exists`;
+    expect(rows[0]?.exists).toBe(false); // the migration's transaction rolled back
   });
 
   it('a configuration error exits 1 with one line naming the variable', async () => {

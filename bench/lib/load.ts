@@ -1,0 +1,62 @@
+import autocannon from 'autocannon';
+
+export interface Req {
+  method: 'GET' | 'POST';
+  path: string;
+  headers?: Record<string, string>;
+  body?: string;
+}
+
+export interface LoadResult {
+  requests: number;
+  rps: number;
+  p50: number;
+  p99: number;
+  /** Socket errors, timeouts and non-2xx responses. */
+  errors: number;
+  statuses: Record<string, number>;
+}
+
+/**
+ * Drives `connections` keep-alive connections for `durationS` seconds; every request is
+ * built by `next()`, so each one can carry another user's token and another id.
+ */
+export async function load(baseUrl: string, next: () => Req, opts: { connections: number; durationS: number }): Promise<LoadResult> {
+  const statuses: Record<string, number> = {};
+  const instance = autocannon({
+    url: baseUrl,
+    connections: opts.connections,
+    duration: opts.durationS,
+    timeout: 10,
+    requests: [
+      {
+        setupRequest: (req) => {
+          const r = next();
+          return { ...req, method: r.method, path: r.path, headers: { ...r.headers, ...(r.body ? { 'content-type': 'application/json' } : {}) }, body: r.body };
+        },
+        onResponse: (status) => {
+          statuses[status] = (statuses[status] ?? 0) + 1;
+        },
+      },
+    ],
+  });
+  const result = await instance;
+  const total = result.requests.total;
+  return {
+    requests: total,
+    rps: total / (result.duration || opts.durationS),
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    errors: result.errors + result.timeouts + result.non2xx,
+    statuses,
+  };
+}
+
+/** Averages repeated runs of one scenario (errors are summed); null when none ran. */
+export function mean(runs: LoadResult[]): LoadResult | null {
+  if (runs.length === 0) return null;
+  const avg = (f: (r: LoadResult) => number) => runs.reduce((s, r) => s + f(r), 0) / runs.length;
+  const statuses: Record<string, number> = {};
+  for (const r of runs) for (const [k, v] of Object.entries(r.statuses)) statuses[k] = (statuses[k] ?? 0) + v;
+  return { requests: avg((r) => r.requests), rps: avg((r) => r.rps), p50: avg((r) => r.p50), p99: avg((r) => r.p99), errors: runs.reduce((s, r) => s + r.errors, 0), statuses };
+}

@@ -1,0 +1,51 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { openSync } from 'node:fs';
+import path from 'node:path';
+import { freePort } from '../../test/setup/server.js';
+
+export interface Child {
+  baseUrl: string;
+  child: ChildProcess;
+  stop(): Promise<number | null>;
+}
+
+/**
+ * A TypeScript entry as its own Node process (the API and the B1 floor run the same way),
+ * logging to a file: production writes its JSON log lines somewhere too, so that cost stays in.
+ */
+export async function startChild(root: string, entry: string, env: Record<string, string>, logFile: string, readyPath: string): Promise<Child> {
+  const port = await freePort();
+  const out = openSync(logFile, 'w');
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, entry)], {
+    cwd: root,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, HOST: '127.0.0.1', PORT: String(port), ...env },
+    stdio: ['ignore', out, out],
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const baseUrl = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`${entry} exited with ${child.exitCode}; see ${logFile}`);
+    if (Date.now() > deadline) throw new Error(`${entry} not ready after 60 s; see ${logFile}`);
+    try {
+      const res = await fetch(baseUrl + readyPath, { signal: AbortSignal.timeout(2000) });
+      if (res.status < 500) break;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    baseUrl,
+    child,
+    async stop() {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      try {
+        return await exited;
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+  };
+}

@@ -1,0 +1,102 @@
+import type { Req } from './load.js';
+import { BENCH_PASSWORD } from './seed.js';
+import { SEARCH_TERMS, TextGen, documentId, userEmail, userId } from './text.js';
+
+// Request builders for S1–S7 and the B1 floor. Each call returns the next request of a
+// rotation over users and documents, so the load is spread over many owners and rows.
+
+export interface Population {
+  users: number;
+  docsPerUser: number;
+  /** Bearer tokens, tokens[i] belongs to user i + 1; shorter than `users` in quick mode. */
+  tokens: string[];
+  runId: string;
+}
+
+const API = '/api/v1';
+
+function rotation(pop: Population) {
+  let i = 0;
+  return () => {
+    const n = i++;
+    const t = n % pop.tokens.length;
+    // A multiplicative walk visits every document of the user over time, not just the first.
+    const d = (n * 7919) % pop.docsPerUser;
+    return { n, user: t + 1, doc: d, auth: { authorization: `Bearer ${pop.tokens[t]}` } };
+  };
+}
+
+export const scenarios = {
+  list(pop: Population): () => Req {
+    const next = rotation(pop);
+    return () => ({ method: 'GET', path: `${API}/documents?limit=20`, headers: next().auth });
+  },
+  get(pop: Population): () => Req {
+    const next = rotation(pop);
+    return () => {
+      const r = next();
+      return { method: 'GET', path: `${API}/documents/${documentId(r.user, r.doc)}`, headers: r.auth };
+    };
+  },
+  search(pop: Population): () => Req {
+    const next = rotation(pop);
+    return () => {
+      const r = next();
+      return { method: 'GET', path: `${API}/documents/search?q=${encodeURIComponent(SEARCH_TERMS[r.n % SEARCH_TERMS.length]!)}&limit=20`, headers: r.auth };
+    };
+  },
+  create(pop: Population): () => Req {
+    const next = rotation(pop);
+    const gen = new TextGen(4242);
+    return () => {
+      const r = next();
+      return { method: 'POST', path: `${API}/documents`, headers: r.auth, body: JSON.stringify(newDocument(gen, `${pop.runId}/s4/${r.n}`)) };
+    };
+  },
+  batch(pop: Population, size = 100): () => Req {
+    const next = rotation(pop);
+    const gen = new TextGen(4343);
+    // Bodies differ only in their keys: build the items once, stamp keys per request.
+    const items = Array.from({ length: size }, () => newDocument(gen, ''));
+    return () => {
+      const r = next();
+      const documents = items.map((item, k) => ({ ...item, s3_key: `${pop.runId}/s5/${r.n}/${k}` }));
+      return { method: 'POST', path: `${API}/documents/batch`, headers: r.auth, body: JSON.stringify({ documents }) };
+    };
+  },
+  login(pop: Population): () => Req {
+    let i = 0;
+    return () => ({ method: 'POST', path: `${API}/auth/login`, body: JSON.stringify({ email: userEmail((i++ % pop.users) + 1), password: BENCH_PASSWORD }) });
+  },
+  floorList(pop: Population): () => Req {
+    const next = rotation(pop);
+    return () => ({ method: 'GET', path: `/floor/documents?owner=${userId(next().user)}&limit=20` });
+  },
+  floorGet(pop: Population): () => Req {
+    const next = rotation(pop);
+    return () => {
+      const r = next();
+      return { method: 'GET', path: `/floor/documents/${documentId(r.user, r.doc)}?owner=${userId(r.user)}` };
+    };
+  },
+  live(): () => Req {
+    return () => ({ method: 'GET', path: '/health/live' });
+  },
+};
+
+/**
+ * A document as an upload pipeline registers it: metadata, no extracted text yet (text
+ * extraction fills content_text later with a PATCH). See docs/benchmarks.md.
+ */
+function newDocument(gen: TextGen, key: string) {
+  return {
+    title: gen.title(),
+    description: gen.sentence(),
+    s3_bucket: 'bench-writes',
+    s3_key: key,
+    content_type: 'application/pdf',
+    size_bytes: gen.int(10_000, 5_000_000),
+    tags: gen.tags(),
+    metadata: { pages: gen.int(1, 80), source: 'bench' },
+  };
+}

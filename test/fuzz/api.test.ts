@@ -1,0 +1,255 @@
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import argon2 from 'argon2';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ERROR_CODES } from '../../src/errors.js';
+import { buildTestApp, TEST_JWT_SECRET, type TestApp } from '../helpers/app.js';
+import { mintSession, signAccessToken } from '../helpers/tokens.js';
+import { createUserWithToken, type TestUser } from '../helpers/users.js';
+import { mutatedBody, nastyJson, nastyString, rawBodies } from './arbitraries.js';
+import { enumerateRoutes, type RouteInfo } from './routes.js';
+
+// Property-based fuzzing of every route the app registers, through app.inject. User A owns
+// data; the fuzzer acts as user B (or as nobody, or with forged tokens) with A's ids in its
+// pool. Reproduce a failure with FUZZ_SEED=<seed printed below>; FUZZ_RUNS changes the count.
+const SEED = Number(process.env.FUZZ_SEED ?? randomBytes(4).readUInt32LE(0) >>> 1);
+const RUNS = Number(process.env.FUZZ_RUNS ?? 10_000);
+
+let t: TestApp;
+let routes: RouteInfo[];
+let a: TestUser;
+let b: TestUser;
+let bToken: string;
+const aSecrets: string[] = []; // strings of A's that must never reach B
+const aIds: string[] = [];
+const bIds: string[] = [];
+let snapshotA: () => Promise<string>;
+let before = '';
+const protoKeys = Object.getOwnPropertyNames(Object.prototype).sort().join();
+
+async function seedUser(user: TestUser, marker: string, ids: string[]) {
+  const sql = t.testDb.sql;
+  const hash = await argon2.hash(`pw-${marker}-${randomUUID()}`, { type: argon2.argon2id, memoryCost: 8192, timeCost: 1 });
+  await sql`update users set password_hash = ${hash}, full_name = ${`Name ${marker}`} where id = ${user.id}`;
+  const refresh = `refresh-${marker}-${randomBytes(16).toString('hex')}`;
+  await sql`insert into refresh_tokens (session_id, token_hash) values (${user.sessionId}, ${createHash('sha256').update(refresh).digest('hex')})`;
+  for (let i = 0; i < 3; i++) {
+    const [doc] = await sql<{ id: string }[]>`
+      insert into documents (owner_id, title, description, s3_bucket, s3_key, content_text, tags, metadata)
+      values (${user.id}, ${`Title ${marker} ${i}`}, ${`Desc ${marker}`}, 'fuzz', ${`${marker}/${i}`}, ${`Body ${marker} contract liability ${i}`},
+              ${[`tag${marker}`]}, ${sql.json({ marker })})
+      returning id`;
+    const [analysis] = await sql<{ id: string }[]>`
+      insert into analyses (document_id, owner_id, kind, status, result, cost_usd)
+      values (${doc!.id}, ${user.id}, 'summary', 'succeeded', ${sql.json({ summary: `Result ${marker}` })}, '0.001200') returning id`;
+    ids.push(doc!.id, analysis!.id);
+  }
+  const [audit] = await sql<{ id: string }[]>`
+    insert into audit_logs (actor_id, action, entity_type, entity_id, changes)
+    values (${user.id}, 'document.create', 'document', ${ids[0]!}, ${sql.json({ title: { before: null, after: `Audit ${marker}` } })}) returning id::text`;
+  ids.push(user.id, user.sessionId, audit!.id);
+  return { hash, refresh };
+}
+
+beforeAll(async () => {
+  t = await buildTestApp({ RATE_LIMIT_ENABLED: 'false', LOG_LEVEL: 'warn' });
+  routes = enumerateRoutes(t.app);
+  a = await createUserWithToken(t.app, { email: `fuzz-a-${randomUUID().slice(0, 8)}@example.com` });
+  b = await createUserWithToken(t.app, { email: `fuzz-b-${randomUUID().slice(0, 8)}@example.com` });
+  bToken = b.token;
+  const markerA = `MARKA${randomBytes(6).toString('hex')}`;
+  const secretsA = await seedUser(a, markerA, aIds);
+  await seedUser(b, `MARKB${randomBytes(6).toString('hex')}`, bIds);
+  aSecrets.push(markerA, a.email, a.token, secretsA.hash, secretsA.refresh, TEST_JWT_SECRET);
+  snapshotA = async () => {
+    const rows = await t.testDb.sql<{ j: string }[]>`
+      select row_to_json(x)::text as j from (
+        select 'user' as k, u.id::text, u.email, u.password_hash, u.full_name, u.role, u.disabled_at::text, u.updated_at::text from users u where u.id = ${a.id}
+        union all select 'doc', d.id::text, d.title, d.status, d.description, d.content_text, d.metadata::text, d.updated_at::text from documents d where d.owner_id = ${a.id}
+        union all select 'analysis', n.id::text, n.status, n.kind, n.result::text, n.cost_usd::text, n.document_id::text, n.updated_at::text from analyses n where n.owner_id = ${a.id}
+        union all select 'session', s.id::text, s.revoked_at::text, s.expires_at::text, null, null, null, null from sessions s where s.user_id = ${a.id}
+      ) x order by 1`;
+    return rows.map((r) => r.j).join('\n');
+  };
+  before = await snapshotA();
+  process.stdout.write(`fuzz: seed ${SEED}, ${RUNS} runs over ${routes.length} routes (reproduce with FUZZ_SEED=${SEED})\n`);
+}, 120_000);
+
+afterAll(async () => {
+  await t?.close();
+});
+
+type AuthKind = 'b' | 'none' | 'garbage' | 'raw' | 'alg-none' | 'wrong-secret' | 'expired' | 'tampered' | 'b-with-a-sid' | 'a-sub-b-sid';
+
+function authHeader(kind: AuthKind, junk: string): string | undefined {
+  const claims = { sub: b.id, role: 'user', email: b.email, sid: b.sessionId };
+  const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
+  switch (kind) {
+    case 'b':
+      return `Bearer ${bToken}`;
+    case 'none':
+      return undefined;
+    case 'garbage':
+      return `Bearer ${junk}`;
+    case 'raw':
+      return junk;
+    case 'alg-none':
+      return `Bearer ${b64({ alg: 'none', typ: 'JWT' })}.${b64({ ...claims, role: 'admin', iss: 'offbase', aud: 'authenticated', exp: 9e9 })}.`;
+    case 'wrong-secret':
+      return `Bearer ${signAccessToken({ ...claims, role: 'admin' }, 'not-the-secret-not-the-secret-not-the-secret')}`;
+    case 'expired':
+      return `Bearer ${signAccessToken(claims, TEST_JWT_SECRET, { ttlS: -60 })}`;
+    case 'tampered': {
+      const [h, , s] = bToken.split('.');
+      return `Bearer ${h}.${b64({ ...claims, sub: a.id, role: 'admin', iss: 'offbase', aud: 'authenticated', exp: 9e9 })}.${s}`;
+    }
+    case 'b-with-a-sid':
+      return `Bearer ${signAccessToken({ ...claims, sid: a.sessionId }, TEST_JWT_SECRET)}`;
+    case 'a-sub-b-sid':
+      return `Bearer ${signAccessToken({ ...claims, sub: a.id, email: a.email }, TEST_JWT_SECRET)}`;
+  }
+}
+
+const HEADER_SAFE = /^[\t\x20-\x7e]*$/;
+const safeHeader = (v: string) => (HEADER_SAFE.test(v) ? v : enc(v));
+const PATH_SAFE = /^[A-Za-z0-9._~!$&'()*+,;=:@%-]*$/;
+// Lone surrogates cannot be percent-encoded as UTF-8; raw invalid bytes come from NASTY_STRINGS.
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+const enc = (v: string) => encodeURIComponent(v.replace(LONE_SURROGATE, '\ufffd'));
+
+interface FuzzRequest {
+  method: string;
+  url: string;
+  headers: Record<string, string>;
+  payload?: string;
+  route: string;
+  auth: AuthKind;
+}
+
+function requestArb(): fc.Arbitrary<FuzzRequest> {
+  const ids = fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...aIds, ...bIds) }, { weight: 1, arbitrary: fc.uuid() });
+  const segment = fc.oneof({ weight: 3, arbitrary: ids }, { weight: 2, arbitrary: nastyString });
+  return fc.constantFrom(...routes).chain((route) => {
+    const queryKeys = Object.keys(route.query);
+    const queryPair = fc.oneof(
+      { weight: queryKeys.length ? 3 : 0, arbitrary: queryKeys.length ? fc.constantFrom(...queryKeys).chain((k) => fc.tuple(fc.constant(k), fc.oneof(nastyString, ids, fc.integer().map(String)))) : fc.constant(['x', 'y'] as [string, string]) },
+      { weight: 1, arbitrary: fc.tuple(nastyString, nastyString) },
+    );
+    const body = fc.oneof(
+      { weight: 2, arbitrary: fc.constant(undefined) },
+      { weight: route.body ? 6 : 1, arbitrary: mutatedBody(route.body, ids).map((v) => JSON.stringify(v) ?? 'null') },
+      { weight: 1, arbitrary: nastyJson.map((v) => JSON.stringify(v) ?? 'null') },
+      { weight: 1, arbitrary: rawBodies },
+    );
+    return fc.record({
+      params: fc.array(segment, { minLength: 4, maxLength: 4 }),
+      encode: fc.boolean(),
+      query: fc.array(queryPair, { maxLength: 4 }),
+      body: ['GET', 'HEAD', 'OPTIONS'].includes(route.method) ? fc.oneof({ weight: 9, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: rawBodies }) : body,
+      contentType: fc.oneof(
+        { weight: 8, arbitrary: fc.constant('application/json') },
+        { weight: 1, arbitrary: fc.constantFrom('text/plain', 'application/json; charset=utf-16', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/jsonx', '') },
+        { weight: 1, arbitrary: nastyString },
+      ),
+      auth: fc.oneof(
+        { weight: 10, arbitrary: fc.constant<AuthKind>('b') },
+        { weight: 4, arbitrary: fc.constantFrom<AuthKind>('none', 'garbage', 'raw', 'alg-none', 'wrong-secret', 'expired', 'tampered', 'b-with-a-sid', 'a-sub-b-sid') },
+      ),
+      junk: nastyString,
+      extra: fc.dictionary(fc.constantFrom('x-request-id', 'if-match', 'if-none-match', 'accept', 'prefer', 'origin', 'x-forwarded-for', 'range', 'apikey'), nastyString, { maxKeys: 3 }),
+    }).map((r) => {
+      let i = 0;
+      const fill = (v: string) => (r.encode || !PATH_SAFE.test(v) ? enc(v) : v);
+      const path = route.url.replace(/:(\w+)/g, () => fill(r.params[i++]!)).replace(/\*$/, () => fill(r.params[3]!));
+      const qs = r.query.map(([k, v]) => `${enc(k)}=${fill(v)}`).join('&');
+      const headers: Record<string, string> = {};
+      for (const [k, v] of Object.entries(r.extra)) headers[k] = safeHeader(v);
+      const auth = authHeader(r.auth, r.junk);
+      if (auth !== undefined) headers.authorization = safeHeader(auth);
+      if (r.body !== undefined && r.contentType) headers['content-type'] = safeHeader(r.contentType);
+      return { method: route.method, url: qs ? `${path}?${qs}` : path, headers, payload: r.body, route: `${route.method} ${route.url}`, auth: r.auth };
+    });
+  });
+}
+
+// Server-side text that must never reach a client; checked only when the request did not
+// carry the same text (a document titled "syntax error" may come back as its title).
+const LEAKS: [string, RegExp][] = [
+  ['argon2 hash', /\$argon2(id|i|d)\$/],
+  ['bcrypt hash', /\$2[abxy]\$\d\d\$/],
+  ['SQL error', /PostgresError|syntax error at or near|violates (unique|foreign key|check|not-null) constraint|duplicate key value|invalid input syntax|current transaction is aborted|SQLSTATE|relation "\w+"/i],
+  ['SQL text', /\bselect\b[^"]{0,200}\bfrom\s+"?(users|documents|sessions|analyses|refresh_tokens|audit_logs)\b/i],
+  ['stack trace', /\n\s+at [^\n]+:\d+:\d+|node_modules|file:\/\/|\/src\/[\w/.-]+\.ts/],
+];
+
+const counts = { total: 0, byStatus: {} as Record<number, number>, byRoute: {} as Record<string, number>, remints: 0 };
+
+async function fire(req: FuzzRequest): Promise<void> {
+  const res = await t.app.inject({ method: req.method as 'GET', url: req.url, headers: req.headers, payload: req.payload });
+  counts.total++;
+  counts.byStatus[res.statusCode] = (counts.byStatus[res.statusCode] ?? 0) + 1;
+  counts.byRoute[req.route] = (counts.byRoute[req.route] ?? 0) + 1;
+  const where = `${req.method} ${req.url.slice(0, 300)} (auth ${req.auth}) -> ${res.statusCode} ${res.body.slice(0, 500)}`;
+
+  expect(res.statusCode, `5xx: ${where}`).toBeLessThan(500);
+
+  const isError = res.statusCode >= 400;
+  if (isError && req.method !== 'HEAD') {
+    let body: Record<string, unknown>;
+    try {
+      body = JSON.parse(res.body) as Record<string, unknown>;
+    } catch {
+      throw new Error(`error body is not JSON: ${where}`);
+    }
+    expect(Object.keys(body).filter((k) => !['code', 'message', 'request_id', 'details'].includes(k)), `extra keys: ${where}`).toEqual([]);
+    expect(ERROR_CODES[body.code as keyof typeof ERROR_CODES], `unknown code or wrong status: ${where}`).toBe(res.statusCode);
+    expect(typeof body.message, where).toBe('string');
+    expect(body.request_id, where).toBe(res.headers['x-request-id']);
+    if (body.details !== undefined) {
+      expect(Array.isArray(body.details), where).toBe(true);
+      for (const d of body.details as { message?: unknown }[]) expect(typeof d?.message, where).toBe('string');
+    }
+  }
+
+  const out = `${res.body}\n${JSON.stringify(res.headers)}`;
+  const sent = `${req.url}\n${JSON.stringify(req.headers)}\n${req.payload ?? ''}`;
+  for (const [name, pattern] of LEAKS) {
+    if (pattern.test(out) && !pattern.test(sent)) throw new Error(`leaks ${name}: ${where}`);
+  }
+  for (const secret of [...aSecrets, bToken]) {
+    if (out.includes(secret)) throw new Error(`leaks a secret or user A's data: ${where}`);
+  }
+  for (const id of aIds.filter((x) => x.length === 36)) {
+    if (out.includes(id) && !sent.includes(id)) throw new Error(`leaks user A's id ${id}: ${where}`);
+  }
+
+  // B's token is valid unless a fuzzed request just ended B's session (logout, password
+  // change): then B signs in again, as a client would.
+  expect(req.auth === 'b' && res.statusCode === 401, `B's valid token was rejected: ${where}`).toBe(false);
+  if (req.auth === 'b' && res.statusCode < 300 && /logout|password|sessions/.test(req.route)) {
+    bToken = (await mintSession(t.testDb.sql, { id: b.id, email: b.email }, TEST_JWT_SECRET)).token;
+    counts.remints++;
+  }
+}
+
+describe('fuzz: every route', () => {
+  it('never 5xx, one error shape, no leaks, no cross-user data', async () => {
+    expect(routes.length).toBeGreaterThan(2);
+    await fc.assert(
+      fc.asyncProperty(requestArb(), async (req) => {
+        await fire(req);
+      }),
+      { seed: SEED, numRuns: RUNS, endOnFailure: process.env.FUZZ_SHRINK !== '1' },
+    );
+    process.stdout.write(`fuzz: ${counts.total} requests; statuses ${JSON.stringify(counts.byStatus)}; B re-signed in ${counts.remints}×\n`);
+    // Every route was exercised, and the run was as large as promised.
+    for (const r of routes) expect(counts.byRoute[`${r.method} ${r.url}`] ?? 0, `${r.method} ${r.url} never fuzzed`).toBeGreaterThan(0);
+    if (!process.env.FUZZ_RUNS) expect(counts.total).toBeGreaterThanOrEqual(10_000);
+  }, 600_000);
+
+  it("left A's rows byte-for-byte unchanged and Object.prototype unpolluted", async () => {
+    expect(await snapshotA()).toBe(before);
+    expect(Object.getOwnPropertyNames(Object.prototype).sort().join()).toBe(protoKeys);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+});

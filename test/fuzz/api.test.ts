@@ -7,7 +7,7 @@ import { buildTestApp, TEST_JWT_SECRET, type TestApp } from '../helpers/app.js';
 import { mintSession, signAccessToken } from '../helpers/tokens.js';
 import { createUserWithToken, type TestUser } from '../helpers/users.js';
 import { mutatedBody, nastyJson, nastyString, rawBodies } from './arbitraries.js';
-import { enumerateRoutes, type RouteInfo } from './routes.js';
+import { enumerateRoutes, type RouteInfo } from './route-list.js';
 
 // Property-based fuzzing of every route the app registers, through app.inject. User A owns
 // data; the fuzzer acts as user B (or as nobody, or with forged tokens) with A's ids in its

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import type { JsonSchema } from './routes.js';
+import type { JsonSchema } from './route-list.js';
 
 // Values a hostile or broken client sends. Each is a string, so it fits a path segment, a
 // query value, a header or a JSON field.

@@ -57,6 +57,10 @@ export async function poolOptions(
     prepare: config.prepare,
     ssl: sslOption(config),
     onnotice: () => {},
+    // postgres.js backs off reconnects up to 20 s (3^n / 100 s); a request queued behind a
+    // backing-off connection waits that long. Capped at 1 s, requests fail fast with 503
+    // during an outage and the pool is back within a second of the database.
+    backoff: (retries: number) => (0.5 + Math.random() / 2) * Math.min(3 ** retries / 100, 1),
     connection: {
       application_name: 'offbase',
       ...(config.statementTimeoutMs > 0 ? { statement_timeout: config.statementTimeoutMs } : {}),

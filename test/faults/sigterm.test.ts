@@ -51,10 +51,11 @@ describe('SIGTERM under load', () => {
     // and 12 creates.
     const keys = Array.from({ length: 12 }, () => `sigterm/${randomUUID()}`);
     const inFlight = [
-      ...Array.from({ length: 12 }, () => send('GET', '/__test/slow?ms=700')),
+      ...Array.from({ length: 12 }, () => send('GET', '/__test/slow?ms=1000')),
       ...keys.map((key) => send('POST', '/api/v1/documents', { title: 'In flight at SIGTERM', s3_bucket: 'sigterm', s3_key: key })),
-    ];
-    await new Promise((r) => setTimeout(r, 300));
+    ].map((r) => r.catch((err: Error) => ({ status: -1, body: err.message })));
+    // Long enough for the server to have read every request (3 s of sleeps queue on 4 connections).
+    await new Promise((r) => setTimeout(r, 800));
     const signalledAt = Date.now();
     p.child.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 100));

@@ -37,6 +37,9 @@ export async function buildApp(config: Config, deps: AppDeps, options: BuildOpti
     trustProxy: config.trustProxy,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    // Errors the router raises before any hook runs (a malformed %-escape in the path):
+    // same error shape and request id header as everything else.
+    frameworkErrors: (error, request, reply) => handleError(error, request, reply.header('x-request-id', request.id)),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 

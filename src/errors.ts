@@ -148,6 +148,8 @@ function fromFramework(error: FastifyError): AppError | null {
       return new AppError('unsupported_media_type');
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return new AppError('validation_failed', 'The Content-Length header does not match the body.');
+    case 'FST_ERR_BAD_URL':
+      return new AppError('validation_failed', 'The URL is malformed.');
     case 'FST_ERR_NOT_FOUND':
       return new AppError('not_found');
     case 'FAST_JWT_MISSING_TOKEN': // defensive: routes map JWT errors themselves

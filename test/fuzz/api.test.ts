@@ -234,6 +234,17 @@ async function fire(req: FuzzRequest): Promise<void> {
 }
 
 describe('fuzz: every route', () => {
+  // Cases the fuzzer found once, kept as fixed regressions.
+  it('known hostile requests', async () => {
+    const auth = { authorization: `Bearer ${bToken}` };
+    const cases: FuzzRequest[] = [
+      { method: 'DELETE', url: '/api/v1/analyses/%%?a=1', headers: auth, route: 'bad %-escape', auth: 'b' },
+      { method: 'GET', url: '/health/live/%E0%A4%A', headers: {}, route: 'bad %-escape', auth: 'none' },
+    ];
+    for (const c of cases) await fire(c);
+  });
+
+
   it('never 5xx, one error shape, no leaks, no cross-user data', async () => {
     expect(routes.length).toBeGreaterThan(2);
     await fc.assert(

@@ -165,6 +165,9 @@ export function toAppError(error: unknown): AppError {
   if (isDatabaseUnavailable(error)) return new AppError('service_unavailable', undefined, undefined, { 'retry-after': '5' });
   const framework = fromFramework(error as FastifyError);
   if (framework) return framework;
+  // The net under validation: PostgreSQL refusing a value (class 22: NUL or a lone surrogate
+  // in text/jsonb, bad text for a type, out of range) is the client's input, never a 500.
+  if (sqlState(error)?.startsWith('22')) return new AppError('validation_failed', 'A value is invalid for its column.');
   const status = (error as FastifyError).statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) {
     // A 4xx from a plugin we do not map explicitly: keep the status, never the raw text.

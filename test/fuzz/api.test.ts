@@ -186,10 +186,12 @@ const LEAKS: [string, RegExp][] = [
 // access token 401.
 const ALSO_ANSWERED_WITH: Record<string, number[]> = { invalid_token: [400, 401] };
 
-const counts = { total: 0, byStatus: {} as Record<number, number>, byRoute: {} as Record<string, number>, remints: 0 };
+const counts = { total: 0, byStatus: {} as Record<number, number>, byRoute: {} as Record<string, number>, msByRoute: {} as Record<string, number>, remints: 0 };
 
 async function fire(req: FuzzRequest): Promise<void> {
+  const started = performance.now();
   const res = await t.app.inject({ method: req.method as 'GET', url: req.url, headers: req.headers, payload: req.payload });
+  counts.msByRoute[req.route] = (counts.msByRoute[req.route] ?? 0) + performance.now() - started;
   counts.total++;
   counts.byStatus[res.statusCode] = (counts.byStatus[res.statusCode] ?? 0) + 1;
   counts.byRoute[req.route] = (counts.byRoute[req.route] ?? 0) + 1;
@@ -258,7 +260,8 @@ describe('fuzz: every route', () => {
       }),
       { seed: SEED, numRuns: RUNS, endOnFailure: process.env.FUZZ_SHRINK !== '1' },
     );
-    process.stdout.write(`fuzz: ${counts.total} requests; statuses ${JSON.stringify(counts.byStatus)}; B re-signed in ${counts.remints}×\n`);
+    const slowest = Object.entries(counts.msByRoute).sort((x, y) => y[1] - x[1]).slice(0, 5).map(([r, ms]) => `${r} ${Math.round(ms)} ms`);
+    process.stdout.write(`fuzz: ${counts.total} requests; statuses ${JSON.stringify(counts.byStatus)}; B re-signed in ${counts.remints}×; most time in ${slowest.join(', ')}\n`);
     // Every route was exercised, and the run was as large as promised.
     for (const r of routes) expect(counts.byRoute[`${r.method} ${r.url}`] ?? 0, `${r.method} ${r.url} never fuzzed`).toBeGreaterThan(0);
     if (!process.env.FUZZ_RUNS) expect(counts.total).toBeGreaterThanOrEqual(10_000);

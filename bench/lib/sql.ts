@@ -7,8 +7,8 @@ const LIST_COLUMNS = 'id, owner_id, title, description, status, s3_bucket, s3_ke
 /** $1 owner, $2 limit + 1 (the extra row tells whether there is a next page). */
 export const LIST_SQL = `select ${LIST_COLUMNS} from documents where owner_id = $1 order by created_at desc, id desc limit $2`;
 
-/** $1 id, $2 owner. */
-export const GET_SQL = `select ${LIST_COLUMNS}, content_text from documents where id = $1 and owner_id = $2`;
+/** $1 id, $2 owner. The etag is the API's: md5(id || ':' || xmin). */
+export const GET_SQL = `select ${LIST_COLUMNS}, content_text, md5(id::text || ':' || xmin::text) as etag from documents where id = $1 and owner_id = $2 limit 1`;
 
 /** The same statements for pgbench: ids derived from random user and document numbers. */
 export function pgbenchScripts(users: number, docsPerUser: number): { list: string; get: string } {

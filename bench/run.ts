@@ -3,7 +3,7 @@
 // processes, runs pgbench for B2, drives S1–S7 with autocannon and writes one table to
 // bench/results/. See docs/benchmarks.md for what each row means.
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -13,6 +13,7 @@ import { startBenchPostgres, withDatabase } from './lib/database.js';
 import { load, mean, type LoadResult, type Req } from './lib/load.js';
 import { findPgbench, pgbench, pgbenchVersion } from './lib/pgbench.js';
 import { startChild, type Child } from './lib/processes.js';
+import { summarizeProfile } from './lib/profile.js';
 import { machine, markdown, table, type Row } from './lib/report.js';
 import { scenarios, type Population } from './lib/scenarios.js';
 import { acquireTokens } from './lib/sessions.js';
@@ -27,6 +28,8 @@ const { values: args } = parseArgs({
     connections: { type: 'string', default: '32' },
     only: { type: 'string' },
     'pool-max': { type: 'string', default: '10' },
+    // Runs the API under node --cpu-prof and appends where its CPU time went to the results.
+    profile: { type: 'boolean', default: false },
   },
 });
 const quick = args.quick!;
@@ -65,7 +68,10 @@ try {
   log(`cloned ${template} into ${runDb}`);
 
   mkdirSync(path.join(ROOT, '.data/bench'), { recursive: true });
-  const api = await startChild(ROOT, 'src/server.ts', apiEnv, path.join(ROOT, '.data/bench/api.log'), '/health/ready');
+  const profileDir = path.join(ROOT, '.data/bench/profile');
+  if (args.profile) rmSync(profileDir, { recursive: true, force: true });
+  const nodeArgs = args.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+  const api = await startChild(ROOT, 'src/server.ts', apiEnv, path.join(ROOT, '.data/bench/api.log'), '/health/ready', nodeArgs);
   children.push(api);
   const floor = await startChild(ROOT, 'bench/floor-server.ts', { DATABASE_URL: apiEnv.DATABASE_URL, DB_POOL_MAX: String(poolMax) }, path.join(ROOT, '.data/bench/floor.log'), '/floor/documents?owner=00000000-0000-0000-0000-000000000000');
   children.push(floor);
@@ -164,7 +170,12 @@ try {
     'errors = socket errors + timeouts + non-2xx responses. B2 runs pgbench with as many clients as the API has pool connections.',
     'S4/S5 create documents as an upload registers them (metadata, no extracted text); see docs/benchmarks.md.',
   ];
-  const md = markdown('offbase benchmark', details, table(rows), notes);
+  let body = table(rows);
+  if (args.profile) {
+    await api.stop(); // the profile is written when the process exits
+    body += `\n\n## Where the API's CPU time went (scenarios run: ${only ? [...only].join(', ') : 'all'})\n\n${summarizeProfile(profileDir)}`;
+  }
+  const md = markdown('offbase benchmark', details, body, notes);
   const dir = path.join(ROOT, 'bench/results');
   mkdirSync(dir, { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, '-').replace(/-\d\d\dZ$/, 'Z');

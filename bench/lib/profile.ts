@@ -11,7 +11,9 @@ interface ProfileNode {
  * grouped by package or source file so the answer reads "where the time goes".
  */
 export function summarizeProfile(dir: string, top = 25): string {
-  const file = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).sort().at(-1);
+  // CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile: thread 0 is the main thread (the
+  // others are loader workers).
+  const file = readdirSync(dir).find((f) => /^CPU\.\d+\.\d+\.\d+\.0\.\d+\.cpuprofile$/.test(f));
   if (!file) return `no profile in ${dir}`;
   const profile = JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] };
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));

@@ -5,7 +5,7 @@
 const LIST_COLUMNS = 'id, owner_id, title, description, status, s3_bucket, s3_key, content_type, size_bytes, sha256, tags, metadata, analysis_count, created_at, updated_at';
 
 /** $1 owner, $2 limit + 1 (the extra row tells whether there is a next page). */
-export const LIST_SQL = `select ${LIST_COLUMNS} from documents where owner_id = $1 order by created_at desc, id desc limit $2`;
+export const LIST_SQL = `select ${LIST_COLUMNS} from documents where owner_id = $1 order by created_at desc nulls first, id desc nulls first limit $2`;
 
 /** $1 id, $2 owner. The etag is the API's: md5(id || ':' || xmin). */
 export const GET_SQL = `select ${LIST_COLUMNS}, content_text, md5(id::text || ':' || xmin::text) as etag from documents where id = $1 and owner_id = $2 limit 1`;

@@ -18,7 +18,7 @@ import {
   updateUser,
 } from './queries.js';
 import { createSession, rotateRefreshToken, type IssuedSession, type SessionMeta, type TokenIssuer } from './sessions.js';
-import { consumeOneTimeToken, issueOneTimeToken, peekOneTimeToken } from './tokens.js';
+import { InvalidLinkError, consumeOneTimeToken, issueOneTimeToken, peekOneTimeToken } from './tokens.js';
 
 // The auth use cases, one function each. Both HTTP surfaces (/api/v1/auth and the
 // GoTrue-compatible /auth/v1) call these; they shape replies, this file decides.
@@ -232,13 +232,13 @@ export async function resetPassword(ctx: AuthContext, token: string, next: strin
   await limit(ctx, [{ bucket: 'verify:ip', subject: ipOf(ctx), limit: limits(ctx).verifyPerIp }]);
   const userId = await peekOneTimeToken(app.db, token, 'password_reset');
   const user = userId ? await findUserById(app.db, userId) : undefined;
-  if (!user || user.disabled_at) throw new AppError('invalid_token', 'The reset link is invalid, used or expired.');
+  if (!user || user.disabled_at) throw new InvalidLinkError('The reset link is invalid, used or expired.');
   // Checked before the token is used up, so a weak choice does not burn the link.
   assertStrong(next, user.email);
   const password_hash = await hashPassword(next, app.config.auth.argon2);
   await app.db.transaction(async (tx) => {
     const owner = await consumeOneTimeToken(tx, token, 'password_reset');
-    if (owner !== user.id) throw new AppError('invalid_token', 'The reset link is invalid, used or expired.');
+    if (owner !== user.id) throw new InvalidLinkError('The reset link is invalid, used or expired.');
     // Following the mailed link proves the address, so an unverified one becomes verified.
     await updateUser(tx, user.id, { password_hash, ...(user.email_verified_at ? {} : { email_verified_at: new Date().toISOString() }) });
     const revoked = await revokeUserSessions(tx, user.id, 'password_reset');
@@ -252,7 +252,7 @@ export async function verifyEmail(ctx: AuthContext, token: string): Promise<void
   await app.db.transaction(async (tx) => {
     const userId = await consumeOneTimeToken(tx, token, 'email_verification');
     const user = userId ? await lockUser(tx, userId) : undefined;
-    if (!user || user.disabled_at) throw new AppError('invalid_token', 'The verification link is invalid, used or expired.');
+    if (!user || user.disabled_at) throw new InvalidLinkError('The verification link is invalid, used or expired.');
     if (!user.email_verified_at) await updateUser(tx, user.id, { email_verified_at: new Date().toISOString() });
     await recordAudit(tx, request, { actor_id: user.id, action: 'auth.email_verify', entity_type: 'user', entity_id: user.id, changes: { email: user.email } });
   });

@@ -1,3 +1,4 @@
+import { AppError } from '../../errors.js';
 import { and, eq, gt, isNull, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../../db/client.js';
 import { one_time_tokens, type OneTimeTokenKind } from '../../db/schema/index.js';
@@ -40,4 +41,15 @@ export async function peekOneTimeToken(db: DbOrTx, token: string, kind: OneTimeT
 export async function consumeOneTimeToken(db: DbOrTx, token: string, kind: OneTimeTokenKind): Promise<string | null> {
   const [row] = await db.update(one_time_tokens).set({ used_at: sql`now()` }).where(live(token, kind)).returning({ user_id: one_time_tokens.user_id });
   return row?.user_id ?? null;
+}
+
+/**
+ * invalid_token for a mailed link: 400, not the 401 an access token gets, because nothing
+ * about the caller's authentication is wrong — the link in the request body is.
+ */
+export class InvalidLinkError extends AppError {
+  override readonly statusCode = 400;
+  constructor(message = 'The link is invalid, used or expired.') {
+    super('invalid_token', message);
+  }
 }

@@ -12,6 +12,8 @@ export interface MailMessage {
 
 export interface Mailer {
   send(message: MailMessage): Promise<void>;
+  /** The recorded messages, newest last: only on the development/test recorder. */
+  readonly sent?: readonly MailMessage[];
 }
 
 declare module 'fastify' {

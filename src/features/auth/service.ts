@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { User } from '../../db/schema/index.js';
 import { AppError } from '../../errors.js';
@@ -38,7 +39,8 @@ const issuerOf = (app: FastifyInstance): TokenIssuer => ({
 
 const metaOf = (request: FastifyRequest | null): SessionMeta => ({
   userAgent: request?.headers['user-agent'] ?? null,
-  ip: request?.ip ?? null,
+  // sessions.ip is inet: a malformed forwarded address is dropped rather than failing the login.
+  ip: request?.ip && isIP(request.ip) ? request.ip : null,
 });
 
 const limits = (ctx: AuthContext) => ctx.app.config.rateLimit;
@@ -159,8 +161,9 @@ export async function logout(ctx: AuthContext, userId: string, sessionId: string
   });
 }
 
+/** Reads the primary: a user who just registered must find themselves even with a lagging replica. */
 export async function getUser(ctx: AuthContext, userId: string): Promise<User> {
-  const user = await findUserById(ctx.request?.readDb ?? ctx.app.db, userId);
+  const user = await findUserById(ctx.app.db, userId);
   if (!user) throw new AppError('not_found', 'User not found.');
   return user;
 }

@@ -1,7 +1,7 @@
 import { hash as bcryptHash } from '@node-rs/bcrypt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp, type TestApp } from '../helpers/app.js';
-import { STRONG_PASSWORD, login, randomIp, registerUser } from '../helpers/auth.js';
+import { STRONG_PASSWORD, login, randomIp, registerUser, tokenFromMail } from '../helpers/auth.js';
 
 let t: TestApp;
 beforeAll(async () => {
@@ -83,6 +83,14 @@ describe('POST /api/v1/auth/register', () => {
     const res = await register({ email: 'TAKEN@example.com', password: STRONG_PASSWORD });
     expect(res.statusCode).toBe(409);
     expect(res.json().code).toBe('email_taken');
+  });
+
+  it('concurrent registrations of one email: one 201, the rest 409 email_taken', async () => {
+    const results = await Promise.all(
+      ['race@example.com', 'RACE@example.com', ' race@example.com'].map((email) => register({ email, password: STRONG_PASSWORD })),
+    );
+    expect(results.map((r) => r.statusCode).sort()).toEqual([201, 409, 409]);
+    for (const r of results.filter((r) => r.statusCode === 409)) expect(r.json().code).toBe('email_taken');
   });
 });
 
@@ -237,7 +245,8 @@ describe('REQUIRE_EMAIL_VERIFICATION=true', () => {
       const refused = await login(strict.app, 'strict@example.com', STRONG_PASSWORD);
       expect(refused.statusCode).toBe(403);
       expect(refused.json().code).toBe('email_not_verified');
-      await t.testDb.sql`update users set email_verified_at = now() where email = 'strict@example.com'`;
+      const token = tokenFromMail(strict.app, 'strict@example.com', 'verify-email');
+      expect((await strict.app.inject({ method: 'POST', url: '/api/v1/auth/email/verify', payload: { token } })).statusCode).toBe(204);
       expect((await login(strict.app, 'strict@example.com', STRONG_PASSWORD)).statusCode).toBe(200);
     } finally {
       await strict.close();

@@ -123,6 +123,16 @@ describe('POST /api/v1/auth/logout', () => {
     expect((await refresh(t, other.refresh_token)).statusCode).toBe(401);
   });
 
+  it('others: every session but this one dies', async () => {
+    const u = await registerUser(t.app);
+    const other = (await login(t.app, u.email, u.password)).json();
+    const res = await t.app.inject({ method: 'POST', url: '/api/v1/auth/logout', headers: u.headers, payload: { scope: 'others' } });
+    expect(res.statusCode).toBe(204);
+    expect((await me(t, u.accessToken)).statusCode).toBe(200);
+    expect((await me(t, other.access_token)).json().code).toBe('invalid_token');
+    expect((await refresh(t, u.refreshToken)).statusCode).toBe(200);
+  });
+
   it('400 for an unknown scope; 401 without a token', async () => {
     const u = await registerUser(t.app);
     const bad = await t.app.inject({ method: 'POST', url: '/api/v1/auth/logout', headers: u.headers, payload: { scope: 'everything' } });

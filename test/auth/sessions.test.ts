@@ -190,3 +190,23 @@ describe('access token verification', () => {
     expect((await refresh(t, u.refreshToken)).json().code).toBe('invalid_refresh_token');
   });
 });
+
+describe('pruning', () => {
+  it('deletes ended sessions, refresh tokens past their TTL and expired one-time tokens; keeps live ones', async () => {
+    const { pruneAuthTables } = await import('../../src/features/auth/sessions.js');
+    const live = await registerUser(t.app);
+    const ended = await registerUser(t.app);
+    const stale = await registerUser(t.app);
+    await t.testDb.sql`update sessions set revoked_at = now() - interval '2 days' where id = ${ended.sessionId}`;
+    await t.testDb.sql`update refresh_tokens set created_at = now() - interval '40 days' where session_id = ${stale.sessionId}`;
+    await t.testDb.sql`update one_time_tokens set expires_at = now() - interval '2 days' where user_id = ${stale.id}`;
+    const result = await pruneAuthTables(t.app.db, t.config.auth.refreshTokenTtlS);
+    expect(result.sessions).toBeGreaterThanOrEqual(1);
+    expect(result.refreshTokens).toBeGreaterThanOrEqual(1);
+    expect(result.oneTimeTokens).toBeGreaterThanOrEqual(1);
+    expect(await t.testDb.sql`select 1 from sessions where id = ${ended.sessionId}`).toHaveLength(0);
+    expect(await t.testDb.sql`select 1 from refresh_tokens where session_id = ${stale.sessionId}`).toHaveLength(0);
+    expect(await t.testDb.sql`select 1 from one_time_tokens where user_id = ${stale.id}`).toHaveLength(0);
+    expect((await refresh(t, live.refreshToken)).statusCode).toBe(200);
+  });
+});

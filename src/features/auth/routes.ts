@@ -20,6 +20,9 @@ import {
 } from './schemas.js';
 import * as auth from './service.js';
 import { dummyHash } from './passwords.js';
+import { pruneAuthTables } from './sessions.js';
+
+const PRUNE_EVERY_MS = 15 * 60_000;
 
 const tags = ['auth'];
 const security = [{ bearer: [] }];
@@ -37,6 +40,12 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   });
   // The first login should not pay for the dummy hash used for unknown emails.
   app.addHook('onReady', async () => void (await dummyHash(app.config.auth.argon2)));
+  // Ended sessions and dead tokens are pruned by every task now and then (idempotent deletes).
+  const prune = setInterval(() => {
+    pruneAuthTables(app.db, app.config.auth.refreshTokenTtlS).catch((err: Error) => app.log.warn({ err: err.message }, 'auth prune failed'));
+  }, PRUNE_EVERY_MS);
+  prune.unref();
+  app.addHook('onClose', async () => clearInterval(prune));
 
   app.post('/register', { schema: { tags, body: RegisterBody, response: { 201: Type.Union([SessionView, PendingVerificationView]), ...errors } } }, async (request, reply) => {
     const { user, session } = await auth.register(ctx(request), request.body);

@@ -154,3 +154,15 @@ export async function rotateRefreshToken(db: Db, issuer: TokenIssuer, token: str
     };
   });
 }
+
+/**
+ * Deletes what can no longer matter: sessions ended (revoked or expired) over a day ago (their
+ * refresh tokens go with them by cascade), refresh tokens past REFRESH_TOKEN_TTL (rotation
+ * rejects them as expired before looking at reuse), and one-time tokens expired over a day ago.
+ */
+export async function pruneAuthTables(db: Db, refreshTtlS: number): Promise<{ sessions: number; refreshTokens: number; oneTimeTokens: number }> {
+  const s = await db.execute(sql`delete from sessions where coalesce(revoked_at, expires_at) < now() - interval '1 day'`);
+  const r = await db.execute(sql`delete from refresh_tokens where created_at < now() - make_interval(secs => ${refreshTtlS}) - interval '1 day'`);
+  const o = await db.execute(sql`delete from one_time_tokens where expires_at < now() - interval '1 day'`);
+  return { sessions: s.count, refreshTokens: r.count, oneTimeTokens: o.count };
+}

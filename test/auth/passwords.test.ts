@@ -21,7 +21,7 @@ const me = (token: string) => t.app.inject({ method: 'GET', url: '/api/v1/auth/m
 
 async function user() {
   const u = await registerUser(t.app);
-  secrets.add(u.password).add(u.refreshToken);
+  secrets.add(u.password).add(u.refreshToken).add(u.accessToken);
   return u;
 }
 

@@ -197,8 +197,10 @@ export async function changePassword(ctx: AuthContext, userId: string, sessionId
     { bucket: 'login:ip', subject: ipOf(ctx), limit: limits(ctx).loginPerIp },
     { bucket: 'login:email', subject: user.email, limit: limits(ctx).loginPerEmail },
   ]);
-  const verified = user.password_hash ? await verifyPassword(user.password_hash, current, params) : (await verifyDummy(current, params), { ok: false });
-  if (!verified.ok) {
+  let ok = false;
+  if (user.password_hash) ok = (await verifyPassword(user.password_hash, current, params)).ok;
+  else await verifyDummy(current, params); // no password yet (imported): same cost, same answer
+  if (!ok) {
     await recordAudit(app.db, request, { actor_id: userId, action: 'auth.password_change_failed', entity_type: 'user', entity_id: userId, changes: { reason: 'wrong_password' } });
     throw new AppError('invalid_credentials', 'The current password is incorrect.');
   }

@@ -179,10 +179,12 @@ try {
   const dir = path.join(ROOT, 'bench/results');
   mkdirSync(dir, { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, '-').replace(/-\d\d\dZ$/, 'Z');
-  writeFileSync(path.join(dir, `${stamp}${quick ? '-quick' : ''}.md`), md);
-  writeFileSync(path.join(dir, 'latest.md'), md);
+  const file = `${stamp}${quick ? '-quick' : ''}${only ? `-${[...only].join('-')}` : ''}.md`;
+  writeFileSync(path.join(dir, file), md);
+  // A partial run (--only) is kept under its own name but never replaces the latest full table.
+  if (!only) writeFileSync(path.join(dir, 'latest.md'), md);
   process.stdout.write(`\n${md}\n`);
-  log(`done in ${((Date.now() - started) / 1000).toFixed(0)} s; written to bench/results/latest.md`);
+  log(`done in ${((Date.now() - started) / 1000).toFixed(0)} s; written to bench/results/${only ? file : 'latest.md'}`);
 } finally {
   for (const c of children.reverse()) await c.stop();
   const admin = postgres(pg.adminUrl, { max: 1, onnotice: () => {} });

@@ -247,6 +247,10 @@ describe('fuzz: every route', () => {
     const cases: FuzzRequest[] = [
       { method: 'DELETE', url: '/api/v1/analyses/%%?a=1', headers: auth, route: 'bad %-escape', auth: 'b' },
       { method: 'GET', url: '/health/live/%E0%A4%A', headers: {}, route: 'bad %-escape', auth: 'none' },
+      // A lone surrogate is valid JSON but not valid jsonb: PostgreSQL refuses it (class 22).
+      { method: 'PATCH', url: '/api/v1/auth/me', headers: { ...auth, 'content-type': 'application/json' }, payload: '{"preferences":{"a":"\\ud800"}}', route: 'lone surrogate', auth: 'b' },
+      { method: 'POST', url: '/api/v1/documents', headers: { ...auth, 'content-type': 'application/json' }, payload: '{"title":"a\\u0000b","s3_bucket":"b","s3_key":"k"}', route: 'NUL in text', auth: 'b' },
+      { method: 'POST', url: '/api/v1/documents/batch', headers: { ...auth, 'content-type': 'application/json' }, payload: '{"documents":null}', route: 'null batch', auth: 'b' },
     ];
     for (const c of cases) await fire(c);
   });

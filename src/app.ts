@@ -11,6 +11,7 @@ import openapi from './plugins/openapi.js';
 import requestLog, { genReqId } from './plugins/request-log.js';
 import shutdown from './plugins/shutdown.js';
 import health from './features/health/routes.js';
+import documents from './features/documents/routes.js';
 
 export interface AppDeps {
   database: Database;
@@ -52,6 +53,7 @@ export async function buildApp(config: Config, deps: AppDeps, options: BuildOpti
   await app.register(authenticate, { config });
 
   await app.register(health);
+  await app.register(documents, { prefix: '/api/v1' });
 
   return app;
 }

@@ -29,16 +29,24 @@ function scrub(value: unknown): unknown {
  * leaves no audit row and a written row always has one.
  */
 export async function recordAudit(db: DbOrTx, request: FastifyRequest | null, entry: AuditEntry): Promise<void> {
-  await db.insert(audit_logs).values({
-    actor_id: entry.actor_id,
-    action: entry.action,
-    entity_type: entry.entity_type,
-    entity_id: entry.entity_id == null ? null : String(entry.entity_id),
-    changes: entry.changes ? (scrub(entry.changes) as Record<string, unknown>) : null,
-    request_id: request?.id ?? null,
-    ip: request?.ip ?? null,
-    user_agent: request?.headers['user-agent']?.slice(0, 512) ?? null,
-  });
+  await recordAuditMany(db, request, [entry]);
+}
+
+/** Several audit rows in one INSERT (a batch write records one row per entity). */
+export async function recordAuditMany(db: DbOrTx, request: FastifyRequest | null, entries: AuditEntry[]): Promise<void> {
+  if (!entries.length) return;
+  await db.insert(audit_logs).values(
+    entries.map((entry) => ({
+      actor_id: entry.actor_id,
+      action: entry.action,
+      entity_type: entry.entity_type,
+      entity_id: entry.entity_id == null ? null : String(entry.entity_id),
+      changes: entry.changes ? (scrub(entry.changes) as Record<string, unknown>) : null,
+      request_id: request?.id ?? null,
+      ip: request?.ip ?? null,
+      user_agent: request?.headers['user-agent']?.slice(0, 512) ?? null,
+    })),
+  );
 }
 
 /** `{ field: { before, after } }` for the fields whose values differ. */

@@ -11,6 +11,8 @@ import openapi from './plugins/openapi.js';
 import requestLog, { genReqId } from './plugins/request-log.js';
 import shutdown from './plugins/shutdown.js';
 import health from './features/health/routes.js';
+import analyses from './features/analyses/routes.js';
+import audit from './features/audit/routes.js';
 import documents from './features/documents/routes.js';
 
 export interface AppDeps {
@@ -54,6 +56,8 @@ export async function buildApp(config: Config, deps: AppDeps, options: BuildOpti
 
   await app.register(health);
   await app.register(documents, { prefix: '/api/v1' });
+  await app.register(analyses, { prefix: '/api/v1' });
+  await app.register(audit, { prefix: '/api/v1' });
 
   return app;
 }

@@ -11,11 +11,12 @@ export function parseEtags(header: string | undefined): string[] | '*' | undefin
   if (header === undefined) return undefined;
   const value = header.trim();
   if (value === '*') return '*';
+  // Tags we could never have issued are dropped; when none is left, nothing can match.
   const tags = value
     .split(',')
     .map((t) => t.trim().replace(/^W\//, '').replace(/^"(.*)"$/, '$1'))
-    .filter(Boolean);
-  if (!tags.length || tags.some((t) => !/^[0-9a-f]{32}$/.test(t))) {
+    .filter((t) => /^[0-9a-f]{32}$/.test(t));
+  if (!tags.length) {
     // Cannot match any version we ever issued.
     throw new AppError('precondition_failed', 'If-Match does not match the current version of the resource.');
   }

@@ -35,7 +35,9 @@ const MAX_ITEM_ERRORS = 100;
 const documentBodyLimit = (configured: number) => Math.max(configured, 2 * MiB);
 
 const documentsRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const auth = { preHandler: app.authenticate };
+  // onRequest, not preHandler: a caller without a valid token gets 401 before any body is
+  // parsed or validated (the batch route would otherwise read 16 MiB for nothing).
+  const auth = { onRequest: app.authenticate };
   const singleLimit = documentBodyLimit(app.config.bodyLimit);
 
   app.post(

@@ -105,7 +105,7 @@ export const CountResponse = Type.Object({ count: Type.Integer() });
 
 export const SearchQuery = Type.Object(
   {
-    q: Type.String({ minLength: 1, maxLength: 500 }),
+    q: Type.String({ minLength: 1, maxLength: 500, pattern: '^[^\\u0000]*$' }),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20 })),
     status: Type.Optional(Status),
     owner_id: Type.Optional(Uuid),

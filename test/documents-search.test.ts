@@ -7,7 +7,7 @@ import { createUserWithToken, type TestUser } from './helpers/users.js';
 let t: TestApp;
 let alice: TestUser;
 let api: Client;
-const id: Record<string, string> = {};
+const id: Record<string, string | undefined> = {};
 
 beforeAll(async () => {
   t = await buildTestApp();
@@ -36,7 +36,7 @@ describe('GET /documents/search', () => {
     const hits = await search('indemnification');
     expect(hits.map((h) => h.id).sort()).toEqual([id.titleHit, id.bodyHit, id.descHit].sort());
     expect(hits[0]!.id).toBe(id.titleHit);
-    expect(hits.map((h) => h.id).indexOf(id.descHit)).toBeLessThan(hits.map((h) => h.id).indexOf(id.bodyHit));
+    expect(hits.map((h) => h.id).indexOf(id.descHit!)).toBeLessThan(hits.map((h) => h.id).indexOf(id.bodyHit!));
     expect(hits[0]!.rank).toBeGreaterThan(hits[2]!.rank);
     expect(hits[0]).not.toHaveProperty('content_text');
     // English stemming: another form of the word matches.

@@ -1,4 +1,4 @@
-import { Type, type TSchema } from '@sinclair/typebox';
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { ERROR_CODES, type ErrorCode } from '../errors.js';
 
 // Schemas every JSON route shares: the one error shape, ids, timestamps.
@@ -23,7 +23,14 @@ export function errorResponses(...codes: ErrorCode[]): Record<number, TSchema> {
 export const Uuid = Type.String({ format: 'uuid' });
 export const IdParams = Type.Object({ id: Uuid });
 export const Timestamp = Type.String({ format: 'date-time' });
-export const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
+/**
+ * `type: [t, 'null']` rather than anyOf: with Ajv's type coercion an anyOf would turn null
+ * into "" (string branch) or 0 into null (null branch); a type list coerces neither.
+ */
+export function Nullable<T extends TSchema>(schema: T) {
+  if (typeof schema.type !== 'string') throw new Error('Nullable needs a schema with a single type');
+  return Type.Unsafe<Static<T> | null>({ ...schema, type: [schema.type, 'null'] });
+}
 
 /** PostgreSQL's timestamptz text ("2026-01-02 03:04:05.123456+00") as RFC 3339, keeping microseconds. */
 export function isoTimestamp(value: string): string;

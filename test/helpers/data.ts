@@ -12,6 +12,6 @@ export function client(app: FastifyInstance, user: TestUser) {
 export type Client = ReturnType<typeof client>;
 
 /** A valid create body with a unique S3 key. */
-export function newDoc(extra: Record<string, unknown> = {}) {
+export function newDoc(extra: Record<string, unknown> = {}): { title: string; s3_bucket: string; s3_key: string; [field: string]: unknown } {
   return { title: `Document ${randomUUID().slice(0, 8)}`, s3_bucket: 'offbase-test', s3_key: `docs/${randomUUID()}.pdf`, ...extra };
 }

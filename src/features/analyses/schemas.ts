@@ -9,7 +9,13 @@ const NoNul = (max: number) => Type.String({ maxLength: max, pattern: '^[^\\u000
 /** numeric(14, 6): up to 8 integer digits and 6 decimals, stored exactly. */
 export const COST_PATTERN = '^\\d{1,8}(\\.\\d{1,6})?$';
 // A decimal string keeps every digit; a JSON number is accepted when its shortest form fits.
-const Cost = Nullable(Type.Union([Type.String({ pattern: COST_PATTERN }), Type.Number({ minimum: 0, maximum: 99_999_999.999999 })]));
+// The pattern is checked in code (service.ts): in the schema, a string failing it would fall
+// through to the number branch, which type coercion would happily satisfy ("" → 0).
+const Cost = Type.Unsafe<string | number | null>({
+  type: ['string', 'number', 'null'],
+  maxLength: 32,
+  description: `a decimal string or number matching ${COST_PATTERN}`,
+});
 
 const writable = {
   kind: Kind,

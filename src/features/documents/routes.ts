@@ -1,6 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { AppError } from '../../errors.js';
 import { errorResponses, IdParams } from '../../lib/http-schemas.js';
 import { keysetPage, parseSortKey } from '../../query/index.js';
@@ -27,7 +26,6 @@ import * as service from './service.js';
 
 const tags = ['documents'];
 const security = [{ bearer: [] }];
-const checkItem = TypeCompiler.Compile(DocumentCreate);
 const MAX_ITEM_ERRORS = 100;
 
 // A single document may carry 1 MiB of content_text, which cannot fit a 1 MiB JSON body;
@@ -68,12 +66,15 @@ const documentsRoutes: FastifyPluginAsyncTypebox = async (app) => {
           ]);
         }
       }
+      // The route's own Ajv (same coercion and formats), item by item, so every bad item is named.
+      const checkItem = request.compileValidationSchema(DocumentCreate);
       const details: { index: number; field: string; message: string }[] = [];
       (items as unknown[]).forEach((item, index) => {
-        for (const e of checkItem.Errors(item)) {
-          if (details.length >= MAX_ITEM_ERRORS) return;
-          details.push({ index, field: e.path.replace(/^\//, '').replaceAll('/', '.') || 'item', message: e.message });
-        }
+        if (details.length >= MAX_ITEM_ERRORS || checkItem(item)) return;
+        const [e] = checkItem.errors ?? [];
+        const extra = (e?.params as { additionalProperty?: string; missingProperty?: string } | undefined) ?? {};
+        const field = [e?.instancePath.replace(/^\//, '').replaceAll('/', '.'), extra.additionalProperty ?? extra.missingProperty].filter(Boolean).join('.');
+        details.push({ index, field: field || 'item', message: extra.additionalProperty ? 'is not an allowed field' : (e?.message ?? 'is invalid') });
       });
       details.push(...service.batchProblems(items as DocumentCreate[]).slice(0, MAX_ITEM_ERRORS - details.length));
       if (details.length) throw new AppError('validation_failed', 'Some documents are invalid; nothing was written.', details);

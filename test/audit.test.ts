@@ -133,7 +133,7 @@ describe('GET /audit-logs', () => {
     const seen: number[] = [];
     let cursor: string | null = null;
     do {
-      const page = (await me('GET', `/audit-logs?limit=4${cursor ? `&cursor=${cursor}` : ''}`)).json();
+      const page: { data: AuditRow[]; next_cursor: string | null } = (await me('GET', `/audit-logs?limit=4${cursor ? `&cursor=${cursor}` : ''}`)).json();
       seen.push(...page.data.map((r: AuditRow) => r.id));
       cursor = page.next_cursor;
     } while (cursor);

@@ -138,6 +138,19 @@ describe('documents CRUD', () => {
     expect(Date.parse(after.updated_at)).toBeGreaterThan(Date.parse(doc.updated_at));
   });
 
+  it('the OpenAPI document describes the data routes; logs carry neither tokens nor document text', async () => {
+    await api('POST', '/documents', newDoc({ content_text: 'confidential-marker-77' }));
+    const res = await t.app.inject({ method: 'GET', url: '/openapi.json' });
+    expect(res.statusCode).toBe(200);
+    const paths = Object.keys(res.json().paths);
+    for (const p of ['/api/v1/documents', '/api/v1/documents/batch', '/api/v1/documents/search', '/api/v1/documents/{id}', '/api/v1/documents/{id}/analyses', '/api/v1/analyses/{id}', '/api/v1/audit-logs']) {
+      expect(paths).toContain(p);
+    }
+    const logs = t.logs.join('\n');
+    expect(logs).not.toContain(alice.token);
+    expect(logs).not.toContain('confidential-marker-77');
+  });
+
   it('requires a valid bearer token on every route', async () => {
     const id = randomUUID();
     const routes: [string, string][] = [

@@ -70,6 +70,11 @@ describe('documents CRUD', () => {
     const get = await api('GET', `/documents/${created.id}`);
     expect(get.headers.etag).toBe(res.headers.etag);
     expect((await api('PATCH', `/documents/${created.id}`, {})).statusCode).toBe(400);
+    // Moving onto another document's S3 key is a conflict, not a 500.
+    const other = (await api('POST', '/documents', newDoc())).json();
+    const clash = await api('PATCH', `/documents/${created.id}`, { s3_bucket: other.s3_bucket, s3_key: other.s3_key });
+    expect(clash.statusCode).toBe(409);
+    expect(clash.json().code).toBe('conflict');
   });
 
   it('If-Match: a stale ETag gets 412 and changes nothing; the current one, W/ or * succeeds', async () => {

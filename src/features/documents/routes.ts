@@ -78,6 +78,7 @@ const documentsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       });
       details.push(...service.batchProblems(items as DocumentCreate[]).slice(0, MAX_ITEM_ERRORS - details.length));
       if (details.length) throw new AppError('validation_failed', 'Some documents are invalid; nothing was written.', details);
+      if (request.validationError) throw request.validationError;
       const rows = await service.createDocuments(app.db, request, items as DocumentCreate[]);
       return reply.code(201).send({ data: rows.map(service.toDocument) });
     },
@@ -100,7 +101,7 @@ const documentsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const actor = service.actorOf(request);
       const terms = parseSortKey(q.documentTable, sort);
       const rows = await q.listDocuments(request.readDb, actor, filters, terms, limit, cursor);
-      const page = { ...keyset(terms, rows, limit) };
+      const page = keysetPage(q.documentTable, terms, rows, limit, service.toDocument);
       return count === 'exact' ? { ...page, total: await q.countDocuments(request.readDb, actor, filters) } : page;
     },
   );
@@ -169,10 +170,6 @@ const documentsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
   );
 };
-
-function keyset(terms: ReturnType<typeof parseSortKey>, rows: q.DocumentRow[], limit: number) {
-  return keysetPage(q.documentTable, terms, rows, limit, service.toDocument);
-}
 
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 /** ts_headline's markers → <b></b>, after escaping the document's own text: the snippet is safe HTML. */

@@ -102,13 +102,24 @@ export async function insertDocument(db: DbOrTx, ownerId: string, input: Documen
   return row ?? null;
 }
 
+// The batch travels as ONE jsonb parameter expanded by jsonb_to_recordset: one INSERT, one
+// statement text whatever the batch size (so it is prepared once), and no 13-column x
+// 1000-row parameter list for the query builder to assemble (several times slower).
+const BATCH_COLUMNS = sql.raw(
+  'title text, description text, status text, s3_bucket text, s3_key text, content_type text, size_bytes bigint, sha256 text, content_text text, tags text[], metadata jsonb',
+);
+const returningFull = sql.join([...Object.values(documentColumns).map((c) => sql`${c}`), sql`${documents.content_text}`, sql`${etagSql} as etag`], sql`, `);
+
 /** One multi-row INSERT; the rows that collided with existing ones are simply absent. */
 export async function insertDocuments(db: DbOrTx, ownerId: string, inputs: DocumentCreate[]): Promise<FullDocumentRow[]> {
-  return db
-    .insert(documents)
-    .values(inputs.map((d) => ({ ...d, owner_id: ownerId })))
-    .onConflictDoNothing()
-    .returning(withContent);
+  const rows = await db.execute<FullDocumentRow>(sql`
+    insert into ${documents} (owner_id, title, description, status, s3_bucket, s3_key, content_type, size_bytes, sha256, content_text, tags, metadata)
+    select ${ownerId}::uuid, x.title, x.description, coalesce(x.status, 'uploaded'), x.s3_bucket, x.s3_key, x.content_type,
+           x.size_bytes, x.sha256, x.content_text, coalesce(x.tags, '{}'), coalesce(x.metadata, '{}')
+    from jsonb_to_recordset(${JSON.stringify(inputs)}::jsonb) as x(${BATCH_COLUMNS})
+    on conflict do nothing
+    returning ${returningFull}`);
+  return [...rows];
 }
 
 export async function findByS3Key(db: DbOrTx, ownerId: string, bucket: string, key: string, lock = false): Promise<FullDocumentRow | undefined> {

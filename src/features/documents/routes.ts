@@ -26,7 +26,6 @@ import * as service from './service.js';
 
 const tags = ['documents'];
 const security = [{ bearer: [] }];
-const MAX_ITEM_ERRORS = 100;
 
 // A single document may carry 1 MiB of content_text, which cannot fit a 1 MiB JSON body;
 // single-document writes get room for it, every other route keeps BODY_LIMIT_BYTES.
@@ -57,29 +56,8 @@ const documentsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: { tags, security, body: BatchBody, response: { 201: BatchResponse, ...errorResponses('conflict', 'payload_too_large') } },
     },
     async (request, reply) => {
-      const body = request.body as unknown;
-      const items = (body as { documents?: unknown })?.documents;
-      if (request.validationError) {
-        if (!Array.isArray(items) || items.length === 0 || items.length > 1000 || Object.keys(body as object).some((k) => k !== 'documents')) {
-          throw new AppError('validation_failed', 'The body must be {"documents": [...]} with 1 to 1000 documents.', [
-            { field: 'body.documents', message: 'must be an array of 1 to 1000 documents' },
-          ]);
-        }
-      }
-      // The route's own Ajv (same coercion and formats), item by item, so every bad item is named.
-      const checkItem = request.compileValidationSchema(DocumentCreate);
-      const details: { index: number; field: string; message: string }[] = [];
-      (items as unknown[]).forEach((item, index) => {
-        if (details.length >= MAX_ITEM_ERRORS || checkItem(item)) return;
-        const [e] = checkItem.errors ?? [];
-        const extra = (e?.params as { additionalProperty?: string; missingProperty?: string } | undefined) ?? {};
-        const field = [e?.instancePath.replace(/^\//, '').replaceAll('/', '.'), extra.additionalProperty ?? extra.missingProperty].filter(Boolean).join('.');
-        details.push({ index, field: field || 'item', message: extra.additionalProperty ? 'is not an allowed field' : (e?.message ?? 'is invalid') });
-      });
-      details.push(...service.batchProblems(items as DocumentCreate[]).slice(0, MAX_ITEM_ERRORS - details.length));
-      if (details.length) throw new AppError('validation_failed', 'Some documents are invalid; nothing was written.', details);
-      if (request.validationError) throw request.validationError;
-      const rows = await service.createDocuments(app.db, request, items as DocumentCreate[]);
+      const items = service.batchItems(request);
+      const rows = await service.createDocuments(app.db, request, items);
       return reply.code(201).send({ data: rows.map(service.toDocument) });
     },
   );

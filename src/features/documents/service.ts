@@ -7,7 +7,7 @@ import { clientDataError } from '../../query/index.js';
 import { diff, recordAudit, recordAuditMany, type AuditEntry } from '../audit/record.js';
 import * as q from './queries.js';
 import type { Actor, DocumentRow, FullDocumentRow } from './queries.js';
-import { CONTENT_TEXT_MAX_BYTES, type DocumentCreate, type DocumentPatch } from './schemas.js';
+import { BATCH_MAX, CONTENT_TEXT_MAX_BYTES, DocumentCreate, type DocumentPatch } from './schemas.js';
 
 // Writes: each runs in one transaction with its audit row, so the trail and the data never
 // disagree. Reads go straight to queries.ts from the routes.
@@ -82,14 +82,38 @@ export async function createDocument(db: Db, request: FastifyRequest, input: Doc
   });
 }
 
-/** Per-item problems the JSON schema cannot see (byte length, duplicates in the batch). */
-export function batchProblems(inputs: DocumentCreate[]): { index: number; field: string; message: string }[] {
-  const problems: { index: number; field: string; message: string }[] = [];
-  inputs.forEach((d, index) => {
-    const problem = checkContentBytes(d.content_text);
-    if (problem) problems.push({ index, field: 'content_text', message: problem });
+const MAX_ITEM_ERRORS = 100;
+
+/**
+ * The batch's documents, or a 400 naming every bad item (up to 100) by index. The route
+ * attaches rather than throws its validation error so that each item can be checked here
+ * with the route's own Ajv (same coercion and formats) and reported with its index.
+ */
+export function batchItems(request: FastifyRequest): DocumentCreate[] {
+  const body = request.body as { documents?: unknown } | null;
+  const items = body?.documents;
+  if (!Array.isArray(items) || items.length === 0 || items.length > BATCH_MAX || Object.keys(body as object).some((k) => k !== 'documents')) {
+    throw new AppError('validation_failed', `The body must be {"documents": [...]} with 1 to ${BATCH_MAX} documents.`, [
+      { field: 'body.documents', message: `must be an array of 1 to ${BATCH_MAX} documents` },
+    ]);
+  }
+  const checkItem = request.compileValidationSchema(DocumentCreate);
+  const details: { index: number; field: string; message: string }[] = [];
+  items.forEach((item: unknown, index) => {
+    if (details.length >= MAX_ITEM_ERRORS) return;
+    if (!checkItem(item)) {
+      const [e] = checkItem.errors ?? [];
+      const extra = (e?.params ?? {}) as { additionalProperty?: string; missingProperty?: string };
+      const field = [e?.instancePath.replace(/^\//, '').replaceAll('/', '.'), extra.additionalProperty ?? extra.missingProperty].filter(Boolean).join('.');
+      details.push({ index, field: field || 'item', message: extra.additionalProperty ? 'is not an allowed field' : (e?.message ?? 'is invalid') });
+      return;
+    }
+    const problem = checkContentBytes((item as DocumentCreate).content_text);
+    if (problem) details.push({ index, field: 'content_text', message: problem });
   });
-  return problems;
+  if (details.length) throw new AppError('validation_failed', 'Some documents are invalid; nothing was written.', details);
+  if (request.validationError) throw request.validationError;
+  return items as DocumentCreate[];
 }
 
 /** All or nothing: one INSERT of every row, one audit row per document in one more INSERT. */

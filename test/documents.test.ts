@@ -64,6 +64,7 @@ describe('documents CRUD', () => {
     expect(res.statusCode).toBe(200);
     const patched = res.json();
     expect(patched).toMatchObject({ title: created.title, tags: ['a'], status: 'ready', metadata: { x: 1 } });
+    expect(patched).not.toHaveProperty('content_text');
     expect(Date.parse(patched.updated_at)).toBeGreaterThan(Date.parse(created.updated_at));
     expect(patched.created_at).toBe(created.created_at);
     expect(res.headers.etag).toMatch(/^"[0-9a-f]{32}"$/);

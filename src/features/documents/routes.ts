@@ -126,7 +126,7 @@ const documentsRoutes: FastifyPluginAsyncTypebox = async (app) => {
         params: IdParams,
         headers: IfMatchHeaders,
         body: DocumentPatch,
-        response: { 200: DocumentWithContent, ...errorResponses('not_found', 'conflict', 'precondition_failed', 'payload_too_large') },
+        response: { 200: Document, ...errorResponses('not_found', 'conflict', 'precondition_failed', 'payload_too_large') },
       },
     },
     async (request, reply) => {

@@ -83,10 +83,13 @@ try {
   const pop: Population = { ...shape, tokens, runId: `run-${Date.now().toString(36)}` };
   const opts = { connections, durationS };
 
-  const measure = async (id: string, label: string, baseUrl: string, next: () => Req): Promise<LoadResult | null> => {
+  // A login takes over a second under a storm on 2 cores: S6/S7 need a few seconds to say anything.
+  const loginOpts = { connections, durationS: Math.max(durationS, 4) };
+
+  const measure = async (id: string, label: string, baseUrl: string, next: () => Req, o = opts): Promise<LoadResult | null> => {
     if (!wanted(id)) return null;
-    log(`${label}: ${connections} connections, ${durationS} s`);
-    const r = await load(baseUrl, next, opts);
+    log(`${label}: ${connections} connections, ${o.durationS} s`);
+    const r = await load(baseUrl, next, o);
     const bad = Object.entries(r.statuses).filter(([s]) => !s.startsWith('2'));
     log(`  ${r.rps.toFixed(0)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, errors ${r.errors}${bad.length ? ` (${bad.map(([s, n]) => `${s}×${n}`).join(', ')})` : ''}`);
     return r;
@@ -129,12 +132,12 @@ try {
   const s3 = await measure('S3', 'S3 search', api.baseUrl, scenarios.search(pop));
   const s4 = await measure('S4', 'S4 create', api.baseUrl, scenarios.create(pop));
   const s5 = await measure('S5', 'S5 batch of 100', api.baseUrl, scenarios.batch(pop));
-  const s6 = await measure('S6', 'S6 login', api.baseUrl, scenarios.login(pop));
+  const s6 = await measure('S6', 'S6 login', api.baseUrl, scenarios.login(pop), loginOpts);
   let s7: LoadResult | null = null;
   let s7Storm: LoadResult | null = null;
   if (wanted('S7')) {
-    log(`S7 get during a login storm: S2 and S6 at ${connections} connections each, ${durationS} s`);
-    [s7, s7Storm] = await Promise.all([load(api.baseUrl, scenarios.get(pop), opts), load(api.baseUrl, scenarios.login(pop), opts)]);
+    log(`S7 get during a login storm: S2 and S6 at ${connections} connections each, ${loginOpts.durationS} s`);
+    [s7, s7Storm] = await Promise.all([load(api.baseUrl, scenarios.get(pop), loginOpts), load(api.baseUrl, scenarios.login(pop), loginOpts)]);
     log(`S7: ${s7.rps.toFixed(0)} req/s, p50 ${s7.p50} ms, p99 ${s7.p99} ms, errors ${s7.errors}; storm ${s7Storm.rps.toFixed(0)} logins/s, errors ${s7Storm.errors}`);
   }
 
@@ -159,7 +162,7 @@ try {
   ];
 
   const details = machine(ROOT, {
-    mode: `${quick ? 'quick' : 'full'} (${durationS} s per scenario; S1/S2 alternate with their B1 floor ${rounds}×, averaged)`,
+    mode: `${quick ? 'quick' : 'full'} (${durationS} s per scenario, S6/S7 ${loginOpts.durationS} s; S1/S2 alternate with their B1 floor ${rounds}×, averaged)`,
     postgresql: `${pg.version} (${pg.source})`,
     pgbench: pgbenchBin ? await pgbenchVersion(pgbenchBin) : 'not found: B2 not measured',
     data: `${shape.users} users × ${shape.docsPerUser} documents (1.5–4.5 KB text each) + ~1 analysis per document`,

@@ -160,7 +160,8 @@ function requestArb(): fc.Arbitrary<FuzzRequest> {
     }).map((r) => {
       let i = 0;
       const fill = (v: string) => (r.encode || !PATH_SAFE.test(v) ? enc(v) : v);
-      const path = route.url.replace(/:(\w+)/g, () => fill(r.params[i++]!)).replace(/\*$/, () => fill(r.params[3]!));
+      // The catch-all OPTIONS route is printed as a bare `*`: it still needs a leading slash.
+      const path = `/${route.url.replace(/:(\w+)/g, () => fill(r.params[i++]!)).replace(/\*$/, () => fill(r.params[3]!))}`.replace(/^\/\//, '/');
       const qs = r.query.map(([k, v]) => `${enc(k)}=${fill(v)}`).join('&');
       const headers: Record<string, string> = {};
       for (const [k, v] of Object.entries(r.extra)) headers[k] = safeHeader(v);

@@ -84,7 +84,7 @@ try {
   const opts = { connections, durationS };
 
   // A login takes over a second under a storm on 2 cores: S6/S7 need a few seconds to say anything.
-  const loginOpts = { connections, durationS: Math.max(durationS, 4) };
+  const loginOpts = { connections, durationS: Math.max(durationS, 3) };
 
   const measure = async (id: string, label: string, baseUrl: string, next: () => Req, o = opts): Promise<LoadResult | null> => {
     if (!wanted(id)) return null;

@@ -82,8 +82,8 @@ describe('DB_IAM_AUTH', () => {
     const busyAgain = database.sql`select pg_sleep(0.5)`.execute();
     expect((await database.sql`select current_user as u`)[0]!.u).toBe('offbase_iam');
     await busyAgain;
-    const [{ n }] = await admin<{ n: number }[]>`select count(*)::int as n from pg_stat_activity where usename = 'offbase_iam'`;
-    expect(n).toBe(2);
+    const [row] = await admin<{ n: number }[]>`select count(*)::int as n from pg_stat_activity where usename = 'offbase_iam'`;
+    expect(row!.n).toBe(2);
     vi.useRealTimers();
   });
 });

@@ -131,8 +131,9 @@ export class OffbaseStack extends Stack {
     };
 
     // The service: with RDS Proxy it connects through the proxy (no server-side prepared
-    // statements) and leaves migrations to the migrate task on the direct endpoint, because
-    // the migration's session-level advisory lock needs one real server session.
+    // statements), and migrations run on the direct endpoint in a container that must exit 0
+    // before the API starts, because their session-level advisory lock needs one real
+    // server session. Either way every task migrates before it serves.
     const serviceEnv: Record<string, string> = {
       ...commonEnv,
       PORT: String(APP_PORT),
@@ -155,7 +156,7 @@ export class OffbaseStack extends Stack {
       memoryLimitMiB: cfg.service.memoryMiB,
       runtimePlatform,
     });
-    taskDef.addContainer('api', {
+    const api = taskDef.addContainer('api', {
       image,
       essential: true,
       portMappings: [{ containerPort: APP_PORT, protocol: ecs.Protocol.TCP }],
@@ -173,6 +174,18 @@ export class OffbaseStack extends Stack {
       stopTimeout: Duration.seconds(30),
       linuxParameters: new ecs.LinuxParameters(this, 'ApiLinux', { initProcessEnabled: true }),
     });
+
+    if (proxy) {
+      const migrateOnBoot = taskDef.addContainer('migrate-on-boot', {
+        image,
+        essential: false,
+        command: ['node', 'dist/cli.js', 'migrate'],
+        environment: commonEnv,
+        secrets: dbSecrets(),
+        logging: ecs.LogDrivers.awsLogs({ logGroup, streamPrefix: 'migrate-on-boot' }),
+      });
+      api.addContainerDependencies({ container: migrateOnBoot, condition: ecs.ContainerDependencyCondition.SUCCESS });
+    }
 
     // One-off: `aws ecs run-task --task-definition <MigrateTaskDefinition>` runs only `migrate`.
     const migrateDef = new ecs.FargateTaskDefinition(this, 'MigrateTask', { cpu: 256, memoryLimitMiB: 512, runtimePlatform });

@@ -195,6 +195,7 @@ describe('service', () => {
     expect(e).toMatchObject({ NODE_ENV: 'production', DB_SSL: 'verify-full', DB_SSL_CA: '/etc/ssl/rds/global-bundle.pem', MIGRATE_ON_BOOT: 'true', TRUST_PROXY: 'true', DB_POOL_MAX: '10' });
     expect(e).not.toHaveProperty('DB_PREPARE');
     expect(container(dev, 'api').Command).toBeUndefined();
+    expect(containers(dev).map((c) => c.Name).sort()).toEqual(['api', 'migrate']);
   });
 
   it('with RDS Proxy: the service goes through the proxy with DB_PREPARE=false; migrations use the direct endpoint', () => {
@@ -203,9 +204,18 @@ describe('service', () => {
     expect(e).toMatchObject({ DB_PREPARE: 'false', MIGRATE_ON_BOOT: 'false' });
     expect(JSON.stringify(e.DB_HOST)).toContain('Proxy');
     expect(secretNames(api)).toEqual(SECRET_NAMES.filter((n) => n !== 'DB_HOST').sort());
+    // Every task still migrates before serving: a container on the direct endpoint (DB_HOST
+    // from the secret) that must exit 0 before the API container starts.
+    const apiDef = (Object.values(prod.findResources('AWS::ECS::TaskDefinition')) as Resource[]).find((r) =>
+      (r.Properties.ContainerDefinitions as Container[]).some((c) => c.Name === 'api'),
+    )!;
+    const onBoot = (apiDef.Properties.ContainerDefinitions as (Container & { Essential: boolean })[]).find((c) => c.Name === 'migrate-on-boot')!;
+    expect(onBoot).toMatchObject({ Essential: false, Command: ['node', 'dist/cli.js', 'migrate'] });
+    expect(secretNames(onBoot)).toContain('DB_HOST');
+    expect(env(onBoot)).not.toHaveProperty('DB_PREPARE');
+    expect(api).toMatchObject({ DependsOn: [{ ContainerName: 'migrate-on-boot', Condition: 'SUCCESS' }] });
     const migrate = container(prod, 'migrate');
     expect(secretNames(migrate)).toContain('DB_HOST');
-    expect(env(migrate)).not.toHaveProperty('DB_PREPARE');
   });
 
   it('a separate one-off task definition runs only `migrate`', () => {

@@ -2,6 +2,7 @@ import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -22,6 +23,17 @@ const DB_NAME = 'offbase';
 const DB_USER = 'offbase';
 /** Where the image puts Amazon's RDS CA bundle (see the Dockerfile). */
 const RDS_CA_PATH = '/etc/ssl/rds/global-bundle.pem';
+
+const ECR_IMAGE = /^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com\/([^:@]+)[:@](.+)$/;
+
+/** ECR images get pull permissions on the execution role; anything else is a public registry. */
+function containerImage(scope: Construct, uri: string): ecs.ContainerImage {
+  const m = ECR_IMAGE.exec(uri);
+  if (!m) return ecs.ContainerImage.fromRegistry(uri);
+  const [, account, region, name, tagOrDigest] = m;
+  const repo = ecr.Repository.fromRepositoryArn(scope, 'ImageRepo', `arn:aws:ecr:${region}:${account}:repository/${name}`);
+  return ecs.ContainerImage.fromEcrRepository(repo, tagOrDigest);
+}
 
 /**
  * offbase on AWS: a VPC over two AZs, RDS PostgreSQL in isolated subnets (optionally behind
@@ -107,7 +119,7 @@ export class OffbaseStack extends Stack {
     // Log groups cannot be snapshotted: whatever keeps the database keeps the logs.
     const logsRemoval = cfg.db.removalPolicy === RemovalPolicy.DESTROY ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN;
     const logGroup = new logs.LogGroup(this, 'Logs', { retention: cfg.logRetention, removalPolicy: logsRemoval });
-    const image = ecs.ContainerImage.fromRegistry(cfg.image);
+    const image = containerImage(this, cfg.image);
     const runtimePlatform = {
       cpuArchitecture: cfg.service.arm64 ? ecs.CpuArchitecture.ARM64 : ecs.CpuArchitecture.X86_64,
       operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,

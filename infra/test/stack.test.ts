@@ -234,6 +234,13 @@ describe('service', () => {
     });
   });
 
+  it('pulls the ECR image with permissions granted to the execution role', () => {
+    expect(JSON.stringify(container(dev, 'api'))).toContain('offbase:1.0.0');
+    dev.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Action: Match.arrayWith(['ecr:BatchGetImage']), Effect: 'Allow' })]) },
+    });
+  });
+
   it('logs go to a log group with retention per environment', () => {
     dev.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 7 });
     prod.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 90 });

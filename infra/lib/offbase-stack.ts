@@ -267,6 +267,9 @@ export class OffbaseStack extends Stack {
     } else {
       alb.addListener('Http', { port: 80, protocol: elbv2.ApplicationProtocol.HTTP, defaultTargetGroups: [targetGroup] });
     }
+    // Links in e-mails need the public address; the load balancer's until a domain is given.
+    if (!cfg.publicUrl) api.addEnvironment('PUBLIC_URL', `${cfg.certificateArn ? 'https' : 'http'}://${alb.loadBalancerDnsName}`);
+
     // The ALB may only talk to the tasks on the app port.
     albSg.addEgressRule(serviceSg, ec2.Port.tcp(APP_PORT), 'to offbase tasks');
     serviceSg.addIngressRule(albSg, ec2.Port.tcp(APP_PORT), 'from the load balancer');

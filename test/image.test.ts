@@ -6,6 +6,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_JWT_SECRET } from './helpers/app.js';
+import { STRONG_PASSWORD } from './helpers/auth.js';
 import { createEmptyDatabase, type TestDatabase } from './helpers/db.js';
 import { ROOT, spawnServer, stopServer, waitForStatus, type ServerProcess } from './helpers/process.js';
 
@@ -69,6 +70,13 @@ describe('production image (reproduced)', () => {
     const ready = (await (await fetch(`${server.baseUrl}/health/ready`)).json()) as { migrations: { applied: number } };
     expect(ready.migrations.applied).toBeGreaterThan(0);
     expect(server.output()).toMatch(/applied \d+ migration\(s\)/);
+    // Native modules (argon2) load and work from the production install.
+    const registered = await fetch(`${server.baseUrl}/api/v1/auth/register`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: 'image@example.com', password: STRONG_PASSWORD }),
+    });
+    expect(registered.status).toBe(201);
     // Not public by default: no METRICS_PORT and no METRICS_TOKEN.
     expect((await fetch(`${server.baseUrl}/metrics`)).status).toBe(404);
     expect(await stopServer(server)).toBe(0);

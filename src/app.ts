@@ -7,6 +7,7 @@ import { createLogger } from './logger.js';
 import authenticate from './plugins/authenticate.js';
 import database from './plugins/database.js';
 import http from './plugins/http.js';
+import metrics from './plugins/metrics.js';
 import openapi from './plugins/openapi.js';
 import requestLog, { genReqId } from './plugins/request-log.js';
 import shutdown from './plugins/shutdown.js';
@@ -54,6 +55,7 @@ export async function buildApp(config: Config, deps: AppDeps, options: BuildOpti
   await app.register(requestLog);
   await app.register(shutdown);
   await app.register(database, { database: deps.database });
+  await app.register(metrics, { config });
   await app.register(http, { config });
   await app.register(openapi);
   await app.register(authenticate, { config });

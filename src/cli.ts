@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError, loadConfig } from './config.js';
 import { startEmbeddedDatabase } from './db/embedded.js';
 import { runMigrations } from './db/migrate.js';
+import { registerImportSupabase } from './import/command.js';
 
 // `npm run cli -- <command>`: operational commands for one-off ECS tasks and operators.
 // Each command prints one clear line on failure and exits non-zero; no stack traces.
@@ -33,6 +34,8 @@ program
       await stop();
     }
   });
+
+registerImportSupabase(program, cliDatabaseUrl);
 
 async function run(argv: string[]) {
   try {

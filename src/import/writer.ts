@@ -1,0 +1,68 @@
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Sql, TransactionSql } from 'postgres';
+import { ident } from './source.js';
+import type { TableName } from './mapping.js';
+
+// Writes one batch of rows (JSON text, offbase column names) in the caller's transaction.
+// Insert-only: ON CONFLICT DO NOTHING makes a second run a no-op and a stopped run resumable,
+// and never overwrites a row that was changed in offbase after it was imported.
+
+export type WriteStrategy = 'insert' | 'copy';
+
+export interface BatchResult {
+  total: number;
+  /** rows whose parents (owner, document) exist in offbase. */
+  eligible: number;
+  inserted: number;
+}
+
+export interface WriteSpec {
+  table: TableName;
+  columns: string[];
+  /** offbase column → parent table that must hold the referenced id. */
+  parents: Record<string, TableName>;
+}
+
+const STAGE = 'offbase_import_stage';
+
+function insertFrom(spec: WriteSpec, src: string): string {
+  const cols = spec.columns.map(ident).join(', ');
+  const checks = Object.entries(spec.parents).map(([col, parent]) => `exists (select 1 from ${ident(parent)} p where p.id = src.${ident(col)})`);
+  return `with src as (${src}),
+    ok as (select * from src where ${checks.length ? checks.join(' and ') : 'true'}),
+    ins as (insert into ${ident(spec.table)} (${cols}) select ${cols} from ok on conflict do nothing returning 1)
+    select (select count(*) from src)::int as total, (select count(*) from ok)::int as eligible, (select count(*) from ins)::int as inserted`;
+}
+
+/** Multi-row INSERT from one json parameter: one round trip, PostgreSQL does the parsing. */
+async function writeInsert(tx: TransactionSql, spec: WriteSpec, rows: string[]): Promise<BatchResult> {
+  const src = `select * from json_populate_recordset(null::${ident(spec.table)}, $1::text::json)`;
+  const [r] = await tx.unsafe<BatchResult[]>(insertFrom(spec, src), [`[${rows.join(',')}]`]);
+  return r!;
+}
+
+/** COPY into a temporary staging table, then INSERT ... SELECT ... ON CONFLICT. */
+async function writeCopy(tx: TransactionSql, spec: WriteSpec, rows: string[]): Promise<BatchResult> {
+  await tx.unsafe(`create temp table if not exists ${STAGE} (j json) on commit delete rows`);
+  const writable = await tx.unsafe(`copy ${STAGE} (j) from stdin`).writable();
+  // COPY text format: backslash is the escape character; JSON text has no raw newlines or tabs.
+  async function* lines() {
+    for (const row of rows) yield `${row.replace(/\\/g, '\\\\')}\n`;
+  }
+  await pipeline(lines(), writable as unknown as Writable);
+  const src = `select r.* from ${STAGE} s, json_populate_record(null::${ident(spec.table)}, s.j) r`;
+  const [r] = await tx.unsafe<BatchResult[]>(insertFrom(spec, src));
+  return r!;
+}
+
+export async function writeBatch(target: Sql, spec: WriteSpec, rows: string[], strategy: WriteStrategy): Promise<BatchResult> {
+  return (await target.begin((tx) => (strategy === 'copy' ? writeCopy(tx, spec, rows) : writeInsert(tx, spec, rows)))) as BatchResult;
+}
+
+/** After ids were inserted explicitly, move the identity past them so new rows do not collide. */
+export async function syncIdentity(target: Sql, table: TableName): Promise<void> {
+  await target.unsafe(
+    `select setval(pg_get_serial_sequence('${table}', 'id'), m) from (select max(id) as m from ${ident(table)}) x where m is not null`,
+  );
+}

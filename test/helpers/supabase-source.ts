@@ -1,8 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { hash } from '@node-rs/bcrypt';
 import postgres from 'postgres';
-import { inject } from 'vitest';
-import { databaseUrl } from '../setup/global.js';
 
 // A stand-in for a Supabase project's database: the auth schema with auth.users as Supabase
 // documents it, the anon / authenticated / service_role roles, and an app's public tables
@@ -113,8 +111,13 @@ export const SOURCE_MAPPING = {
 };
 
 export async function createSupabaseSource(): Promise<SupabaseSource> {
-  const adminUrl = inject('adminUrl');
+  const { inject } = await import('vitest');
   const name = `${inject('templateDb').replace('offbase_tpl_', 'offbase_t_')}_sb${randomBytes(4).toString('hex')}`;
+  return createSupabaseDatabase(inject('adminUrl'), name);
+}
+
+/** Creates the stand-in on any server (the bench uses this without vitest). */
+export async function createSupabaseDatabase(adminUrl: string, name: string): Promise<SupabaseSource> {
   const user = `sb_${randomBytes(4).toString('hex')}`;
   const password = `pw-${randomBytes(9).toString('hex')}`;
   const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
@@ -122,8 +125,9 @@ export async function createSupabaseSource(): Promise<SupabaseSource> {
   await admin.unsafe(`create role ${user} login password '${password}'`);
   await admin.unsafe(`alter database ${name} owner to ${user}`);
   await admin.end();
-  const superUrl = databaseUrl(adminUrl, name);
-  const sql = postgres(superUrl, { max: 2, onnotice: () => {} });
+  const superUrl = new URL(adminUrl);
+  superUrl.pathname = `/${name}`;
+  const sql = postgres(superUrl.toString(), { max: 2, onnotice: () => {} });
   await sql.unsafe(SCHEMA);
   // Like Supabase's postgres role: owner of the app tables (so RLS does not hide rows), reader of auth.
   await sql.unsafe(`grant usage on schema auth to ${user}; grant select on all tables in schema auth to ${user}`);

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runImport, type ImportOptions, type ImportReport } from '../src/import/run.js';
+import { buildTestApp } from './helpers/app.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 import { ROOT } from './helpers/process.js';
 import { createSupabaseSource, insertAuthUser, SOURCE_MAPPING, type SupabaseSource } from './helpers/supabase-source.js';
@@ -158,6 +159,15 @@ describe('import-supabase', () => {
     expect(a1).toMatchObject({ owner_id: ids.alice, s3_bucket: 'supabase-storage', s3_key: `${ids.alice}/alice one.pdf`, analysis_count: 2, tags: ['a', 'b'], metadata: { pages: 3 } });
     expect(a1.content_text).toBe("it's \\ \"quoted\"\n\ttabbed ünïcode");
     expect(a1.created_at).toBe('2024-02-02 02:02:02.222222+00');
+    // Importing its analyses did not move the document's updated_at (the importer owns the table here).
+    expect(r.results.analyses!.documents_updated_at_kept).toBe(true);
+    const [upd] = await target.sql<{ u: string }[]>`select updated_at::text as u from documents where id = ${docs.a1}`;
+    expect(upd!.u).toBe('2024-03-03 03:03:03.333333+00');
+    // ...and the trigger is back on.
+    await target.sql`update documents set description = 'x' where id = ${docs.a3}`;
+    const [moved] = await target.sql<{ u: string }[]>`select updated_at::text as u from documents where id = ${docs.a3}`;
+    expect(moved!.u).not.toBe('2024-03-03 03:03:03.333333+00');
+    await target.sql`update documents set description = 'd' where id = ${docs.a3}`;
     expect(d.find((x) => x.id === docs.a3)!.analysis_count).toBe(0);
     // The search column is generated from the imported text.
     expect(await target.sql`select 1 from documents where search @@ plainto_tsquery('english', 'quoted')`).toHaveLength(1);
@@ -167,6 +177,37 @@ describe('import-supabase', () => {
     expect((await target.sql<{ id: string }[]>`select id::text from audit_logs order by id`).map((x) => x.id)).toEqual(['1', '2', '3']);
     const [next] = await target.sql<{ id: string }[]>`insert into audit_logs (action, entity_type) values ('x', 'y') returning id::text`;
     expect(next!.id).toBe('4');
+  });
+
+  // Needs the auth feature (POST /api/v1/auth/login with bcrypt verification and argon2id re-hash).
+  it('imported users sign in with their Supabase password and the hash becomes argon2id', async () => {
+    const t = await buildTestApp({}, { testDb: target });
+    try {
+      const login = (email: string, password: string) => t.app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email, password } });
+      for (const [email, password, id] of [
+        ['alice@example.com', 'alice-password-1', ids.alice],
+        ['bob@example.com', 'bob-password-22', ids.bob],
+        ['frank@example.com', 'frank-password-5', ids.frank],
+        ['grace@example.com', 'grace-password-6', ids.graceOld],
+      ] as const) {
+        const res = await login(email, password);
+        expect(res.statusCode, `${email}: ${res.body}`).toBe(200);
+        expect(res.json().user.id).toBe(id);
+        const [row] = await target.sql<{ h: string }[]>`select password_hash as h from users where id = ${id}`;
+        expect(row!.h).toMatch(/^\$argon2id\$/);
+        expect((await login(email, password)).statusCode).toBe(200);
+      }
+      expect((await login('alice@example.com', 'wrong-password')).statusCode).toBe(401);
+      // No password came across for OAuth users, and banned users are disabled.
+      expect((await login('carol@example.com', 'anything-at-all')).statusCode).toBe(401);
+      expect((await login('erin@example.com', 'erin-password-4')).statusCode).not.toBe(200);
+      // The collision loser's password does not open the kept account.
+      expect((await login('grace@example.com', 'grace-password-7')).statusCode).toBe(401);
+      // What the log recorded never holds a password or a hash.
+      expect(t.logs.join('')).not.toMatch(/alice-password-1|\$2a\$|\$argon2id\$/);
+    } finally {
+      await t.close();
+    }
   });
 
   it('a second run changes nothing', async () => {
@@ -201,6 +242,14 @@ describe('import-supabase', () => {
     expect(fixed.code).toBe(0);
     expect(fixed.out).toMatch(/documents: inserted 1, already present 3/);
   }, 90_000);
+
+  it('refuses a source table whose rows row level security would hide', async () => {
+    await src.sql.unsafe(`create table public.files_rls (like public.documents including all); alter table public.files_rls enable row level security;
+      grant select on public.files_rls to ${new URL(src.url).username}`);
+    const rlsMapping = path.join(dir, 'rls.json');
+    writeFileSync(rlsMapping, JSON.stringify({ documents: { ...SOURCE_MAPPING.documents, table: 'public.files_rls' } }));
+    await expect(run({ mappingPath: rlsMapping, only: ['documents'] })).rejects.toThrow(/^row level security on public.files_rls hides rows from sb_/);
+  });
 
   it('changed content is reported by validation', async () => {
     await target.sql`update documents set title = 'edited in offbase' where id = ${docs.a2}`;

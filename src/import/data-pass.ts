@@ -12,7 +12,7 @@ import {
 } from './mapping.js';
 import type { Progress } from './progress.js';
 import { ident, ImportError, tableColumns } from './source.js';
-import { syncIdentity, writeBatch, type WriteStrategy } from './writer.js';
+import { keepDocumentsUpdatedAt, syncIdentity, writeBatch, type WriteStrategy } from './writer.js';
 
 // Data tables: plan (mapping, skip reasons computed in the source, conflicts with the target)
 // and, with --apply, a streamed copy in batches, one transaction per batch.
@@ -46,6 +46,8 @@ export interface DataResult {
   already_present: number;
   /** rows the source filter let through whose parent is not in offbase (e.g. --only without users). */
   parent_missing_in_target: number;
+  /** analyses: whether documents kept their source updated_at (needs table ownership). */
+  documents_updated_at_kept?: boolean;
   seconds: number;
   rows_per_s: number;
 }
@@ -54,6 +56,16 @@ export async function loadColumnPlan(ctx: DataContext, table: DataTable): Promis
   const { schema, name } = sourceTableOf(table, ctx.mapping);
   const source = await tableColumns(ctx.source, schema, name);
   if (source.length === 0) throw new ImportError(`the source has no table ${schema}.${name}${ctx.mapping[table]?.table ? '' : ` (name it with --mapping)`}`);
+  // Row level security would hide rows from a role that neither owns the table nor bypasses
+  // RLS, and the import would silently miss them: refuse instead.
+  const [rls] = await ctx.source<{ hidden: boolean; role: string }[]>`
+    select c.relrowsecurity and not r.rolsuper and not r.rolbypassrls
+             and (c.relforcerowsecurity or not pg_has_role(current_user, c.relowner, 'USAGE')) as hidden, current_user as role
+    from pg_class c join pg_namespace n on n.oid = c.relnamespace, pg_roles r
+    where n.nspname = ${schema} and c.relname = ${name} and r.rolname = current_user`;
+  if (rls?.hidden) {
+    throw new ImportError(`row level security on ${schema}.${name} hides rows from ${rls.role}: connect as the table owner (postgres on Supabase) or a role with BYPASSRLS`);
+  }
   const target = await tableColumns(ctx.target, 'public', table);
   if (target.length === 0) throw new ImportError(`offbase table ${table} does not exist: run migrations first`);
   return planColumns(table, source, target, ctx.mapping);
@@ -164,8 +176,10 @@ export async function copyData(
   opts: { batchSize: number; strategy: WriteStrategy; progress: Progress; expected: number },
 ): Promise<DataResult> {
   const plan = ctx.plans[table]!;
-  const spec = { table, columns: targetColumns(plan), parents: PARENTS[table] };
+  const around = table === 'analyses' ? await keepDocumentsUpdatedAt(ctx.target) : null;
+  const spec = { table, columns: targetColumns(plan), parents: PARENTS[table], ...(around ? { around } : {}) };
   const result: DataResult = { read: 0, inserted: 0, already_present: 0, parent_missing_in_target: 0, seconds: 0, rows_per_s: 0 };
+  if (table === 'analyses') result.documents_updated_at_kept = around !== null;
   const started = Date.now();
   opts.progress.start(table, opts.expected);
   // The cursor holds one batch at a time: memory stays flat whatever the table size.

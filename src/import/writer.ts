@@ -22,6 +22,8 @@ export interface WriteSpec {
   columns: string[];
   /** offbase column → parent table that must hold the referenced id. */
   parents: Record<string, TableName>;
+  /** statements run in the batch's transaction before and after the insert. */
+  around?: { before: string[]; after: string[] };
 }
 
 const STAGE = 'offbase_import_stage';
@@ -57,7 +59,28 @@ async function writeCopy(tx: TransactionSql, spec: WriteSpec, rows: string[]): P
 }
 
 export async function writeBatch(target: Sql, spec: WriteSpec, rows: string[], strategy: WriteStrategy): Promise<BatchResult> {
-  return (await target.begin((tx) => (strategy === 'copy' ? writeCopy(tx, spec, rows) : writeInsert(tx, spec, rows)))) as BatchResult;
+  return (await target.begin(async (tx) => {
+    for (const q of spec.around?.before ?? []) await tx.unsafe(q);
+    const r = await (strategy === 'copy' ? writeCopy(tx, spec, rows) : writeInsert(tx, spec, rows));
+    for (const q of spec.around?.after ?? []) await tx.unsafe(q);
+    return r;
+  })) as BatchResult;
+}
+
+/**
+ * Inserting analyses bumps their documents' analysis_count (a trigger), and that UPDATE moves
+ * documents.updated_at to the import time. When the importer owns the table it switches the
+ * updated_at trigger off inside each analyses batch (transactional DDL: a failed batch rolls
+ * it back) so documents keep their Supabase updated_at; otherwise they get the import time.
+ */
+export async function keepDocumentsUpdatedAt(target: Sql): Promise<WriteSpec['around'] | null> {
+  const [r] = await target<{ owner: boolean }[]>`
+    select pg_has_role(current_user, c.relowner, 'USAGE') as owner from pg_class c where c.oid = 'public.documents'::regclass`;
+  if (!r?.owner) return null;
+  return {
+    before: ['alter table documents disable trigger documents_set_updated_at'],
+    after: ['alter table documents enable trigger documents_set_updated_at'],
+  };
 }
 
 /** After ids were inserted explicitly, move the identity past them so new rows do not collide. */

@@ -15,9 +15,9 @@ export interface SupabaseSource {
   drop(): Promise<void>;
 }
 
-/** bcrypt cost 10 with GoTrue's $2a$ prefix ($2a$ and $2b$ hashes verify the same). */
+/** bcrypt cost 10 with GoTrue's $2a$ prefix (@node-rs/bcrypt writes $2b$ or $2y$; all verify the same). */
 export async function supabaseHash(password: string): Promise<string> {
-  return (await hash(password, 10)).replace(/^\$2b\$/, '$2a$');
+  return (await hash(password, 10)).replace(/^\$2[by]\$/, '$2a$');
 }
 
 const SCHEMA = `

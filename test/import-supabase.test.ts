@@ -243,6 +243,21 @@ describe('import-supabase', () => {
     expect(fixed.out).toMatch(/documents: inserted 1, already present 3/);
   }, 90_000);
 
+  it('a row offbase refuses is reported with its reason, and the rest of its batch still comes across', async () => {
+    const bad = await doc(ids.alice, 'bad status');
+    const ok = await doc(ids.alice, 'fine one');
+    await src.sql`update public.documents set status = 'draft' where id = ${bad}`;
+    try {
+      const lines: string[] = [];
+      await expect(run({ apply: true, only: ['documents'], batchSize: 10, out: (l) => lines.push(l) })).rejects.toThrow(/validation failed: documents: 1 missing/);
+      expect(lines.join('\n')).toContain(`refused ${bad}: new row for relation "documents" violates check constraint "documents_status_check"`);
+      expect(await target.sql`select 1 from documents where id = ${ok}`).toHaveLength(1);
+    } finally {
+      await target.sql`delete from documents where id = ${ok}`;
+      await src.sql`delete from public.documents where id in (${bad}, ${ok})`;
+    }
+  });
+
   it('refuses a source table whose rows row level security would hide', async () => {
     await src.sql.unsafe(`create table public.files_rls (like public.documents including all); alter table public.files_rls enable row level security;
       grant select on public.files_rls to ${new URL(src.url).username}`);

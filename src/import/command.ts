@@ -29,7 +29,8 @@ export function registerImportSupabase(program: Command, databaseUrl: DatabaseUr
       try {
         await runImport({
           sourceUrl: opts.source,
-          targetUrl: url,
+          // The migration role owns the tables: it may keep documents.updated_at (see writer.ts).
+          targetUrl: config.db.migrationUrl ?? url,
           apply: opts.apply,
           validateOnly: opts.validate,
           only,

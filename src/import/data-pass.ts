@@ -46,6 +46,9 @@ export interface DataResult {
   already_present: number;
   /** rows the source filter let through whose parent is not in offbase (e.g. --only without users). */
   parent_missing_in_target: number;
+  /** rows offbase refused (first 100 listed), with the database's reason. */
+  rejected: number;
+  rejected_rows: { id: string; error: string }[];
   /** analyses: whether documents kept their source updated_at (needs table ownership). */
   documents_updated_at_kept?: boolean;
   seconds: number;
@@ -178,7 +181,7 @@ export async function copyData(
   const plan = ctx.plans[table]!;
   const around = table === 'analyses' ? await keepDocumentsUpdatedAt(ctx.target) : null;
   const spec = { table, columns: targetColumns(plan), parents: PARENTS[table], ...(around ? { around } : {}) };
-  const result: DataResult = { read: 0, inserted: 0, already_present: 0, parent_missing_in_target: 0, seconds: 0, rows_per_s: 0 };
+  const result: DataResult = { read: 0, inserted: 0, already_present: 0, parent_missing_in_target: 0, rejected: 0, rejected_rows: [], seconds: 0, rows_per_s: 0 };
   if (table === 'analyses') result.documents_updated_at_kept = around !== null;
   const started = Date.now();
   opts.progress.start(table, opts.expected);
@@ -195,8 +198,11 @@ export async function copyData(
     );
     result.read += r.total;
     result.inserted += r.inserted;
-    result.already_present += r.eligible - r.inserted;
+    const rejected = r.rejected ?? [];
+    result.already_present += r.eligible - r.inserted - rejected.length;
     result.parent_missing_in_target += r.total - r.eligible;
+    result.rejected += rejected.length;
+    result.rejected_rows.push(...rejected.slice(0, Math.max(0, 100 - result.rejected_rows.length)));
     opts.progress.tick(batch.length);
   }
   opts.progress.stop();

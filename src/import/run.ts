@@ -173,8 +173,11 @@ export function summarize(r: ImportReport): string[] {
     if (p.dropped.length) lines.push(`  dropped: ${p.dropped.map((d) => `${d.source} (${d.reason})`).join(', ')}`);
     if (p.defaults.length) lines.push(`  defaults: ${p.defaults.map((d) => `${d.target} = ${d.from === 'mapping file' ? JSON.stringify(d.value) : d.from}`).join(', ')}`);
   }
-  for (const [t, res] of Object.entries(r.results)) {
-    lines.push(`${t}: inserted ${res.inserted}, already present ${res.already_present}, ${res.rows_per_s} rows/s (${res.seconds.toFixed(1)} s)`);
+  for (const [t, res] of Object.entries(r.results) as [string, UsersResult | DataResult][]) {
+    const refusedRows = 'rejected_rows' in res ? res.rejected_rows : (res as UsersResult).rejected;
+    const refused = refusedRows.length ? `, refused by offbase ${'rejected_rows' in res ? res.rejected : refusedRows.length}` : '';
+    lines.push(`${t}: inserted ${res.inserted}, already present ${res.already_present}${refused}, ${res.rows_per_s} rows/s (${res.seconds.toFixed(1)} s)`);
+    for (const x of refusedRows) lines.push(`  refused ${x.id}: ${x.error}`);
   }
   if (r.validation) {
     for (const [t, v] of Object.entries(r.validation.tables)) {

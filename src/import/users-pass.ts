@@ -30,6 +30,8 @@ export interface UsersResult {
   read: number;
   inserted: number;
   already_present: number;
+  /** users offbase refused (a constraint), with why. */
+  rejected: { id: string; error: string }[];
   skipped: number;
   seconds: number;
   rows_per_s: number;
@@ -88,7 +90,7 @@ export async function usersPass(opts: {
     skippedIds.push(id);
     if (plan.skipped_users.length < LIST_CAP) plan.skipped_users.push({ id, email, reason });
   };
-  const result: UsersResult = { read: 0, inserted: 0, already_present: 0, skipped: 0, seconds: 0, rows_per_s: 0 };
+  const result: UsersResult = { read: 0, inserted: 0, already_present: 0, rejected: [], skipped: 0, seconds: 0, rows_per_s: 0 };
   const started = Date.now();
   const cols = USER_SOURCE_COLUMNS.map(ident).join(', ');
 
@@ -135,7 +137,8 @@ export async function usersPass(opts: {
       const spec = { table: 'users' as const, columns: Object.keys(writable[0]!), parents: {} };
       const r = await writeBatch(target, spec, writable.map((w) => JSON.stringify(w)), opts.strategy);
       result.inserted += r.inserted;
-      result.already_present += r.eligible - r.inserted;
+      result.already_present += r.eligible - r.inserted - (r.rejected?.length ?? 0);
+      result.rejected.push(...(r.rejected ?? []));
     }
     progress.tick(batch.length);
   }

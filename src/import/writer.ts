@@ -15,6 +15,8 @@ export interface BatchResult {
   /** rows whose parents (owner, document) exist in offbase. */
   eligible: number;
   inserted: number;
+  /** rows offbase refused (a check constraint, a value of the wrong type...), with why. */
+  rejected?: { id: string; error: string }[];
 }
 
 export interface WriteSpec {
@@ -58,13 +60,42 @@ async function writeCopy(tx: TransactionSql, spec: WriteSpec, rows: string[]): P
   return r!;
 }
 
+// Data exceptions (22xxx) and integrity violations (23xxx) belong to single rows.
+const rowError = (err: unknown) => /^2[23]/.test((err as { code?: string }).code ?? '');
+
 export async function writeBatch(target: Sql, spec: WriteSpec, rows: string[], strategy: WriteStrategy): Promise<BatchResult> {
-  return (await target.begin(async (tx) => {
-    for (const q of spec.around?.before ?? []) await tx.unsafe(q);
-    const r = await (strategy === 'copy' ? writeCopy(tx, spec, rows) : writeInsert(tx, spec, rows));
-    for (const q of spec.around?.after ?? []) await tx.unsafe(q);
-    return r;
-  })) as BatchResult;
+  const inTx = (write: (tx: TransactionSql) => Promise<BatchResult>) =>
+    target.begin(async (tx) => {
+      for (const q of spec.around?.before ?? []) await tx.unsafe(q);
+      const r = await write(tx);
+      for (const q of spec.around?.after ?? []) await tx.unsafe(q);
+      return r;
+    }) as Promise<BatchResult>;
+  try {
+    return await inTx((tx) => (strategy === 'copy' ? writeCopy(tx, spec, rows) : writeInsert(tx, spec, rows)));
+  } catch (err) {
+    if (!rowError(err)) throw err;
+  }
+  // One bad row must not stop the import: redo the batch row by row, each under a savepoint,
+  // and report the rows offbase refuses (validation then lists them as missing).
+  return inTx(async (tx) => {
+    const sum: BatchResult = { total: 0, eligible: 0, inserted: 0, rejected: [] };
+    for (const row of rows) {
+      try {
+        const r = (await tx.savepoint((sp) => writeInsert(sp as unknown as TransactionSql, spec, [row]))) as BatchResult;
+        sum.total += r.total;
+        sum.eligible += r.eligible;
+        sum.inserted += r.inserted;
+      } catch (err) {
+        if (!rowError(err)) throw err;
+        sum.total++;
+        sum.eligible++;
+        const id = String((JSON.parse(row) as { id?: unknown }).id);
+        sum.rejected!.push({ id, error: (err as Error).message });
+      }
+    }
+    return sum;
+  });
 }
 
 /**

@@ -44,7 +44,8 @@ try {
   process.stderr.write(`seeded ${USERS} users and ${DOCS} documents in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
 
   const results: Record<string, unknown>[] = [];
-  for (const strategy of ['insert', 'copy'] as WriteStrategy[]) {
+  const strategies = (process.env.BENCH_IMPORT_STRATEGIES ?? 'copy,insert').split(',') as WriteStrategy[];
+  for (const strategy of strategies) {
     const name = `offbase_bench_tgt_${tag}_${strategy}`;
     const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
     await admin.unsafe(`create database ${name}`);
@@ -55,8 +56,7 @@ try {
     gc();
     const base = process.memoryUsage().heapUsed;
     let peak = 0;
-    let batches = 0;
-    const report = await runImport({
+        const report = await runImport({
       sourceUrl: src.url,
       targetUrl: url.toString(),
       apply: true,
@@ -69,8 +69,7 @@ try {
         start() {},
         stop() {},
         tick() {
-          batches++;
-          if (batches % 10 === 0) gc();
+          gc();
           peak = Math.max(peak, process.memoryUsage().heapUsed - base);
         },
       },

@@ -52,7 +52,7 @@ beforeAll(async () => {
   mappingPath = path.join(dir, 'mapping.json');
   writeFileSync(mappingPath, JSON.stringify(SOURCE_MAPPING));
   const s = src.sql;
-  ids.alice = await insertAuthUser(s, { email: 'Alice@Example.com ', password: 'alice-password-1', meta: { full_name: 'Alice A', avatar_url: 'https://x/a.png' } });
+  ids.alice = await insertAuthUser(s, { email: 'Alice@Example.com ', password: 'alice-password-1', meta: { sub: 'x', email: 'alice@example.com', email_verified: true, phone_verified: false, full_name: 'Alice A', avatar_url: 'https://x/a.png' } });
   ids.bob = await insertAuthUser(s, { email: 'bob@example.com', password: 'bob-password-22', app: { provider: 'email', role: 'admin' }, meta: { name: 'Bob B' } });
   ids.carol = await insertAuthUser(s, { email: 'carol@example.com', password: null, app: { provider: 'github', providers: ['github'] } });
   ids.magic = await insertAuthUser(s, { email: 'magic@example.com', encrypted_password: '', confirmed: false });

@@ -52,7 +52,7 @@ export const USER_COLUMN_MAP: { source: string; target: string; note?: string }[
   { source: 'email', target: 'email', note: 'trimmed and lower-cased' },
   { source: 'encrypted_password', target: 'password_hash', note: 'bcrypt kept as-is; re-hashed to argon2id on first login' },
   { source: 'raw_user_meta_data.full_name (or .name)', target: 'full_name' },
-  { source: 'raw_user_meta_data (the rest)', target: 'metadata' },
+  { source: 'raw_user_meta_data (the rest)', target: 'metadata', note: 'without sub, email, email_verified, phone_verified' },
   { source: "raw_app_meta_data.role = 'admin'", target: 'role', note: "'user' otherwise" },
   { source: 'email_confirmed_at', target: 'email_verified_at' },
   { source: 'banned_until (in the future)', target: 'disabled_at', note: 'set to the import time' },
@@ -64,6 +64,7 @@ export const USER_COLUMN_MAP: { source: string; target: string; note?: string }[
 // Hash formats offbase's login can verify: bcrypt ($2a$/$2b$/$2y$) and argon2 PHC strings.
 const KNOWN_HASH = /^(\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}|\$argon2(id|i|d)\$.+)$/;
 const EMAIL = /^[^\s@]+@[^\s@]+$/;
+const GOTRUE_META_KEYS = ['sub', 'email', 'email_verified', 'phone_verified'];
 
 export type UserMapping =
   | { ok: true; row: OffbaseUserRow; notes: ('no_password' | 'unrecognized_hash' | 'banned')[] }
@@ -85,6 +86,8 @@ export function mapUser(u: SupabaseUser, now: Date): UserMapping {
   }
 
   const meta = { ...(u.raw_user_meta_data ?? {}) };
+  // GoTrue copies identity facts into user metadata; offbase keeps them in columns instead.
+  for (const key of GOTRUE_META_KEYS) delete meta[key];
   let full_name: string | null = null;
   for (const key of ['full_name', 'name']) {
     if (typeof meta[key] === 'string' && (meta[key] as string).trim()) {

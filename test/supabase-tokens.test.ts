@@ -92,6 +92,15 @@ describe('Supabase access tokens during cut-over', () => {
     }
   });
 
+  it('works on the real endpoints: /me answers, logout succeeds (there is no offbase session to revoke)', async () => {
+    const headers = { authorization: `Bearer ${sign(claims(userId))}` };
+    const meRes = await on.app.inject({ method: 'GET', url: '/api/v1/auth/me', headers });
+    expect(meRes.statusCode).toBe(200);
+    expect(meRes.json()).toMatchObject({ id: userId, email: 'imported@example.com' });
+    const out = await on.app.inject({ method: 'POST', url: '/api/v1/auth/logout', headers, payload: {} });
+    expect(out.statusCode).toBe(204);
+  });
+
   it('is off unless SUPABASE_JWT_SECRET is set', async () => {
     expect((await me(off, sign(claims(userId)))).statusCode).toBe(401);
   });

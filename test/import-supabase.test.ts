@@ -223,6 +223,23 @@ describe('import-supabase', () => {
     expect(dry.plan.documents!.conflicts).toEqual({ already_in_target: 4 });
   });
 
+  it('--update refreshes rows changed in Supabase since, never rows changed in offbase since', async () => {
+    await src.sql`update public.documents set title = 'alice three v2', updated_at = now() where id = ${docs.a3}`;
+    await target.sql`update documents set title = 'edited in offbase' where id = ${docs.a2}`;
+    const plain = await run({ apply: true, only: ['documents'] }).catch((e: Error) => e);
+    expect(String(plain)).toMatch(/documents: 2 changed/);
+    const lines: string[] = [];
+    const updated = await run({ apply: true, update: true, only: ['documents'], out: (l) => lines.push(l) }).catch((e: Error) => e);
+    // a2 was edited in offbase after the import: kept, and validation says it differs.
+    expect(String(updated)).toMatch(/documents: 1 changed/);
+    expect(lines.join('\n')).toMatch(/documents: inserted 0, updated 1, already present 3/);
+    const titles = await target.sql<{ id: string; title: string }[]>`select id::text, title from documents where id in (${docs.a2}, ${docs.a3})`;
+    expect(Object.fromEntries(titles.map((t) => [t.id, t.title]))).toEqual({ [docs.a2]: 'edited in offbase', [docs.a3]: 'alice three v2' });
+    await target.sql`update documents set title = 'alice two' where id = ${docs.a2}`;
+    const again = await run({ apply: true, update: true, only: ['documents'] });
+    expect(again.results.documents).toMatchObject({ inserted: 0, updated: 0, already_present: 4 });
+  });
+
   it('reports a row removed from the target (as a real process, exit non-zero, no password), and a rerun restores it', async () => {
     await target.sql`delete from documents where id = ${docs.b1}`;
     const reportPath = path.join(dir, 'report.json');
@@ -240,7 +257,7 @@ describe('import-supabase', () => {
     const fixed = await cli(['--apply', '--only', 'users,documents']);
     expect(fixed.out).not.toContain(src.password);
     expect(fixed.code).toBe(0);
-    expect(fixed.out).toMatch(/documents: inserted 1, already present 3/);
+    expect(fixed.out).toMatch(/documents: inserted 1, updated 0, already present 3/);
   }, 90_000);
 
   it('a row offbase refuses is reported with its reason, and the rest of its batch still comes across', async () => {

@@ -13,13 +13,14 @@ export function registerImportSupabase(program: Command, databaseUrl: DatabaseUr
     .description('import users and data from a Supabase database (dry run unless --apply)')
     .requiredOption('--source <url>', 'postgres URL of the Supabase database (opened read-only)')
     .option('--apply', 'write to offbase (without it: print the plan, write nothing)', false)
+    .option('--update', 'with --apply: also refresh rows whose Supabase updated_at is newer than offbase\'s', false)
     .option('--validate', 'only compare source and offbase (counts, id and content checksums); writes nothing', false)
     .option('--only <tables>', 'comma-separated subset of users,documents,analyses,audit_logs')
     .option('--batch-size <n>', 'rows per batch (one transaction each)', '1000')
     .option('--report <file>', 'write plan, results and validation as JSON')
     .option('--mapping <file>', 'JSON file with source table / column renames and defaults')
     .option('--strategy <copy|insert>', 'how batches are written (copy measured faster)', 'copy')
-    .action(async (opts: { source: string; apply: boolean; validate: boolean; only?: string; batchSize: string; report?: string; mapping?: string; strategy: string }) => {
+    .action(async (opts: { source: string; apply: boolean; update: boolean; validate: boolean; only?: string; batchSize: string; report?: string; mapping?: string; strategy: string }) => {
       const batchSize = Number(opts.batchSize);
       if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 100_000) throw new ImportError('--batch-size must be an integer from 1 to 100000');
       if (opts.strategy !== 'insert' && opts.strategy !== 'copy') throw new ImportError('--strategy must be insert or copy');
@@ -33,6 +34,7 @@ export function registerImportSupabase(program: Command, databaseUrl: DatabaseUr
           targetUrl: config.db.migrationUrl ?? url,
           apply: opts.apply,
           validateOnly: opts.validate,
+          update: opts.update,
           only,
           batchSize,
           ...(opts.mapping ? { mappingPath: opts.mapping } : {}),

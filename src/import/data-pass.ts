@@ -43,6 +43,8 @@ export interface DataPlan {
 export interface DataResult {
   read: number;
   inserted: number;
+  /** --update: rows refreshed because the source had a newer updated_at. */
+  updated: number;
   already_present: number;
   /** rows the source filter let through whose parent is not in offbase (e.g. --only without users). */
   parent_missing_in_target: number;
@@ -176,12 +178,12 @@ export async function planData(ctx: DataContext, table: DataTable, opts: { check
 export async function copyData(
   ctx: DataContext,
   table: DataTable,
-  opts: { batchSize: number; strategy: WriteStrategy; progress: Progress; expected: number },
+  opts: { batchSize: number; strategy: WriteStrategy; progress: Progress; expected: number; update?: boolean },
 ): Promise<DataResult> {
   const plan = ctx.plans[table]!;
   const around = table === 'analyses' ? await keepDocumentsUpdatedAt(ctx.target) : null;
-  const spec = { table, columns: targetColumns(plan), parents: PARENTS[table], ...(around ? { around } : {}) };
-  const result: DataResult = { read: 0, inserted: 0, already_present: 0, parent_missing_in_target: 0, rejected: 0, rejected_rows: [], seconds: 0, rows_per_s: 0 };
+  const spec = { table, columns: targetColumns(plan), parents: PARENTS[table], update: opts.update ?? false, ...(around ? { around } : {}) };
+  const result: DataResult = { read: 0, inserted: 0, updated: 0, already_present: 0, parent_missing_in_target: 0, rejected: 0, rejected_rows: [], seconds: 0, rows_per_s: 0 };
   if (table === 'analyses') result.documents_updated_at_kept = around !== null;
   const started = Date.now();
   opts.progress.start(table, opts.expected);
@@ -199,7 +201,8 @@ export async function copyData(
     result.read += r.total;
     result.inserted += r.inserted;
     const rejected = r.rejected ?? [];
-    result.already_present += r.eligible - r.inserted - rejected.length;
+    result.updated += r.updated;
+    result.already_present += r.eligible - r.inserted - r.updated - rejected.length;
     result.parent_missing_in_target += r.total - r.eligible;
     result.rejected += rejected.length;
     result.rejected_rows.push(...rejected.slice(0, Math.max(0, 100 - result.rejected_rows.length)));

@@ -16,6 +16,8 @@ export interface ImportOptions {
   apply: boolean;
   /** Compare source and offbase without writing (after an import, or before cut-over). */
   validateOnly?: boolean;
+  /** Refresh rows whose source updated_at is newer than offbase's (final sync before cut-over). */
+  update?: boolean;
   only: TableName[];
   batchSize: number;
   mappingPath?: string;
@@ -64,6 +66,7 @@ export async function runImport(o: ImportOptions): Promise<ImportReport> {
   };
   const source = openSource(o.sourceUrl);
   if (o.apply && o.validateOnly) throw new ImportError('--apply and --validate cannot be combined');
+  if (o.update && !o.apply) throw new ImportError('--update needs --apply');
   const target = openTarget(o.targetUrl, !o.apply);
   try {
     await connect(source, 'cannot connect to the source', secrets);
@@ -103,7 +106,7 @@ async function execute(
 
   if (needUsers) {
     const writeUsers = o.apply && o.only.includes('users');
-    const u = await usersPass({ source: x.source, target: x.target, apply: writeUsers, batchSize: o.batchSize, strategy: x.strategy, progress });
+    const u = await usersPass({ source: x.source, target: x.target, apply: writeUsers, batchSize: o.batchSize, strategy: x.strategy, progress, update: o.update ?? false });
     ctx.skippedUserIds = u.skippedIds;
     if (o.only.includes('users')) {
       report.plan.users = u.plan;
@@ -113,7 +116,7 @@ async function execute(
   for (const t of data) {
     const plan = await planData(ctx, t, { checkConflicts: !o.apply && !o.validateOnly, batchSize: o.batchSize, progress });
     report.plan[t] = plan;
-    if (o.apply) report.results[t] = await copyData(ctx, t, { batchSize: o.batchSize, strategy: x.strategy, progress, expected: plan.will_import });
+    if (o.apply) report.results[t] = await copyData(ctx, t, { batchSize: o.batchSize, strategy: x.strategy, progress, expected: plan.will_import, update: o.update ?? false });
   }
   if (o.apply || o.validateOnly) {
     report.validation = { ok: true, tables: {} };
@@ -176,7 +179,7 @@ export function summarize(r: ImportReport): string[] {
   for (const [t, res] of Object.entries(r.results) as [string, UsersResult | DataResult][]) {
     const refusedRows = 'rejected_rows' in res ? res.rejected_rows : (res as UsersResult).rejected;
     const refused = refusedRows.length ? `, refused by offbase ${'rejected_rows' in res ? res.rejected : refusedRows.length}` : '';
-    lines.push(`${t}: inserted ${res.inserted}, already present ${res.already_present}${refused}, ${res.rows_per_s} rows/s (${res.seconds.toFixed(1)} s)`);
+    lines.push(`${t}: inserted ${res.inserted}, updated ${res.updated}, already present ${res.already_present}${refused}, ${res.rows_per_s} rows/s (${res.seconds.toFixed(1)} s)`);
     for (const x of refusedRows) lines.push(`  refused ${x.id}: ${x.error}`);
   }
   if (r.validation) {

@@ -29,6 +29,7 @@ export interface UsersPlan {
 export interface UsersResult {
   read: number;
   inserted: number;
+  updated: number;
   already_present: number;
   /** users offbase refused (a constraint), with why. */
   rejected: { id: string; error: string }[];
@@ -55,6 +56,7 @@ export async function usersPass(opts: {
   batchSize: number;
   strategy: WriteStrategy;
   progress: Progress;
+  update?: boolean;
 }): Promise<{ plan: UsersPlan; result: UsersResult | null; skippedIds: string[] }> {
   const { source, target, apply, batchSize, progress } = opts;
   const dropped = await checkUsersSource(source);
@@ -90,7 +92,7 @@ export async function usersPass(opts: {
     skippedIds.push(id);
     if (plan.skipped_users.length < LIST_CAP) plan.skipped_users.push({ id, email, reason });
   };
-  const result: UsersResult = { read: 0, inserted: 0, already_present: 0, rejected: [], skipped: 0, seconds: 0, rows_per_s: 0 };
+  const result: UsersResult = { read: 0, inserted: 0, updated: 0, already_present: 0, rejected: [], skipped: 0, seconds: 0, rows_per_s: 0 };
   const started = Date.now();
   const cols = USER_SOURCE_COLUMNS.map(ident).join(', ');
 
@@ -134,10 +136,11 @@ export async function usersPass(opts: {
     plan.will_import += writable.length;
     result.read += batch.length;
     if (apply && writable.length) {
-      const spec = { table: 'users' as const, columns: Object.keys(writable[0]!), parents: {} };
+      const spec = { table: 'users' as const, columns: Object.keys(writable[0]!), parents: {}, update: opts.update ?? false };
       const r = await writeBatch(target, spec, writable.map((w) => JSON.stringify(w)), opts.strategy);
       result.inserted += r.inserted;
-      result.already_present += r.eligible - r.inserted - (r.rejected?.length ?? 0);
+      result.updated += r.updated;
+      result.already_present += r.eligible - r.inserted - r.updated - (r.rejected?.length ?? 0);
       result.rejected.push(...(r.rejected ?? []));
     }
     progress.tick(batch.length);

@@ -15,6 +15,8 @@ export interface BatchResult {
   /** rows whose parents (owner, document) exist in offbase. */
   eligible: number;
   inserted: number;
+  /** rows refreshed from a newer source version (--update). */
+  updated: number;
   /** rows offbase refused (a check constraint, a value of the wrong type...), with why. */
   rejected?: { id: string; error: string }[];
 }
@@ -26,6 +28,12 @@ export interface WriteSpec {
   parents: Record<string, TableName>;
   /** statements run in the batch's transaction before and after the insert. */
   around?: { before: string[]; after: string[] };
+  /**
+   * --update: a row that exists is refreshed when the source's updated_at is newer than
+   * offbase's. The refresh moves offbase's updated_at to now (trigger), so a rerun is a no-op,
+   * and a row edited in offbase after the import (newer updated_at) is never overwritten.
+   */
+  update?: boolean;
 }
 
 const STAGE = 'offbase_import_stage';
@@ -35,8 +43,15 @@ function insertFrom(spec: WriteSpec, src: string): string {
   const checks = Object.entries(spec.parents).map(([col, parent]) => `exists (select 1 from ${ident(parent)} p where p.id = src.${ident(col)})`);
   return `with src as (${src}),
     ok as (select * from src where ${checks.length ? checks.join(' and ') : 'true'}),
-    ins as (insert into ${ident(spec.table)} (${cols}) select ${cols} from ok on conflict do nothing returning 1)
-    select (select count(*) from src)::int as total, (select count(*) from ok)::int as eligible, (select count(*) from ins)::int as inserted`;
+    ins as (insert into ${ident(spec.table)} as t (${cols}) select ${cols} from ok ${onConflict(spec)} returning (xmax = 0) as fresh)
+    select (select count(*) from src)::int as total, (select count(*) from ok)::int as eligible,
+      (select count(*) from ins where fresh)::int as inserted, (select count(*) from ins where not fresh)::int as updated`;
+}
+
+function onConflict(spec: WriteSpec): string {
+  if (!spec.update || !spec.columns.includes('updated_at')) return 'on conflict do nothing';
+  const set = spec.columns.filter((c) => c !== 'id').map((c) => `${ident(c)} = excluded.${ident(c)}`);
+  return `on conflict (id) do update set ${set.join(', ')} where t.updated_at < excluded.updated_at`;
 }
 
 /** Multi-row INSERT from one json parameter: one round trip, PostgreSQL does the parsing. */
@@ -79,13 +94,14 @@ export async function writeBatch(target: Sql, spec: WriteSpec, rows: string[], s
   // One bad row must not stop the import: redo the batch row by row, each under a savepoint,
   // and report the rows offbase refuses (validation then lists them as missing).
   return inTx(async (tx) => {
-    const sum: BatchResult = { total: 0, eligible: 0, inserted: 0, rejected: [] };
+    const sum: BatchResult = { total: 0, eligible: 0, inserted: 0, updated: 0, rejected: [] };
     for (const row of rows) {
       try {
         const r = (await tx.savepoint((sp) => writeInsert(sp as unknown as TransactionSql, spec, [row]))) as BatchResult;
         sum.total += r.total;
         sum.eligible += r.eligible;
         sum.inserted += r.inserted;
+        sum.updated += r.updated;
       } catch (err) {
         if (!rowError(err)) throw err;
         sum.total++;

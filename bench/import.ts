@@ -46,7 +46,7 @@ try {
   process.stderr.write(`seeded ${USERS} users and ${DOCS} documents in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
 
   const results: Record<string, unknown>[] = [];
-  const strategies = (process.env.BENCH_IMPORT_STRATEGIES ?? 'copy,insert').split(',') as WriteStrategy[];
+  const strategies = (process.env.BENCH_IMPORT_STRATEGIES ?? 'insert,copy').split(',') as WriteStrategy[];
   for (const strategy of strategies) {
     const name = `offbase_bench_tgt_${tag}_${strategy}`;
     const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });

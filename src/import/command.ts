@@ -19,7 +19,7 @@ export function registerImportSupabase(program: Command, databaseUrl: DatabaseUr
     .option('--batch-size <n>', 'rows per batch (one transaction each)', '1000')
     .option('--report <file>', 'write plan, results and validation as JSON')
     .option('--mapping <file>', 'JSON file with source table / column renames and defaults')
-    .option('--strategy <copy|insert>', 'how batches are written (copy measured faster)', 'copy')
+    .option('--strategy <insert|copy>', 'how batches are written: multi-row INSERT, or COPY into a staging table', 'insert')
     .action(async (opts: { source: string; apply: boolean; update: boolean; validate: boolean; only?: string; batchSize: string; report?: string; mapping?: string; strategy: string }) => {
       const batchSize = Number(opts.batchSize);
       if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 100_000) throw new ImportError('--batch-size must be an integer from 1 to 100000');

@@ -51,7 +51,7 @@ export function parseOnly(value: string | undefined): TableName[] {
 export async function runImport(o: ImportOptions): Promise<ImportReport> {
   const out = o.out ?? ((l: string) => process.stdout.write(`${l}\n`));
   const progress = o.progress ?? createProgress();
-  const strategy = o.strategy ?? 'copy';
+  const strategy = o.strategy ?? 'insert';
   const secrets = [passwordOf(o.sourceUrl), passwordOf(o.targetUrl)];
   const mapping = loadMappingFile(o.mappingPath);
   const report: ImportReport = {

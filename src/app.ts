@@ -7,6 +7,7 @@ import { createLogger } from './logger.js';
 import authenticate from './plugins/authenticate.js';
 import database from './plugins/database.js';
 import http from './plugins/http.js';
+import metrics from './plugins/metrics.js';
 import openapi from './plugins/openapi.js';
 import requestLog, { genReqId } from './plugins/request-log.js';
 import shutdown from './plugins/shutdown.js';
@@ -15,6 +16,9 @@ import auth from './features/auth/routes.js';
 import admin from './features/admin/routes.js';
 import mailer from './plugins/mailer.js';
 import rateLimit from './plugins/rate-limit.js';
+import analyses from './features/analyses/routes.js';
+import audit from './features/audit/routes.js';
+import documents from './features/documents/routes.js';
 
 export interface AppDeps {
   database: Database;
@@ -51,6 +55,7 @@ export async function buildApp(config: Config, deps: AppDeps, options: BuildOpti
   await app.register(requestLog);
   await app.register(shutdown);
   await app.register(database, { database: deps.database });
+  await app.register(metrics, { config });
   await app.register(http, { config });
   await app.register(openapi);
   await app.register(authenticate, { config });
@@ -60,6 +65,9 @@ export async function buildApp(config: Config, deps: AppDeps, options: BuildOpti
   await app.register(health);
   await app.register(auth, { prefix: '/api/v1/auth' });
   await app.register(admin, { prefix: '/api/v1/admin' });
+  await app.register(documents, { prefix: '/api/v1' });
+  await app.register(analyses, { prefix: '/api/v1' });
+  await app.register(audit, { prefix: '/api/v1' });
 
   return app;
 }

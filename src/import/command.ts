@@ -24,6 +24,8 @@ export function registerImportSupabase(program: Command, databaseUrl: DatabaseUr
       const batchSize = Number(opts.batchSize);
       if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 100_000) throw new ImportError('--batch-size must be an integer from 1 to 100000');
       if (opts.strategy !== 'insert' && opts.strategy !== 'copy') throw new ImportError('--strategy must be insert or copy');
+      if (opts.apply && opts.validate) throw new ImportError('--apply and --validate cannot be combined');
+      if (opts.update && !opts.apply) throw new ImportError('--update needs --apply');
       const only = parseOnly(opts.only);
       const config = loadConfig();
       const { url, stop } = await databaseUrl(config);

@@ -45,7 +45,7 @@ export async function buildApp(config: Config, deps: AppDeps, options: BuildOpti
     trustProxy: config.trustProxy,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false, allowUnionTypes: true } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.decorate('config', config);

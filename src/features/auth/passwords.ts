@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import argon2 from 'argon2';
+import pLimit from 'p-limit';
 import { verify as bcryptVerify } from '@node-rs/bcrypt';
 import { dictionary } from '@zxcvbn-ts/language-common';
 
@@ -18,9 +20,14 @@ export const PASSWORD_MAX_LENGTH = 256;
 // bcrypt hash was made from (GoTrue refuses longer ones), so it must not "match" by truncation.
 const BCRYPT_MAX_BYTES = 72;
 
+// Hashing runs on libuv's thread pool, off the event loop, but each hash saturates a core:
+// with four pool threads on a two-core task a login storm would starve every other request
+// of CPU. At most cores − 1 hashes run at once (at least one); the rest queue.
+const hashing = pLimit(Math.max(1, availableParallelism() - 1));
+
 /** argon2id PHC string; the native library hashes on libuv's thread pool, off the event loop. */
 export function hashPassword(password: string, params: Argon2Params): Promise<string> {
-  return argon2.hash(password, { type: argon2.argon2id, ...params });
+  return hashing(() => argon2.hash(password, { type: argon2.argon2id, ...params }));
 }
 
 const BCRYPT = /^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$/;
@@ -50,10 +57,10 @@ export async function verifyPassword(hash: string, password: string, params: Arg
   try {
     if (BCRYPT.test(hash)) {
       if (Buffer.byteLength(password) > BCRYPT_MAX_BYTES) return { ok: false, needsRehash: true };
-      return { ok: await bcryptVerify(password, hash), needsRehash: true };
+      return { ok: await hashing(() => bcryptVerify(password, hash)), needsRehash: true };
     }
     if (ARGON2.test(hash)) {
-      const ok = await argon2.verify(hash, password);
+      const ok = await hashing(() => argon2.verify(hash, password));
       return { ok, needsRehash: ok && needsRehash(hash, params) };
     }
   } catch {

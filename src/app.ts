@@ -11,6 +11,10 @@ import openapi from './plugins/openapi.js';
 import requestLog, { genReqId } from './plugins/request-log.js';
 import shutdown from './plugins/shutdown.js';
 import health from './features/health/routes.js';
+import auth from './features/auth/routes.js';
+import admin from './features/admin/routes.js';
+import mailer from './plugins/mailer.js';
+import rateLimit from './plugins/rate-limit.js';
 
 export interface AppDeps {
   database: Database;
@@ -50,8 +54,12 @@ export async function buildApp(config: Config, deps: AppDeps, options: BuildOpti
   await app.register(http, { config });
   await app.register(openapi);
   await app.register(authenticate, { config });
+  await app.register(mailer, { config });
+  await app.register(rateLimit, { config });
 
   await app.register(health);
+  await app.register(auth, { prefix: '/api/v1/auth' });
+  await app.register(admin, { prefix: '/api/v1/admin' });
 
   return app;
 }

@@ -55,7 +55,9 @@ export default fp<{ config: Config }>(
       }
       if (!isUuid(claims.sid) || !isUuid(claims.sub)) throw new AppError('invalid_token');
       // The session row is the source of truth: logout, password change and disabling
-      // revoke it, and the access token dies with it instead of at expiry.
+      // revoke it, and the access token dies with it instead of at expiry. Deliberately no
+      // cache: one primary-key read on the primary makes a revocation in any task effective
+      // in every task on the next request (a replica could lag behind the revocation).
       const [row] = await app.db
         .select({ revoked_at: sessions.revoked_at, expires_at: sessions.expires_at, disabled_at: users.disabled_at, role: users.role, user_id: users.id })
         .from(sessions)

@@ -1,0 +1,56 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { User, UserRole } from '../../db/schema/index.js';
+import { AppError } from '../../errors.js';
+import { recordAudit } from '../audit/record.js';
+import { findUserById, lockUser, revokeUserSessions, updateUser } from '../auth/queries.js';
+import { countOtherActiveAdmins, listUsers, type UserListFilter } from './queries.js';
+
+export interface AdminContext {
+  app: FastifyInstance;
+  request: FastifyRequest;
+  actorId: string;
+}
+
+export async function list(ctx: AdminContext, filter: UserListFilter): Promise<{ users: User[]; next: User | null }> {
+  // One extra row tells whether another page exists without a count.
+  const rows = await listUsers(ctx.request.readDb, { ...filter, limit: filter.limit + 1 });
+  const page = rows.slice(0, filter.limit);
+  return { users: page, next: rows.length > filter.limit ? page[page.length - 1]! : null };
+}
+
+export async function get(ctx: AdminContext, id: string): Promise<User> {
+  const user = await findUserById(ctx.request.readDb, id);
+  if (!user) throw new AppError('not_found', 'User not found.');
+  return user;
+}
+
+export interface AdminPatch {
+  role?: UserRole;
+  disabled?: boolean;
+}
+
+/** Role change and disable/enable. Disabling revokes every session at once. */
+export async function update(ctx: AdminContext, id: string, patch: AdminPatch): Promise<User> {
+  const { app, request, actorId } = ctx;
+  return app.db.transaction(async (tx) => {
+    const before = await lockUser(tx, id);
+    if (!before) throw new AppError('not_found', 'User not found.');
+    const changes: Record<string, { before: unknown; after: unknown }> = {};
+    if (patch.role !== undefined && patch.role !== before.role) changes.role = { before: before.role, after: patch.role };
+    const wasDisabled = before.disabled_at !== null;
+    if (patch.disabled !== undefined && patch.disabled !== wasDisabled) changes.disabled = { before: wasDisabled, after: patch.disabled };
+    if (Object.keys(changes).length === 0) return before;
+    const losesAdmin = before.role === 'admin' && !wasDisabled && (changes.role || patch.disabled === true);
+    if (losesAdmin && (await countOtherActiveAdmins(tx, id)) === 0) {
+      throw new AppError('conflict', 'This is the last active admin; promote another user first.');
+    }
+    const after = (await updateUser(tx, id, {
+      ...(changes.role ? { role: patch.role } : {}),
+      ...(changes.disabled ? { disabled_at: patch.disabled ? new Date().toISOString() : null } : {}),
+    }))!;
+    let revoked = 0;
+    if (patch.disabled === true && changes.disabled) revoked = await revokeUserSessions(tx, id, 'disabled');
+    await recordAudit(tx, request, { actor_id: actorId, action: 'admin.user_update', entity_type: 'user', entity_id: id, changes: { ...changes, ...(revoked ? { sessions_revoked: { before: null, after: revoked } } : {}) } });
+    return after;
+  });
+}

@@ -1,0 +1,107 @@
+import { randomBytes } from 'node:crypto';
+import argon2 from 'argon2';
+import { verify as bcryptVerify } from '@node-rs/bcrypt';
+import { dictionary } from '@zxcvbn-ts/language-common';
+
+// Password hashing and policy. No HTTP here: the /api/v1 and the GoTrue-compatible
+// surfaces both call these functions.
+
+export interface Argon2Params {
+  memoryCost: number;
+  timeCost: number;
+  parallelism: number;
+}
+
+export const PASSWORD_MIN_LENGTH = 8;
+export const PASSWORD_MAX_LENGTH = 256;
+// bcrypt only reads the first 72 bytes; a longer candidate can never be the password a
+// bcrypt hash was made from (GoTrue refuses longer ones), so it must not "match" by truncation.
+const BCRYPT_MAX_BYTES = 72;
+
+/** argon2id PHC string; the native library hashes on libuv's thread pool, off the event loop. */
+export function hashPassword(password: string, params: Argon2Params): Promise<string> {
+  return argon2.hash(password, { type: argon2.argon2id, ...params });
+}
+
+const BCRYPT = /^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$/;
+const ARGON2 = /^\$argon2(id|i|d)\$v=(\d+)\$m=(\d+),t=(\d+),p=(\d+)\$/;
+
+export interface VerifyResult {
+  ok: boolean;
+  /** The hash is bcrypt, or argon2 weaker than the configured parameters: store a new one. */
+  needsRehash: boolean;
+}
+
+export function needsRehash(hash: string, params: Argon2Params): boolean {
+  const m = ARGON2.exec(hash);
+  if (!m) return true;
+  const [, variant, version, memory, time, parallelism] = m;
+  return (
+    variant !== 'id' ||
+    Number(version) !== 19 ||
+    Number(memory) < params.memoryCost ||
+    Number(time) < params.timeCost ||
+    Number(parallelism) < params.parallelism
+  );
+}
+
+/** Checks a password against an argon2 or bcrypt ($2a$/$2b$/$2y$) hash; never throws on a malformed hash. */
+export async function verifyPassword(hash: string, password: string, params: Argon2Params): Promise<VerifyResult> {
+  try {
+    if (BCRYPT.test(hash)) {
+      if (Buffer.byteLength(password) > BCRYPT_MAX_BYTES) return { ok: false, needsRehash: true };
+      return { ok: await bcryptVerify(password, hash), needsRehash: true };
+    }
+    if (ARGON2.test(hash)) {
+      const ok = await argon2.verify(hash, password);
+      return { ok, needsRehash: ok && needsRehash(hash, params) };
+    }
+  } catch {
+    // A corrupt hash is a failed login, not a 500.
+  }
+  return { ok: false, needsRehash: false };
+}
+
+// A hash of a random password with the configured parameters: verifying against it costs
+// what a real verification costs, so an unknown email answers as slowly as a wrong password.
+const dummyHashes = new Map<string, Promise<string>>();
+export function dummyHash(params: Argon2Params): Promise<string> {
+  const key = `${params.memoryCost}:${params.timeCost}:${params.parallelism}`;
+  let hash = dummyHashes.get(key);
+  if (!hash) {
+    hash = hashPassword(randomBytes(24).toString('base64url'), params);
+    dummyHashes.set(key, hash);
+  }
+  return hash;
+}
+
+/** Burns one verification's worth of time for a login that will fail anyway. */
+export async function verifyDummy(password: string, params: Argon2Params): Promise<void> {
+  await verifyPassword(await dummyHash(params), password, params);
+}
+
+// zxcvbn-ts's list of ~50k commonly used passwords (lower-case), maintained upstream.
+const COMMON = new Set(dictionary['passwords-common']);
+
+export type WeakReason = 'too_short' | 'too_long' | 'contains_email' | 'common_password';
+
+export interface Weakness {
+  reason: WeakReason;
+  message: string;
+}
+
+/** Everything wrong with a new password; empty when it is acceptable. */
+export function passwordWeaknesses(password: string, email: string): Weakness[] {
+  const reasons: Weakness[] = [];
+  const length = [...password].length;
+  if (length < PASSWORD_MIN_LENGTH) reasons.push({ reason: 'too_short', message: `must be at least ${PASSWORD_MIN_LENGTH} characters` });
+  if (length > PASSWORD_MAX_LENGTH) reasons.push({ reason: 'too_long', message: `must be at most ${PASSWORD_MAX_LENGTH} characters` });
+  const lower = password.toLowerCase();
+  const normalizedEmail = email.trim().toLowerCase();
+  const local = normalizedEmail.split('@')[0] ?? '';
+  if (normalizedEmail && (lower.includes(normalizedEmail) || lower === local)) {
+    reasons.push({ reason: 'contains_email', message: 'must not be or contain the email address' });
+  }
+  if (COMMON.has(lower)) reasons.push({ reason: 'common_password', message: 'is a commonly used password' });
+  return reasons;
+}

@@ -1,0 +1,90 @@
+import { and, eq, isNull, ne, sql } from 'drizzle-orm';
+import type { DbOrTx } from '../../db/client.js';
+import { sessions, users, type User, type UserRole } from '../../db/schema/index.js';
+import { sqlState } from '../../errors.js';
+import { AppError } from '../../errors.js';
+
+// Every statement on users and sessions the auth feature runs. Each one names the user it
+// touches in its WHERE clause.
+
+/** Stored form of an email: trimmed and lower-cased (the users_email_check constraint agrees). */
+export const normalizeEmail = (email: string) => email.trim().toLowerCase();
+
+export async function findUserByEmail(db: DbOrTx, email: string): Promise<User | undefined> {
+  const [row] = await db.select().from(users).where(eq(users.email, normalizeEmail(email))).limit(1);
+  return row;
+}
+
+export async function findUserById(db: DbOrTx, id: string): Promise<User | undefined> {
+  const [row] = await db.select().from(users).where(eq(users.id, id)).limit(1);
+  return row;
+}
+
+/** The row, locked until the transaction ends: read-modify-write without lost updates. */
+export async function lockUser(db: DbOrTx, id: string): Promise<User | undefined> {
+  const [row] = await db.select().from(users).where(eq(users.id, id)).for('update').limit(1);
+  return row;
+}
+
+export interface NewUser {
+  email: string;
+  password_hash: string | null;
+  full_name?: string | null;
+  role?: UserRole;
+  email_verified_at?: string | null;
+}
+
+/** Inserts a user; an existing email (any case) is 409 email_taken. */
+export async function insertUser(db: DbOrTx, values: NewUser): Promise<User> {
+  try {
+    const [row] = await db
+      .insert(users)
+      .values({ ...values, email: normalizeEmail(values.email) })
+      .returning();
+    return row!;
+  } catch (err) {
+    if (sqlState(err) === '23505') throw new AppError('email_taken');
+    throw err;
+  }
+}
+
+export type UserPatch = Partial<Pick<User, 'full_name' | 'preferences' | 'role' | 'disabled_at' | 'email_verified_at' | 'password_hash' | 'last_login_at'>>;
+
+export async function updateUser(db: DbOrTx, id: string, patch: UserPatch): Promise<User | undefined> {
+  const [row] = await db.update(users).set(patch).where(eq(users.id, id)).returning();
+  return row;
+}
+
+/**
+ * Records a successful login; swaps in a re-hashed password only if the stored hash is still
+ * the one that was verified, so a concurrent password change is never overwritten.
+ */
+export async function recordLogin(db: DbOrTx, id: string, verifiedHash: string, newHash: string | null): Promise<User | undefined> {
+  const hash = newHash ? sql`case when ${users.password_hash} = ${verifiedHash} then ${newHash} else ${users.password_hash} end` : users.password_hash;
+  const [row] = await db
+    .update(users)
+    .set({ last_login_at: sql`now()`, password_hash: hash })
+    .where(eq(users.id, id))
+    .returning();
+  return row;
+}
+
+/** Revokes the user's live sessions, optionally keeping one (the caller's own). */
+export async function revokeUserSessions(db: DbOrTx, userId: string, reason: string, keepSessionId?: string): Promise<number> {
+  const rows = await db
+    .update(sessions)
+    .set({ revoked_at: sql`now()`, revoked_reason: reason })
+    .where(and(eq(sessions.user_id, userId), isNull(sessions.revoked_at), keepSessionId ? ne(sessions.id, keepSessionId) : undefined))
+    .returning({ id: sessions.id });
+  return rows.length;
+}
+
+/** Revokes one session of this user (a session id alone is not enough). */
+export async function revokeSession(db: DbOrTx, userId: string, sessionId: string, reason: string): Promise<boolean> {
+  const rows = await db
+    .update(sessions)
+    .set({ revoked_at: sql`now()`, revoked_reason: reason })
+    .where(and(eq(sessions.id, sessionId), eq(sessions.user_id, userId), isNull(sessions.revoked_at)))
+    .returning({ id: sessions.id });
+  return rows.length > 0;
+}

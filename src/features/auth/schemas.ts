@@ -1,0 +1,96 @@
+import { Type, type Static } from '@sinclair/typebox';
+import type { User } from '../../db/schema/index.js';
+import type { IssuedSession } from './sessions.js';
+
+// Request and response shapes of /api/v1/auth. Response schemas list every field that may
+// leave, so a hash or token on a row can never be serialized by accident.
+
+// Generous upper bound for the parser; the password policy (8–256) answers weak_password.
+const Password = Type.String({ minLength: 1, maxLength: 1024 });
+const NewPassword = Type.String({ maxLength: 1024 });
+export const Email = Type.String({ format: 'email', minLength: 3, maxLength: 320 });
+const FullName = Type.Union([Type.String({ maxLength: 200 }), Type.Null()]);
+// Preferences are the client's own JSON object, bounded in size by the body limit.
+const Preferences = Type.Record(Type.String(), Type.Unknown(), { maxProperties: 100 });
+const OpaqueToken = Type.String({ minLength: 1, maxLength: 200 });
+const Timestamp = Type.String({ format: 'date-time' });
+const NullableTimestamp = Type.Union([Timestamp, Type.Null()]);
+
+const strict = { additionalProperties: false } as const;
+
+export const UserView = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  email: Type.String(),
+  full_name: Type.Union([Type.String(), Type.Null()]),
+  role: Type.Union([Type.Literal('user'), Type.Literal('admin')]),
+  email_verified: Type.Boolean(),
+  preferences: Preferences,
+  created_at: Timestamp,
+  updated_at: Timestamp,
+  last_login_at: NullableTimestamp,
+});
+export type UserView = Static<typeof UserView>;
+
+export const SessionView = Type.Object({
+  access_token: Type.String(),
+  token_type: Type.Literal('bearer'),
+  expires_in: Type.Integer(),
+  expires_at: Type.Integer(),
+  refresh_token: Type.String(),
+  user: UserView,
+});
+
+/** Register with REQUIRE_EMAIL_VERIFICATION=true: an account, but no session until verified. */
+export const PendingVerificationView = Type.Object({
+  user: UserView,
+  email_verification_required: Type.Literal(true),
+});
+
+export const ErrorView = Type.Object({
+  code: Type.String(),
+  message: Type.String(),
+  request_id: Type.String(),
+  details: Type.Optional(Type.Array(Type.Object({ field: Type.Optional(Type.String()), message: Type.String() }, { additionalProperties: true }))),
+});
+
+/** The error statuses an auth route can answer with, for its response schema. */
+export const errorResponses = { 400: ErrorView, 401: ErrorView, 403: ErrorView, 404: ErrorView, 409: ErrorView, 429: ErrorView };
+
+export const Accepted = Type.Object({ message: Type.String() });
+
+export const RegisterBody = Type.Object({ email: Email, password: NewPassword, full_name: Type.Optional(FullName) }, strict);
+export const LoginBody = Type.Object({ email: Email, password: Password }, strict);
+export const RefreshBody = Type.Object({ refresh_token: OpaqueToken }, strict);
+export const LogoutBody = Type.Union([
+  Type.Object({ scope: Type.Optional(Type.Union([Type.Literal('local'), Type.Literal('global'), Type.Literal('others')])) }, strict),
+  Type.Null(),
+]);
+export const ProfileBody = Type.Object({ full_name: Type.Optional(FullName), preferences: Type.Optional(Preferences) }, { ...strict, minProperties: 1 });
+export const ChangePasswordBody = Type.Object({ current_password: Password, new_password: NewPassword }, strict);
+export const ForgotBody = Type.Object({ email: Email }, strict);
+export const ResetBody = Type.Object({ token: OpaqueToken, new_password: NewPassword }, strict);
+export const VerifyBody = Type.Object({ token: OpaqueToken }, strict);
+
+export const toUserView = (u: User): UserView => ({
+  id: u.id,
+  email: u.email,
+  full_name: u.full_name,
+  role: u.role,
+  email_verified: u.email_verified_at !== null,
+  preferences: u.preferences,
+  created_at: iso(u.created_at),
+  updated_at: iso(u.updated_at),
+  last_login_at: u.last_login_at === null ? null : iso(u.last_login_at),
+});
+
+export const toSessionView = (s: IssuedSession) => ({
+  access_token: s.accessToken,
+  token_type: 'bearer' as const,
+  expires_in: s.expiresIn,
+  expires_at: s.expiresAt,
+  refresh_token: s.refreshToken,
+  user: toUserView(s.user),
+});
+
+/** PostgreSQL's text form ("2026-01-01 10:00:00.123+00") as ISO 8601. */
+export const iso = (value: string) => new Date(value).toISOString();

@@ -1,0 +1,279 @@
+import { isIP } from 'node:net';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { User } from '../../db/schema/index.js';
+import { AppError } from '../../errors.js';
+import type { MailMessage } from '../../plugins/mailer.js';
+import type { RateLimitRule } from '../../plugins/rate-limit.js';
+import { diff, recordAudit } from '../audit/record.js';
+import { passwordResetMail, verificationMail } from './emails.js';
+import { hashPassword, passwordWeaknesses, verifyDummy, verifyPassword } from './passwords.js';
+import {
+  findUserByEmail,
+  findUserById,
+  insertUser,
+  lockUser,
+  normalizeEmail,
+  recordLogin,
+  revokeSession,
+  revokeUserSessions,
+  updateUser,
+} from './queries.js';
+import { createSession, rotateRefreshToken, type IssuedSession, type SessionMeta, type TokenIssuer } from './sessions.js';
+import { InvalidLinkError, consumeOneTimeToken, issueOneTimeToken, peekOneTimeToken } from './tokens.js';
+
+// The auth use cases, one function each. Both HTTP surfaces (/api/v1/auth and the
+// GoTrue-compatible /auth/v1) call these; they shape replies, this file decides.
+// Errors are AppErrors with stable codes; each surface maps them to its own body.
+
+export interface AuthContext {
+  app: FastifyInstance;
+  /** The request being served: client IP for limits, and the audit record's context. */
+  request: FastifyRequest | null;
+}
+
+const issuerOf = (app: FastifyInstance): TokenIssuer => ({
+  sign: (claims) => app.jwt.sign(claims),
+  decode: (token) => app.jwt.decode(token),
+  refreshTtlS: app.config.auth.refreshTokenTtlS,
+});
+
+const metaOf = (request: FastifyRequest | null): SessionMeta => ({
+  userAgent: request?.headers['user-agent'] ?? null,
+  // sessions.ip is inet: a malformed forwarded address is dropped rather than failing the login.
+  ip: request?.ip && isIP(request.ip) ? request.ip : null,
+});
+
+const limits = (ctx: AuthContext) => ctx.app.config.rateLimit;
+const ipOf = (ctx: AuthContext) => ctx.request?.ip ?? 'unknown';
+const limit = (ctx: AuthContext, rules: RateLimitRule[]) => ctx.app.rateLimit.check(ctx.request, rules);
+
+function assertStrong(password: string, email: string) {
+  const weaknesses = passwordWeaknesses(password, email);
+  if (weaknesses.length) {
+    throw new AppError(
+      'weak_password',
+      undefined,
+      weaknesses.map((w) => ({ field: 'password', message: w.message, reason: w.reason })),
+    );
+  }
+}
+
+/** Mail leaves after the reply: SMTP latency must not reveal whether an account exists. */
+function sendLater(ctx: AuthContext, message: MailMessage) {
+  ctx.app.mailer.send(message).catch((err: Error) => {
+    (ctx.request?.log ?? ctx.app.log).error({ err: err.message, subject: message.subject }, 'mail delivery failed');
+  });
+}
+
+export interface RegisterInput {
+  email: string;
+  password: string;
+  full_name?: string | null;
+}
+
+/** Creates the account. Returns no session when REQUIRE_EMAIL_VERIFICATION is on. */
+export async function register(ctx: AuthContext, input: RegisterInput): Promise<{ user: User; session: IssuedSession | null }> {
+  const { app, request } = ctx;
+  const email = normalizeEmail(input.email);
+  await limit(ctx, [{ bucket: 'register:ip', subject: ipOf(ctx), limit: limits(ctx).registerPerIp }]);
+  assertStrong(input.password, email);
+  const password_hash = await hashPassword(input.password, app.config.auth.argon2);
+  const requireVerification = app.config.auth.requireEmailVerification;
+  const { user, session, token } = await app.db.transaction(async (tx) => {
+    const user = await insertUser(tx, { email, password_hash, full_name: input.full_name ?? null });
+    const token = await issueOneTimeToken(tx, user.id, 'email_verification');
+    const session = requireVerification ? null : await createSession(tx, issuerOf(app), user, metaOf(request));
+    await recordAudit(tx, request, { actor_id: user.id, action: 'auth.register', entity_type: 'user', entity_id: user.id, changes: { session_id: session?.sessionId ?? null } });
+    return { user, session, token };
+  });
+  sendLater(ctx, verificationMail(app.config.publicUrl, user.email, token));
+  return { user, session };
+}
+
+export interface LoginInput {
+  email: string;
+  password: string;
+}
+
+/**
+ * Password login. Unknown email, no password, disabled, wrong password: one error, and the
+ * same argon2 work in every case so timing does not tell them apart.
+ */
+export async function login(ctx: AuthContext, input: LoginInput): Promise<IssuedSession> {
+  const { app, request } = ctx;
+  const email = normalizeEmail(input.email);
+  await limit(ctx, [
+    { bucket: 'login:ip', subject: ipOf(ctx), limit: limits(ctx).loginPerIp },
+    { bucket: 'login:email', subject: email, limit: limits(ctx).loginPerEmail },
+  ]);
+  const params = app.config.auth.argon2;
+  const user = await findUserByEmail(app.db, email);
+  const fail = async (reason: string): Promise<never> => {
+    await recordAudit(app.db, request, { actor_id: user?.id ?? null, action: 'auth.login_failed', entity_type: 'user', entity_id: user?.id ?? null, changes: { email, reason } });
+    throw new AppError('invalid_credentials');
+  };
+  if (!user || !user.password_hash || user.disabled_at) {
+    await verifyDummy(input.password, params);
+    return fail(!user ? 'unknown_email' : user.disabled_at ? 'disabled' : 'no_password');
+  }
+  const verified = await verifyPassword(user.password_hash, input.password, params);
+  if (!verified.ok) return fail('wrong_password');
+  if (app.config.auth.requireEmailVerification && !user.email_verified_at) {
+    await recordAudit(app.db, request, { actor_id: user.id, action: 'auth.login_failed', entity_type: 'user', entity_id: user.id, changes: { email, reason: 'email_not_verified' } });
+    throw new AppError('email_not_verified');
+  }
+  const newHash = verified.needsRehash ? await hashPassword(input.password, params) : null;
+  return app.db.transaction(async (tx) => {
+    const fresh = (await recordLogin(tx, user.id, user.password_hash!, newHash))!;
+    const session = await createSession(tx, issuerOf(app), fresh, metaOf(request));
+    await recordAudit(tx, request, { actor_id: user.id, action: 'auth.login', entity_type: 'user', entity_id: user.id, changes: { session_id: session.sessionId, method: 'password', rehashed: newHash !== null } });
+    return session;
+  });
+}
+
+/** Rotates a refresh token; reuse after the grace interval revokes the family and is audited. */
+export async function refresh(ctx: AuthContext, refreshToken: string): Promise<IssuedSession> {
+  const { app, request } = ctx;
+  await limit(ctx, [{ bucket: 'refresh:ip', subject: ipOf(ctx), limit: limits(ctx).refreshPerIp }]);
+  const result = await rotateRefreshToken(app.db, issuerOf(app), refreshToken, {
+    graceS: app.config.auth.refreshReuseGraceS,
+    meta: metaOf(request),
+    onReuse: (tx, { userId, sessionId }) =>
+      recordAudit(tx, request, { actor_id: userId, action: 'auth.refresh_reuse', entity_type: 'session', entity_id: sessionId, changes: { revoked: true } }),
+  });
+  if (result.outcome === 'reused') {
+    request?.log.warn({ session_id: result.sessionId, user_id: result.userId }, 'refresh token reused; session revoked');
+    throw new AppError('refresh_token_reused');
+  }
+  if (result.outcome === 'invalid') throw new AppError('invalid_refresh_token');
+  return result.session;
+}
+
+export type LogoutScope = 'local' | 'global' | 'others';
+
+/** local: this session; global: every session of the user; others: all but this one. */
+export async function logout(ctx: AuthContext, userId: string, sessionId: string, scope: LogoutScope = 'local'): Promise<void> {
+  const { app, request } = ctx;
+  await app.db.transaction(async (tx) => {
+    const revoked =
+      scope === 'local' ? Number(await revokeSession(tx, userId, sessionId, 'logout')) : await revokeUserSessions(tx, userId, `logout_${scope}`, scope === 'others' ? sessionId : undefined);
+    await recordAudit(tx, request, { actor_id: userId, action: 'auth.logout', entity_type: 'session', entity_id: sessionId, changes: { scope, revoked } });
+  });
+}
+
+/** Reads the primary: a user who just registered must find themselves even with a lagging replica. */
+export async function getUser(ctx: AuthContext, userId: string): Promise<User> {
+  const user = await findUserById(ctx.app.db, userId);
+  if (!user) throw new AppError('not_found', 'User not found.');
+  return user;
+}
+
+export interface ProfilePatch {
+  full_name?: string | null;
+  preferences?: Record<string, unknown>;
+}
+
+export async function updateProfile(ctx: AuthContext, userId: string, patch: ProfilePatch): Promise<User> {
+  const { app, request } = ctx;
+  return app.db.transaction(async (tx) => {
+    const before = await lockUser(tx, userId);
+    if (!before) throw new AppError('not_found', 'User not found.');
+    const changes = diff(before, patch);
+    if (Object.keys(changes).length === 0) return before;
+    const after = (await updateUser(tx, userId, patch))!;
+    await recordAudit(tx, request, { actor_id: userId, action: 'user.update', entity_type: 'user', entity_id: userId, changes });
+    return after;
+  });
+}
+
+/** Needs the current password; keeps the caller's session and revokes every other one. */
+export async function changePassword(ctx: AuthContext, userId: string, sessionId: string, current: string, next: string): Promise<void> {
+  const { app, request } = ctx;
+  const params = app.config.auth.argon2;
+  const user = await findUserById(app.db, userId);
+  if (!user) throw new AppError('unauthorized');
+  // Guessing the current password with a stolen access token is a login attempt too.
+  await limit(ctx, [
+    { bucket: 'login:ip', subject: ipOf(ctx), limit: limits(ctx).loginPerIp },
+    { bucket: 'login:email', subject: user.email, limit: limits(ctx).loginPerEmail },
+  ]);
+  let ok = false;
+  if (user.password_hash) ok = (await verifyPassword(user.password_hash, current, params)).ok;
+  else await verifyDummy(current, params); // no password yet (imported): same cost, same answer
+  if (!ok) {
+    await recordAudit(app.db, request, { actor_id: userId, action: 'auth.password_change_failed', entity_type: 'user', entity_id: userId, changes: { reason: 'wrong_password' } });
+    throw new AppError('invalid_credentials', 'The current password is incorrect.');
+  }
+  assertStrong(next, user.email);
+  const password_hash = await hashPassword(next, params);
+  await app.db.transaction(async (tx) => {
+    await updateUser(tx, userId, { password_hash });
+    const revoked = await revokeUserSessions(tx, userId, 'password_change', sessionId);
+    await recordAudit(tx, request, { actor_id: userId, action: 'auth.password_change', entity_type: 'user', entity_id: userId, changes: { sessions_revoked: revoked } });
+  });
+}
+
+/** Always succeeds from the caller's point of view: whether the email exists is not revealed. */
+export async function requestPasswordReset(ctx: AuthContext, rawEmail: string): Promise<void> {
+  const { app, request } = ctx;
+  const email = normalizeEmail(rawEmail);
+  await limit(ctx, [
+    { bucket: 'forgot:ip', subject: ipOf(ctx), limit: limits(ctx).forgotPerIp },
+    { bucket: 'forgot:email', subject: email, limit: limits(ctx).forgotPerEmail },
+  ]);
+  const user = await findUserByEmail(app.db, email);
+  if (!user || user.disabled_at) return;
+  const token = await app.db.transaction(async (tx) => {
+    const token = await issueOneTimeToken(tx, user.id, 'password_reset');
+    await recordAudit(tx, request, { actor_id: null, action: 'auth.password_reset_request', entity_type: 'user', entity_id: user.id });
+    return token;
+  });
+  sendLater(ctx, passwordResetMail(app.config.publicUrl, user.email, token));
+}
+
+/** Sets a new password from a mailed token; the token is single-use and every session ends. */
+export async function resetPassword(ctx: AuthContext, token: string, next: string): Promise<void> {
+  const { app, request } = ctx;
+  await limit(ctx, [{ bucket: 'verify:ip', subject: ipOf(ctx), limit: limits(ctx).verifyPerIp }]);
+  const userId = await peekOneTimeToken(app.db, token, 'password_reset');
+  const user = userId ? await findUserById(app.db, userId) : undefined;
+  if (!user || user.disabled_at) throw new InvalidLinkError('The reset link is invalid, used or expired.');
+  // Checked before the token is used up, so a weak choice does not burn the link.
+  assertStrong(next, user.email);
+  const password_hash = await hashPassword(next, app.config.auth.argon2);
+  await app.db.transaction(async (tx) => {
+    const owner = await consumeOneTimeToken(tx, token, 'password_reset');
+    if (owner !== user.id) throw new InvalidLinkError('The reset link is invalid, used or expired.');
+    // Following the mailed link proves the address, so an unverified one becomes verified.
+    await updateUser(tx, user.id, { password_hash, ...(user.email_verified_at ? {} : { email_verified_at: new Date().toISOString() }) });
+    const revoked = await revokeUserSessions(tx, user.id, 'password_reset');
+    await recordAudit(tx, request, { actor_id: user.id, action: 'auth.password_reset', entity_type: 'user', entity_id: user.id, changes: { sessions_revoked: revoked } });
+  });
+}
+
+export async function verifyEmail(ctx: AuthContext, token: string): Promise<void> {
+  const { app, request } = ctx;
+  await limit(ctx, [{ bucket: 'verify:ip', subject: ipOf(ctx), limit: limits(ctx).verifyPerIp }]);
+  await app.db.transaction(async (tx) => {
+    const userId = await consumeOneTimeToken(tx, token, 'email_verification');
+    const user = userId ? await lockUser(tx, userId) : undefined;
+    if (!user || user.disabled_at) throw new InvalidLinkError('The verification link is invalid, used or expired.');
+    if (!user.email_verified_at) await updateUser(tx, user.id, { email_verified_at: new Date().toISOString() });
+    await recordAudit(tx, request, { actor_id: user.id, action: 'auth.email_verify', entity_type: 'user', entity_id: user.id, changes: { email: user.email } });
+  });
+}
+
+/** Mails a new verification link unless the address is already verified. */
+export async function resendVerification(ctx: AuthContext, userId: string): Promise<void> {
+  const { app } = ctx;
+  const user = await findUserById(app.db, userId);
+  if (!user) throw new AppError('unauthorized');
+  await limit(ctx, [
+    { bucket: 'verify:ip', subject: ipOf(ctx), limit: limits(ctx).verifyPerIp },
+    // A mail to this address: shares the per-address budget of reset mails.
+    { bucket: 'forgot:email', subject: user.email, limit: limits(ctx).forgotPerEmail },
+  ]);
+  if (user.email_verified_at) return;
+  const token = await issueOneTimeToken(app.db, user.id, 'email_verification');
+  sendLater(ctx, verificationMail(app.config.publicUrl, user.email, token));
+}

@@ -15,6 +15,7 @@ import auth from './features/auth/routes.js';
 import admin from './features/admin/routes.js';
 import mailer from './plugins/mailer.js';
 import rateLimit from './plugins/rate-limit.js';
+import compat from './features/compat/index.js';
 
 export interface AppDeps {
   database: Database;
@@ -60,6 +61,7 @@ export async function buildApp(config: Config, deps: AppDeps, options: BuildOpti
   await app.register(health);
   await app.register(auth, { prefix: '/api/v1/auth' });
   await app.register(admin, { prefix: '/api/v1/admin' });
+  await app.register(compat);
 
   return app;
 }

@@ -270,3 +270,33 @@ async function waitForMail(to: string, subject: string): Promise<string> {
   }
   throw new Error(`no "${subject}" mail to ${to}`);
 }
+
+describe('with REQUIRE_EMAIL_VERIFICATION=true', () => {
+  it('signUp returns the user without a session; signIn is email_not_confirmed until verified', async () => {
+    const strict = await startCompatServer({ REQUIRE_EMAIL_VERIFICATION: 'true' });
+    try {
+      const client = strict.client();
+      const email = newEmail();
+      const { data, error } = await client.auth.signUp({ email, password: PASSWORD });
+      expect(error).toBeNull();
+      expect(data.session).toBeNull();
+      expect(data.user).toMatchObject({ email, email_confirmed_at: null, aud: 'authenticated' });
+      const refused = await client.auth.signInWithPassword({ email, password: PASSWORD });
+      expect(refused.error).toMatchObject({ status: 400, code: 'email_not_confirmed' });
+
+      const mailer = strict.app.mailer as RecordingMailer;
+      let mail: string | undefined;
+      for (let i = 0; i < 50 && !mail; i++) {
+        mail = mailer.sent.find((m) => m.to === email)?.text;
+        if (!mail) await new Promise((r) => setTimeout(r, 50));
+      }
+      const token = /#token=([A-Za-z0-9_-]+)/.exec(mail!)![1]!;
+      const verified = await client.auth.verifyOtp({ token_hash: token, type: 'signup' });
+      expect(verified.error).toBeNull();
+      expect(verified.data.user?.email_confirmed_at).not.toBeNull();
+      expect((await strict.client().auth.signInWithPassword({ email, password: PASSWORD })).error).toBeNull();
+    } finally {
+      await strict.close();
+    }
+  });
+});

@@ -7,7 +7,7 @@ export default defineConfig({
     pool: 'forks',
     // Each file gets its own database cloned from the migrated template, so files run in parallel.
     fileParallelism: true,
-    testTimeout: 30_000,
+    testTimeout: 60_000,
     hookTimeout: 120_000,
     teardownTimeout: 30_000,
     env: { NODE_ENV: 'test' },

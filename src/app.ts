@@ -15,6 +15,9 @@ import auth from './features/auth/routes.js';
 import admin from './features/admin/routes.js';
 import mailer from './plugins/mailer.js';
 import rateLimit from './plugins/rate-limit.js';
+import analyses from './features/analyses/routes.js';
+import audit from './features/audit/routes.js';
+import documents from './features/documents/routes.js';
 import compat from './features/compat/index.js';
 
 export interface AppDeps {
@@ -61,6 +64,9 @@ export async function buildApp(config: Config, deps: AppDeps, options: BuildOpti
   await app.register(health);
   await app.register(auth, { prefix: '/api/v1/auth' });
   await app.register(admin, { prefix: '/api/v1/admin' });
+  await app.register(documents, { prefix: '/api/v1' });
+  await app.register(analyses, { prefix: '/api/v1' });
+  await app.register(audit, { prefix: '/api/v1' });
   await app.register(compat);
 
   return app;

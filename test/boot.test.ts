@@ -39,19 +39,19 @@ describe('boot', () => {
     expect(second.output()).toContain('schema up to date');
     expect(await stopServer(second)).toBe(0);
     expect(await appliedMigrations(db)).toHaveLength(journal.length);
-  });
+  }, 120_000);
 
   it('eight processes booting at once against one fresh database all become ready; each migration applied once', async () => {
     const db = await freshDb();
     const group = await Promise.all(Array.from({ length: 8 }, () => start({ DATABASE_URL: db.url, DB_POOL_MAX: '2' })));
-    await Promise.all(group.map((p) => waitForStatus(p, '/health/ready', 200, 90_000)));
+    await Promise.all(group.map((p) => waitForStatus(p, '/health/ready', 200, 150_000)));
     const rows = await appliedMigrations(db);
     expect(rows).toHaveLength(journal.length);
     expect(rows.every((r) => r.n === 1)).toBe(true);
     const ran = group.filter((p) => p.output().includes(`applied ${journal.length} migration(s)`));
     expect(ran).toHaveLength(1);
     expect(await Promise.all(group.map(stopServer))).toEqual(Array(8).fill(0));
-  }, 120_000);
+  }, 180_000);
 
   it('MIGRATE_ON_BOOT=false skips migrations', async () => {
     const db = await freshDb();
@@ -60,7 +60,7 @@ describe('boot', () => {
     const ready = (await (await fetch(`${p.baseUrl}/health/ready`)).json()) as { migrations: unknown };
     expect(ready.migrations).toEqual({ applied: 0, latest: null });
     await stopServer(p);
-  });
+  }, 120_000);
 
   it('a failing migration aborts boot with a non-zero exit and never listens', async () => {
     const db = await freshDb();

@@ -1,3 +1,4 @@
+import { sql } from 'drizzle-orm';
 import type { FastifyRequest } from 'fastify';
 import type { DbOrTx } from '../../db/client.js';
 import { audit_logs } from '../../db/schema/index.js';
@@ -29,16 +30,27 @@ function scrub(value: unknown): unknown {
  * leaves no audit row and a written row always has one.
  */
 export async function recordAudit(db: DbOrTx, request: FastifyRequest | null, entry: AuditEntry): Promise<void> {
-  await db.insert(audit_logs).values({
+  await recordAuditMany(db, request, [entry]);
+}
+
+/**
+ * Several audit rows in one INSERT (a batch write records one row per entity). The rows
+ * travel as one jsonb parameter: the query builder assembling thousands of parameters
+ * costs far more than the insert itself.
+ */
+export async function recordAuditMany(db: DbOrTx, request: FastifyRequest | null, entries: AuditEntry[]): Promise<void> {
+  if (!entries.length) return;
+  const rows = entries.map((entry) => ({
     actor_id: entry.actor_id,
     action: entry.action,
     entity_type: entry.entity_type,
     entity_id: entry.entity_id == null ? null : String(entry.entity_id),
-    changes: entry.changes ? (scrub(entry.changes) as Record<string, unknown>) : null,
-    request_id: request?.id ?? null,
-    ip: request?.ip ?? null,
-    user_agent: request?.headers['user-agent']?.slice(0, 512) ?? null,
-  });
+    changes: entry.changes ? scrub(entry.changes) : null,
+  }));
+  await db.execute(sql`
+    insert into ${audit_logs} (actor_id, action, entity_type, entity_id, changes, request_id, ip, user_agent)
+    select x.actor_id, x.action, x.entity_type, x.entity_id, x.changes, ${request?.id ?? null}, ${request?.ip ?? null}, ${request?.headers['user-agent']?.slice(0, 512) ?? null}
+    from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as x(actor_id uuid, action text, entity_type text, entity_id text, changes jsonb)`);
 }
 
 /** `{ field: { before, after } }` for the fields whose values differ. */

@@ -1,0 +1,82 @@
+import { and, eq, type SQL } from 'drizzle-orm';
+import type { DbOrTx } from '../../db/client.js';
+import { analyses, documents, type AnalysisKind, type AnalysisStatus } from '../../db/schema/index.js';
+import { compileFilters, compileOrder, decodeCursor, defineTable, keysetCondition, type Filter, type SortTerm } from '../../query/index.js';
+import type { Actor } from '../documents/queries.js';
+
+export const analysisTable = defineTable({
+  name: 'analyses',
+  key: 'id',
+  columns: {
+    id: { column: analyses.id, type: 'uuid' },
+    document_id: { column: analyses.document_id, type: 'uuid' },
+    owner_id: { column: analyses.owner_id, type: 'uuid' },
+    kind: { column: analyses.kind, type: 'text' },
+    model: { column: analyses.model, type: 'text', nullable: true },
+    status: { column: analyses.status, type: 'text' },
+    tokens_used: { column: analyses.tokens_used, type: 'integer', nullable: true },
+    cost_usd: { column: analyses.cost_usd, type: 'numeric', nullable: true },
+    duration_ms: { column: analyses.duration_ms, type: 'integer', nullable: true },
+    created_at: { column: analyses.created_at, type: 'timestamptz', sortable: true },
+    updated_at: { column: analyses.updated_at, type: 'timestamptz', sortable: true },
+  },
+});
+
+export type AnalysisRow = typeof analyses.$inferSelect;
+export interface AnalysisValues {
+  kind?: AnalysisKind;
+  model?: string | null;
+  status?: AnalysisStatus;
+  result?: unknown;
+  error?: string | null;
+  tokens_used?: number | null;
+  cost_usd?: string | null;
+  duration_ms?: number | null;
+}
+
+const scope = (actor: Actor): SQL | undefined => (actor.admin ? undefined : eq(analyses.owner_id, actor.id));
+
+/** The document, if the actor may see it: analyses attach only to visible documents. */
+export async function visibleDocument(db: DbOrTx, actor: Actor, documentId: string): Promise<{ id: string; owner_id: string } | undefined> {
+  const [doc] = await db
+    .select({ id: documents.id, owner_id: documents.owner_id })
+    .from(documents)
+    .where(and(eq(documents.id, documentId), actor.admin ? undefined : eq(documents.owner_id, actor.id)))
+    .limit(1);
+  return doc;
+}
+
+/** The analysis belongs to the document's owner (also when an admin creates it). */
+export async function insertAnalysis(db: DbOrTx, doc: { id: string; owner_id: string }, values: AnalysisValues & { kind: AnalysisKind }): Promise<AnalysisRow> {
+  const [row] = await db
+    .insert(analyses)
+    .values({ ...values, document_id: doc.id, owner_id: doc.owner_id })
+    .returning();
+  return row!;
+}
+
+export async function listAnalyses(db: DbOrTx, actor: Actor, documentId: string, filters: Filter[], sort: SortTerm[], limit: number, cursor?: string): Promise<AnalysisRow[]> {
+  const after = cursor ? keysetCondition(analysisTable, sort, decodeCursor(analysisTable, sort, cursor)) : undefined;
+  return db
+    .select()
+    .from(analyses)
+    .where(and(eq(analyses.document_id, documentId), scope(actor), compileFilters(analysisTable, filters), after))
+    .orderBy(...compileOrder(analysisTable, sort))
+    .limit(limit + 1);
+}
+
+export async function getAnalysis(db: DbOrTx, actor: Actor, id: string, lock = false): Promise<AnalysisRow | undefined> {
+  const query = db.select().from(analyses).where(and(eq(analyses.id, id), scope(actor))).limit(1);
+  const [row] = lock ? await query.for('update') : await query;
+  return row;
+}
+
+export async function updateAnalysis(db: DbOrTx, actor: Actor, id: string, values: AnalysisValues): Promise<AnalysisRow | undefined> {
+  const [row] = await db.update(analyses).set(values).where(and(eq(analyses.id, id), scope(actor))).returning();
+  return row;
+}
+
+export async function deleteAnalysis(db: DbOrTx, actor: Actor, id: string): Promise<boolean> {
+  const rows = await db.delete(analyses).where(and(eq(analyses.id, id), scope(actor))).returning({ id: analyses.id });
+  return rows.length > 0;
+}

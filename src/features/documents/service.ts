@@ -1,0 +1,190 @@
+import { createHash } from 'node:crypto';
+import type { FastifyRequest } from 'fastify';
+import type { Db, Tx } from '../../db/client.js';
+import { AppError } from '../../errors.js';
+import { isoTimestamp } from '../../lib/http-schemas.js';
+import { clientDataError } from '../../query/index.js';
+import { diff, recordAudit, recordAuditMany, type AuditEntry } from '../audit/record.js';
+import * as q from './queries.js';
+import type { Actor, DocumentRow, FullDocumentRow } from './queries.js';
+import { BATCH_MAX, CONTENT_TEXT_MAX_BYTES, DocumentCreate, type DocumentPatch } from './schemas.js';
+
+// Writes: each runs in one transaction with its audit row, so the trail and the data never
+// disagree. Reads go straight to queries.ts from the routes.
+
+export const actorOf = (request: FastifyRequest): Actor => ({ id: request.user.sub, admin: request.user.role === 'admin' });
+
+/** A row as the API returns it: timestamps in RFC 3339, bigint as a number. */
+export function toDocument<T extends DocumentRow>(row: T): T {
+  return {
+    ...row,
+    size_bytes: row.size_bytes == null ? null : Number(row.size_bytes),
+    created_at: isoTimestamp(row.created_at),
+    updated_at: isoTimestamp(row.updated_at),
+  };
+}
+
+/** 1 MiB of UTF-8 is the limit (and a database CHECK); schema maxLength counts characters. */
+export function checkContentBytes(content: string | null | undefined, field = 'content_text'): string | null {
+  if (content != null && Buffer.byteLength(content, 'utf8') > CONTENT_TEXT_MAX_BYTES) return `${field} must be at most ${CONTENT_TEXT_MAX_BYTES} bytes of UTF-8`;
+  return null;
+}
+
+function assertContentBytes(content: string | null | undefined) {
+  const problem = checkContentBytes(content);
+  if (problem) throw new AppError('validation_failed', problem, [{ field: 'body.content_text', message: problem }]);
+}
+
+// What the trail keeps of a document: every field, except the extracted text, which is
+// summarised (size and hash) so a 1 MB body is not copied into every audit row.
+type AuditView = Record<string, unknown>;
+function auditView(row: Partial<FullDocumentRow>): AuditView {
+  const { etag: _e, created_at: _c, updated_at: _u, analysis_count: _a, id: _i, ...fields } = row;
+  if ('content_text' in fields) {
+    const text = fields.content_text;
+    fields.content_text = text == null ? null : ({ bytes: Buffer.byteLength(text), sha256: createHash('sha256').update(text).digest('hex') } as unknown as string);
+  }
+  return fields;
+}
+const created = (row: FullDocumentRow) => Object.fromEntries(Object.entries(auditView(row)).map(([k, v]) => [k, { before: null, after: v }]));
+const removed = (row: FullDocumentRow) => Object.fromEntries(Object.entries(auditView(row)).map(([k, v]) => [k, { before: v, after: null }]));
+
+const entry = (actor: Actor, action: string, id: string, changes: Record<string, unknown>): AuditEntry => ({
+  actor_id: actor.id,
+  action,
+  entity_type: 'document',
+  entity_id: id,
+  changes,
+});
+
+/** Runs a write transaction, mapping data errors the database raises about values to 4xx. */
+export async function writeTx<T>(db: Db, fn: (tx: Tx) => Promise<T>): Promise<T> {
+  try {
+    return await db.transaction(fn);
+  } catch (err) {
+    throw clientDataError(err) ?? err;
+  }
+}
+
+const conflict = (bucket: string, key: string, index?: number) =>
+  new AppError('conflict', 'A document with this s3_bucket and s3_key already exists.', [
+    { field: 's3_key', message: `${bucket}/${key} already exists`, ...(index === undefined ? {} : { index }) },
+  ]);
+
+export async function createDocument(db: Db, request: FastifyRequest, input: DocumentCreate): Promise<FullDocumentRow> {
+  assertContentBytes(input.content_text);
+  const actor = actorOf(request);
+  return writeTx(db, async (tx) => {
+    const row = await q.insertDocument(tx, actor.id, input);
+    if (!row) throw conflict(input.s3_bucket, input.s3_key);
+    await recordAudit(tx, request, entry(actor, 'document.create', row.id, created(row)));
+    return row;
+  });
+}
+
+const MAX_ITEM_ERRORS = 100;
+
+/**
+ * The batch's documents, or a 400 naming every bad item (up to 100) by index. The route
+ * attaches rather than throws its validation error so that each item can be checked here
+ * with the route's own Ajv (same coercion and formats) and reported with its index.
+ */
+export function batchItems(request: FastifyRequest): DocumentCreate[] {
+  const body = request.body as { documents?: unknown } | null;
+  const items = body?.documents;
+  if (!Array.isArray(items) || items.length === 0 || items.length > BATCH_MAX || Object.keys(body as object).some((k) => k !== 'documents')) {
+    throw new AppError('validation_failed', `The body must be {"documents": [...]} with 1 to ${BATCH_MAX} documents.`, [
+      { field: 'body.documents', message: `must be an array of 1 to ${BATCH_MAX} documents` },
+    ]);
+  }
+  const checkItem = request.compileValidationSchema(DocumentCreate);
+  const details: { index: number; field: string; message: string }[] = [];
+  items.forEach((item: unknown, index) => {
+    if (details.length >= MAX_ITEM_ERRORS) return;
+    if (!checkItem(item)) {
+      const [e] = checkItem.errors ?? [];
+      const extra = (e?.params ?? {}) as { additionalProperty?: string; missingProperty?: string };
+      const field = [e?.instancePath.replace(/^\//, '').replaceAll('/', '.'), extra.additionalProperty ?? extra.missingProperty].filter(Boolean).join('.');
+      details.push({ index, field: field || 'item', message: extra.additionalProperty ? 'is not an allowed field' : (e?.message ?? 'is invalid') });
+      return;
+    }
+    const problem = checkContentBytes((item as DocumentCreate).content_text);
+    if (problem) details.push({ index, field: 'content_text', message: problem });
+  });
+  if (details.length) throw new AppError('validation_failed', 'Some documents are invalid; nothing was written.', details);
+  if (request.validationError) throw request.validationError;
+  return items as DocumentCreate[];
+}
+
+/** All or nothing: one INSERT of every row, one audit row per document in one more INSERT. */
+export async function createDocuments(db: Db, request: FastifyRequest, inputs: DocumentCreate[]): Promise<FullDocumentRow[]> {
+  const seen = new Map<string, number>();
+  const dupes: { index: number; field: string; message: string }[] = [];
+  inputs.forEach((d, index) => {
+    const k = JSON.stringify([d.s3_bucket, d.s3_key]);
+    const first = seen.get(k);
+    if (first === undefined) seen.set(k, index);
+    else dupes.push({ index, field: 's3_key', message: `duplicates item ${first} (${d.s3_bucket}/${d.s3_key})` });
+  });
+  if (dupes.length) throw new AppError('conflict', 'The batch contains the same s3_bucket and s3_key more than once.', dupes.slice(0, 100));
+
+  const actor = actorOf(request);
+  return writeTx(db, async (tx) => {
+    const rows = await q.insertDocuments(tx, actor.id, inputs);
+    if (rows.length < inputs.length) {
+      const written = new Set(rows.map((r) => JSON.stringify([r.s3_bucket, r.s3_key])));
+      const taken = inputs
+        .map((d, index) => ({ d, index }))
+        .filter(({ d }) => !written.has(JSON.stringify([d.s3_bucket, d.s3_key])))
+        .slice(0, 100)
+        .map(({ d, index }) => ({ index, field: 's3_key', message: `${d.s3_bucket}/${d.s3_key} already exists` }));
+      // Throwing rolls the whole INSERT back: nothing of the batch is written.
+      throw new AppError('conflict', 'Some documents already exist; nothing was written.', taken);
+    }
+    await recordAuditMany(
+      tx,
+      request,
+      rows.map((row) => entry(actor, 'document.batch_create', row.id, created(row))),
+    );
+    // RETURNING order is not guaranteed to follow VALUES order; answer in request order.
+    const byKey = new Map(rows.map((r) => [JSON.stringify([r.s3_bucket, r.s3_key]), r]));
+    return inputs.map((d) => byKey.get(JSON.stringify([d.s3_bucket, d.s3_key]))!);
+  });
+}
+
+export async function upsertDocument(db: Db, request: FastifyRequest, input: DocumentCreate): Promise<{ row: FullDocumentRow; inserted: boolean }> {
+  assertContentBytes(input.content_text);
+  const actor = actorOf(request);
+  return writeTx(db, async (tx) => {
+    // Locks the existing row (if any) so the audit's "before" is what the upsert overwrote.
+    const before = await q.findByS3Key(tx, actor.id, input.s3_bucket, input.s3_key, true);
+    const { inserted, ...row } = await q.upsertDocument(tx, actor.id, input);
+    const changes = inserted || !before ? created(row) : diff(auditView(before), auditView(row));
+    await recordAudit(tx, request, { ...entry(actor, 'document.upsert', row.id, changes) });
+    return { row, inserted };
+  });
+}
+
+export async function updateDocument(db: Db, request: FastifyRequest, id: string, patch: DocumentPatch, etags: string[] | '*' | undefined): Promise<FullDocumentRow> {
+  assertContentBytes(patch.content_text);
+  const actor = actorOf(request);
+  return writeTx(db, async (tx) => {
+    const before = await q.getDocument(tx, actor, id, true);
+    if (!before) throw new AppError('not_found');
+    const row = await q.updateDocument(tx, actor, id, patch, etags);
+    if (!row) throw new AppError('precondition_failed');
+    const changes = diff(auditView(before), auditView(row));
+    await recordAudit(tx, request, entry(actor, 'document.update', id, changes));
+    return row;
+  });
+}
+
+export async function deleteDocument(db: Db, request: FastifyRequest, id: string, etags: string[] | '*' | undefined): Promise<void> {
+  const actor = actorOf(request);
+  await writeTx(db, async (tx) => {
+    const before = await q.getDocument(tx, actor, id, true);
+    if (!before) throw new AppError('not_found');
+    if (!(await q.deleteDocument(tx, actor, id, etags))) throw new AppError('precondition_failed');
+    await recordAudit(tx, request, entry(actor, 'document.delete', id, removed(before)));
+  });
+}

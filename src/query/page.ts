@@ -1,0 +1,48 @@
+import { encodeCursor } from './cursor.js';
+import type { TableSpec } from './columns.js';
+import type { SortTerm } from './sort.js';
+import { invalid } from './values.js';
+
+export interface LimitBounds {
+  min?: number;
+  max: number;
+  default: number;
+}
+
+/** Applies bounds to a limit that may come straight from a query string. */
+export function parseLimit(raw: unknown, bounds: LimitBounds, field = 'limit'): number {
+  if (raw === undefined || raw === null || raw === '') return bounds.default;
+  const n = typeof raw === 'number' ? raw : /^\d{1,9}$/.test(String(raw)) ? Number(raw) : NaN;
+  const min = bounds.min ?? 1;
+  if (!Number.isInteger(n) || n < min || n > bounds.max) throw invalid(field, `must be an integer from ${min} to ${bounds.max}`);
+  return n;
+}
+
+export interface KeysetPage<T> {
+  data: T[];
+  next_cursor: string | null;
+}
+
+/**
+ * Fetch `limit + 1` rows, then call this: the extra row only tells whether another page
+ * exists. The cursor is made from the raw row (before any response shaping).
+ */
+export function keysetPage<R extends Record<string, unknown>, T>(
+  table: TableSpec,
+  terms: SortTerm[],
+  rows: R[],
+  limit: number,
+  shape: (row: R) => T,
+): KeysetPage<T> {
+  const page = rows.slice(0, limit);
+  const last = page.at(-1);
+  return {
+    data: page.map(shape),
+    next_cursor: rows.length > limit && last ? encodeCursor(table, terms, last) : null,
+  };
+}
+
+/** For surfaces that page by offset (PostgREST's Range / offset=): bounded, so no deep scans by accident. */
+export function parseOffset(raw: unknown, max = 100_000, field = 'offset'): number {
+  return parseLimit(raw, { min: 0, max, default: 0 }, field);
+}

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import authRoutes from './auth/routes.js';
+import restRoutes from './rest/routes.js';
 
 // The Supabase-compatible surfaces: GoTrue's /auth/v1 and PostgREST's /rest/v1, both over
 // offbase's own auth and data code. Requests need OFFBASE_ANON_KEY as `apikey`.
@@ -14,6 +15,7 @@ const compat: FastifyPluginAsync = async (app) => {
   });
   if (!app.config.auth.anonKey) app.log.warn('OFFBASE_ANON_KEY is not set: /auth/v1 and /rest/v1 answer 401 to every request');
   await app.register(authRoutes, { prefix: '/auth/v1' });
+  await app.register(restRoutes, { prefix: '/rest/v1' });
 };
 
 export default compat;

@@ -88,6 +88,9 @@ describe('select', () => {
     expect(((await res.json()) as { title: string }[]).map((d) => d.title).sort()).toEqual(['Contract draft', 'Invoice 42']);
     expect(await titles(from().not('status', 'in', '(ready,failed)'))).toEqual(['Contract draft', 'Meeting notes']);
     expect(await titles(from().gte('analysis_count', 1).lt('analysis_count', 2))).toEqual(['Annual report']);
+    expect(await titles(from().likeAnyOf('title', ['Inv*', 'Meet*']))).toEqual(['Invoice 42', 'Meeting notes']);
+    expect(await titles(from().ilikeAllOf('title', ['*REPORT*', 'q*']))).toEqual(['Quarterly report']);
+    expect(await titles(from().match({ status: 'ready', title: 'Annual report' }))).toEqual(['Annual report']);
     const { data: first } = await alice.client.from('documents').select('created_at').order('created_at').limit(1).single();
     // One INSERT: every row has the same created_at (the transaction's now()).
     expect(await titles(from().gte('created_at', first!.created_at).lte('created_at', new Date(Date.now() + 60_000).toISOString()))).toHaveLength(5);
@@ -226,6 +229,19 @@ describe('writes', () => {
     expect(error).toMatchObject({ code: '23505' });
     const { count } = await alice.client.from('documents').select('id', { count: 'exact', head: true }).eq('title', 'Batch ok');
     expect(count).toBe(0);
+  });
+
+  it('array insert fills missing keys with null, or with defaults when asked (defaultToNull: false)', async () => {
+    const rows = [doc('Has status', { status: 'ready' }), doc('No status')];
+    const nulls = await alice.client.from('documents').insert(rows);
+    expect(nulls.status).toBe(400);
+    expect(nulls.error).toMatchObject({ code: '23502' });
+    const defaults = await alice.client.from('documents').insert(rows, { defaultToNull: false }).select('title,status');
+    expect(defaults.error).toBeNull();
+    expect(defaults.data).toEqual([
+      { title: 'Has status', status: 'ready' },
+      { title: 'No status', status: 'uploaded' },
+    ]);
   });
 
   it('rejects unknown columns, wrong types and another owner', async () => {

@@ -222,6 +222,17 @@ describe('writes', () => {
     expect(quiet.data).toBeNull();
   });
 
+  it('array insert returns every row in PostgREST types, in request order', async () => {
+    const { data, error } = await alice.client.from('documents').insert([doc('Batch 1', { size_bytes: 10 }), doc('Batch 2')]).select('title,size_bytes,created_at,tags');
+    expect(error).toBeNull();
+    expect(data).toEqual([
+      { title: 'Batch 1', size_bytes: 10, created_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT[\d:.]+\+00:00$/), tags: [] },
+      { title: 'Batch 2', size_bytes: null, created_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT[\d:.]+\+00:00$/), tags: [] },
+    ]);
+    const withIds = await alice.client.from('documents').insert([{ id: randomUUID(), ...doc('a') }, doc('b')]);
+    expect(withIds.status).toBe(400);
+  });
+
   it('array insert is one statement: a duplicate writes nothing (23505, 409)', async () => {
     const dup = doc('Dup A');
     const { error, status } = await alice.client.from('documents').insert([doc('Batch ok'), dup, { ...dup, title: 'Dup B' }]);

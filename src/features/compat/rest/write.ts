@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { Value } from '@sinclair/typebox/value';
 import type { SQL } from 'drizzle-orm';
 import type { FastifyRequest } from 'fastify';
 import { AppError } from '../../../errors.js';
@@ -24,15 +23,23 @@ export interface WriteInput {
 
 type Row = Record<string, unknown>;
 
-function databaseCheck(resource: Resource, schema: Resource['create'], row: Row): void {
-  if (Value.Check(schema, row)) return;
-  const required: string[] = (schema as { required?: string[] }).required ?? [];
-  const missing = required.find((k) => row[k] === undefined || row[k] === null);
-  if (missing) throw new PostgrestError(400, '23502', `null value in column "${missing}" of relation "${resource.name}" violates not-null constraint`);
-  const error = Value.Errors(schema, row).First();
-  const column = error?.path.split('/')[1] ?? 'body';
-  if (row[column] === null) throw new PostgrestError(400, '23502', `null value in column "${column}" of relation "${resource.name}" violates not-null constraint`);
-  throw new PostgrestError(400, '22P02', `invalid input for column "${column}" of relation "${resource.name}"`, error?.message ?? null);
+/**
+ * The data API's own schema for the row, checked with the route's Ajv (the same coercion and
+ * formats as /api/v1), reported as PostgreSQL would: 23502 for a missing or null required
+ * column, 22P02 for a value of the wrong type or shape.
+ */
+function databaseCheck(request: FastifyRequest, resource: Resource, schema: Resource['create'], row: Row): void {
+  const check = request.compileValidationSchema(schema);
+  // Ajv's coercion may rewrite a null (to "" for a string branch): remember them first.
+  const nulls = new Set(Object.keys(row).filter((k) => row[k] === null));
+  if (check(row)) return;
+  const [e] = check.errors ?? [];
+  const params = (e?.params ?? {}) as { missingProperty?: string };
+  const column = params.missingProperty ?? e?.instancePath.split('/')[1] ?? 'body';
+  if (params.missingProperty || nulls.has(column)) {
+    throw new PostgrestError(400, '23502', `null value in column "${column}" of relation "${resource.name}" violates not-null constraint`);
+  }
+  throw new PostgrestError(400, '22P02', `invalid input for column "${column}" of relation "${resource.name}"`, e?.message ?? null);
 }
 
 /**
@@ -100,7 +107,7 @@ export async function insertRows(input: WriteInput, body: unknown, prefs: Prefer
         if (document_id == null) throw new PostgrestError(400, '23502', 'null value in column "document_id" of relation "analyses" violates not-null constraint');
         throw new PostgrestError(400, '22P02', `invalid input syntax for type uuid: "${String(document_id)}"`);
       }
-      databaseCheck(resource, resource.create, rest);
+      databaseCheck(request, resource, resource.create, rest);
       return { ...(rest as AnalysisCreate), document_id };
     });
     try {
@@ -115,12 +122,22 @@ export async function insertRows(input: WriteInput, body: unknown, prefs: Prefer
   const documents = rows.map((row) => {
     const [{ id }, rest] = split(row, ['id']);
     if (id != null && !isUuid(id)) throw new PostgrestError(400, '22P02', `invalid input syntax for type uuid: "${String(id)}"`);
-    databaseCheck(resource, resource.create, rest);
+    databaseCheck(request, resource, resource.create, rest);
+    const tooLong = documentsService.checkContentBytes((rest as DocumentCreate).content_text);
+    if (tooLong) throw new PostgrestError(400, '23514', 'new row for relation "documents" violates check constraint "documents_content_text_check"', tooLong);
     return { ...(rest as DocumentCreate), ...(id == null ? {} : { id: id as string }) };
   });
-  if (prefs.resolution === 'ignore-duplicates') return documentsService.createDocuments(db, request, documents as DocumentCreate[], { ignoreDuplicates: true });
+  // The batch INSERT assigns ids itself; a client-chosen id goes through a single insert or an upsert.
+  if (Array.isArray(body) && !prefs.resolution && documents.some((d) => 'id' in d)) {
+    throw new PostgrestError(400, '0A000', 'client-chosen ids are supported on single-row inserts and on upserts, not in array inserts', null, 'Insert the rows one by one, or use upsert().');
+  }
+  if (prefs.resolution === 'ignore-duplicates') {
+    if (documents.some((d) => 'id' in d)) throw new PostgrestError(400, '0A000', 'ignoreDuplicates with client-chosen ids is not supported by offbase');
+    return documentsService.createDocuments(db, request, documents as DocumentCreate[], { ignoreDuplicates: true });
+  }
   if (prefs.resolution === 'merge-duplicates') {
-    if (upsertTarget(resource, onConflict) === 's3') return (await documentsService.upsertDocuments(db, request, documents)).map((r) => r.row);
+    // On (s3_bucket, s3_key) the key decides which row; an id in the body must not rewrite the primary key.
+    if (upsertTarget(resource, onConflict) === 's3') return (await documentsService.upsertDocuments(db, request, documents.map(({ id: _id, ...d }: DocumentCreate & { id?: string }) => d))).map((r) => r.row);
     const withIds = documents.map((d) => ({ ...d, id: (d as { id?: string }).id ?? randomUUID() }));
     return (await documentsService.upsertDocumentsById(db, request, withIds)).map((r) => r.row);
   }
@@ -135,7 +152,7 @@ export async function updateRows(input: WriteInput, body: unknown, where: SQL): 
   const patch = cleanRow(input, body, null, [], []);
   if (resource.name === 'analyses' && 'document_id' in patch) throw new PostgrestError(403, '42501', 'the document of an analysis cannot be changed');
   if (Object.keys(patch).length === 0) return [];
-  databaseCheck(resource, resource.patch, patch);
+  databaseCheck(request, resource, resource.patch, patch);
   const db = request.server.db;
   if (resource.name === 'analyses') return analysesService.updateAnalysesWhere(db, request, where, patch as AnalysisPatch);
   return documentsService.updateDocumentsWhere(db, request, where, patch as DocumentPatch);

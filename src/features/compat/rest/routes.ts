@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
+import type { SQL } from 'drizzle-orm';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { compileFilters } from '../../../query/index.js';
 import { actorOf } from '../../documents/service.js';
@@ -147,54 +148,44 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     },
   );
 
-  app.patch(
-    '/:table',
-    { schema: { tags, params: Params, querystring: Query, body: Row, response: { 200: Result, 204: { type: 'null' }, ...errors } } },
-    async (request, reply) => {
-      const { resource, query, prefs } = prepare(request);
-      const accept = parseAccept(request.headers.accept);
-      const projection = resolveSelect(resource, query);
-      const where = mutationWhere(resource, query, 'UPDATE');
-      const actor = await callerOf(request, reply);
-      // Owner-only RLS: the anon role matches no row, so nothing changes.
-      let rows: Record<string, unknown>[] = [];
-      if (actor) {
-        // .single() on a write that would not touch exactly one row: refused before writing.
-        if (accept.single) {
-          const n = await resource.count(app.db, actor, where);
-          if (n !== 1) throw notSingular(n);
-        }
-        rows = await updateRows({ resource, request, userId: actor.id }, request.body, where);
+  /**
+   * PATCH and DELETE: filtered, owner-scoped, audited by the data API. The anon role matches
+   * no row (owner-only RLS), so nothing changes; `.single()` on a write that would not touch
+   * exactly one row is refused before anything is written.
+   */
+  async function mutate(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    verb: 'UPDATE' | 'DELETE',
+    run: (resource: Resource, where: SQL, userId: string) => Promise<Record<string, unknown>[]>,
+  ) {
+    const { resource, query, prefs } = prepare(request);
+    const accept = parseAccept(request.headers.accept);
+    const projection = resolveSelect(resource, query);
+    const where = mutationWhere(resource, query, verb);
+    const actor = await callerOf(request, reply);
+    let rows: Record<string, unknown>[] = [];
+    if (actor) {
+      if (accept.single) {
+        const n = await resource.count(app.db, actor, where);
+        if (n !== 1) throw notSingular(n);
       }
-      reply.header('preference-applied', preferenceApplied(prefs, ['return', 'count']));
-      if (prefs.count) reply.header('content-range', `*/${rows.length}`);
-      if (prefs.return !== 'representation') return reply.code(204).send(null);
-      return sendRows(request, reply, 200, actor ? await shapeRows(app.db, actor, resource, projection, rows) : []);
-    },
+      rows = await run(resource, where, actor.id);
+    }
+    reply.header('preference-applied', preferenceApplied(prefs, ['return', 'count']));
+    if (prefs.count) reply.header('content-range', `*/${rows.length}`);
+    if (prefs.return !== 'representation') return reply.code(204).send(null);
+    return sendRows(request, reply, 200, actor ? await shapeRows(app.db, actor, resource, projection, rows) : []);
+  }
+
+  const mutationResponses = { 200: Result, 204: { type: 'null' }, ...errors };
+
+  app.patch('/:table', { schema: { tags, params: Params, querystring: Query, body: Row, response: mutationResponses } }, async (request, reply) =>
+    mutate(request, reply, 'UPDATE', (resource, where, userId) => updateRows({ resource, request, userId }, request.body, where)),
   );
 
-  app.delete(
-    '/:table',
-    { schema: { tags, params: Params, querystring: Query, response: { 200: Result, 204: { type: 'null' }, ...errors } } },
-    async (request, reply) => {
-      const { resource, query, prefs } = prepare(request);
-      const accept = parseAccept(request.headers.accept);
-      const projection = resolveSelect(resource, query);
-      const where = mutationWhere(resource, query, 'DELETE');
-      const actor = await callerOf(request, reply);
-      let rows: Record<string, unknown>[] = [];
-      if (actor) {
-        if (accept.single) {
-          const n = await resource.count(app.db, actor, where);
-          if (n !== 1) throw notSingular(n);
-        }
-        rows = await deleteRows({ resource, request, userId: actor.id }, where);
-      }
-      reply.header('preference-applied', preferenceApplied(prefs, ['return', 'count']));
-      if (prefs.count) reply.header('content-range', `*/${rows.length}`);
-      if (prefs.return !== 'representation') return reply.code(204).send(null);
-      return sendRows(request, reply, 200, actor ? await shapeRows(app.db, actor, resource, projection, rows) : []);
-    },
+  app.delete('/:table', { schema: { tags, params: Params, querystring: Query, response: mutationResponses } }, async (request, reply) =>
+    mutate(request, reply, 'DELETE', (resource, where, userId) => deleteRows({ resource, request, userId }, where)),
   );
 
   // PUT is PostgREST's single-row upsert by primary key; offbase answers it like PostgREST would

@@ -300,3 +300,18 @@ describe('with REQUIRE_EMAIL_VERIFICATION=true', () => {
     }
   });
 });
+
+describe('without OFFBASE_ANON_KEY', () => {
+  it('both surfaces answer 401 to every request', async () => {
+    const off = await startCompatServer({ OFFBASE_ANON_KEY: '' });
+    try {
+      for (const path of ['/auth/v1/settings', '/rest/v1/documents']) {
+        const res = await fetch(`${off.url}${path}`, { headers: { apikey: 'anything' } });
+        expect(res.status, path).toBe(401);
+        expect(JSON.stringify(await res.json())).toContain('OFFBASE_ANON_KEY');
+      }
+    } finally {
+      await off.close();
+    }
+  });
+});

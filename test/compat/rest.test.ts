@@ -374,6 +374,19 @@ describe('isolation', () => {
     expect(after).toEqual(aliceRows);
   });
 
+  it('an admin is a plain owner here, as under owner-only RLS', async () => {
+    const admin = await signedInClient(server);
+    await server.testDb.sql`update users set role = 'admin' where id = ${admin.user.id}`;
+    const read = await admin.client.from('documents').select('id', { count: 'exact', head: true });
+    expect(read.count).toBe(0);
+    const update = await admin.client.from('documents').update({ title: 'admin was here' }).eq('status', 'ready').select();
+    expect(update.data).toEqual([]);
+    // The same token on /api/v1 keeps its admin powers.
+    const token = (await admin.client.auth.getSession()).data.session!.access_token;
+    const res = await server.app.inject({ method: 'GET', url: '/api/v1/documents/count', headers: { authorization: `Bearer ${token}` } });
+    expect(res.json().count).toBeGreaterThan(0);
+  });
+
   it('the anon key alone reads nothing and writes nothing', async () => {
     const anon = server.client();
     const read = await anon.from('documents').select('*', { count: 'exact' });

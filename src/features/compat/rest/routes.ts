@@ -59,10 +59,16 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   app.setErrorHandler(compatErrorHandler(toPostgrestError));
   app.setNotFoundHandler((_request, reply) => reply.code(404).send(new PostgrestError(404, 'PGRST125', 'Invalid path specified in request URL').toJSON()));
 
-  /** null for the anon key alone (PostgREST's anon role); otherwise the user of a live session. */
+  /**
+   * null for the anon key alone (PostgREST's anon role); otherwise the user of a live session.
+   * This surface behaves like owner-only row-level security for everyone: an admin is a plain
+   * user here (a Supabase frontend's "my documents" must not list every user's), so the role
+   * the data API's write functions read from the request is lowered for this request only.
+   */
   async function callerOf(request: FastifyRequest, reply: FastifyReply): Promise<Actor | null> {
     if (!userBearer(anonKey, request)) return null;
     await app.authenticate(request, reply);
+    request.user = { ...request.user, role: 'user' };
     return actorOf(request);
   }
 

@@ -7,6 +7,7 @@ import { createLogger } from './logger.js';
 import authenticate from './plugins/authenticate.js';
 import database from './plugins/database.js';
 import http from './plugins/http.js';
+import metrics from './plugins/metrics.js';
 import openapi from './plugins/openapi.js';
 import requestLog, { genReqId } from './plugins/request-log.js';
 import shutdown from './plugins/shutdown.js';
@@ -45,7 +46,7 @@ export async function buildApp(config: Config, deps: AppDeps, options: BuildOpti
     trustProxy: config.trustProxy,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false, allowUnionTypes: true } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.decorate('config', config);
@@ -55,6 +56,7 @@ export async function buildApp(config: Config, deps: AppDeps, options: BuildOpti
   await app.register(requestLog);
   await app.register(shutdown);
   await app.register(database, { database: deps.database });
+  await app.register(metrics, { config });
   await app.register(http, { config });
   await app.register(openapi);
   await app.register(authenticate, { config });

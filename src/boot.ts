@@ -6,6 +6,7 @@ import { createDatabase } from './db/client.js';
 import { startEmbeddedDatabase, type EmbeddedDatabase } from './db/embedded.js';
 import { runMigrations } from './db/migrate.js';
 import { createLogger } from './logger.js';
+import { startMetricsServer } from './plugins/metrics.js';
 
 export interface StartOptions {
   /** Lets test fixtures add routes to the real process (e.g. a deliberately slow one). */
@@ -42,9 +43,14 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const app = await buildApp(config, { database }, { logger: log });
   await options.extend?.(app);
 
+  // Prometheus scrapes on their own port, kept off the load balancer (see docs/deploy-aws.md).
+  const metricsServer = config.metrics.port !== null ? await startMetricsServer(app, config) : null;
+  if (metricsServer) log.info({ port: metricsServer.port }, 'metrics listening on /metrics');
+
   closeWithGrace({ delay: config.shutdownTimeoutMs, logger: log }, async ({ signal, err }) => {
     if (err) log.error({ err }, 'fatal error; shutting down');
     else log.info({ signal }, 'shutting down: draining in-flight requests');
+    metricsServer?.close();
     await app.close();
     await database.close();
     await embedded?.stop();

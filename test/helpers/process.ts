@@ -15,12 +15,20 @@ export interface ServerProcess {
   exited: Promise<number | null>;
 }
 
-/** Runs a TypeScript entry (src/server.ts by default) as a real process, as ECS would. */
-export async function spawnServer(env: Record<string, string>, entry = 'src/server.ts'): Promise<ServerProcess> {
+/**
+ * Runs a TypeScript entry (src/server.ts by default) as a real process, as ECS would;
+ * `plain` runs compiled JavaScript with plain node from another directory instead.
+ */
+export async function spawnServer(
+  env: Record<string, string>,
+  entry = 'src/server.ts',
+  plain?: { cwd: string },
+): Promise<ServerProcess> {
   const port = Number(env.PORT ?? (await freePort()));
   let out = '';
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, entry)], {
-    cwd: ROOT,
+  const args = plain ? [entry] : ['--import', 'tsx', path.join(ROOT, entry)];
+  const child = spawn(process.execPath, args, {
+    cwd: plain?.cwd ?? ROOT,
     env: {
       PATH: process.env.PATH,
       HOME: process.env.HOME,

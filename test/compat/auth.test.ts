@@ -177,6 +177,18 @@ describe('sessions', () => {
     expect(isAuthSessionMissingError((await server.client().auth.getUser(thirdToken)).error)).toBe(true);
   });
 
+  it('signOut others keeps this session and ends the rest; sign-in and sign-out are audited', async () => {
+    const { client: first, email, user } = await signedInClient(server);
+    const second = server.client();
+    await second.auth.signInWithPassword({ email, password: PASSWORD });
+    const secondToken = (await second.auth.getSession()).data.session!.access_token;
+    expect((await first.auth.signOut({ scope: 'others' })).error).toBeNull();
+    expect((await first.auth.getUser()).error).toBeNull();
+    expect(isAuthSessionMissingError((await server.client().auth.getUser(secondToken)).error)).toBe(true);
+    const trail = await server.testDb.sql<{ action: string }[]>`select action from audit_logs where actor_id = ${user.id} order by id`;
+    expect(trail.map((t) => t.action)).toEqual(['auth.register', 'auth.login', 'auth.logout']);
+  });
+
   it('tokens from /auth/v1 work on /api/v1 too: one implementation, two surfaces', async () => {
     const { session, user } = await signedInClient(server);
     const res = await server.app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: { authorization: `Bearer ${session.access_token}` } });

@@ -139,6 +139,21 @@ describe('select', () => {
     expect(beyond.error).toMatchObject({ code: 'PGRST103' });
   });
 
+  it('honours the Range header and nulls=stripped', async () => {
+    const token = (await alice.client.auth.getSession()).data.session!.access_token;
+    const res = await fetch(`${server.url}/rest/v1/documents?select=title&order=title`, {
+      headers: { apikey: ANON_KEY, authorization: `Bearer ${token}`, range: '1-2', 'range-unit': 'items' },
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-range')).toBe('1-2/*');
+    expect(((await res.json()) as { title: string }[]).map((d) => d.title)).toEqual(['Contract draft', 'Invoice 42']);
+    const bad = await fetch(`${server.url}/rest/v1/documents`, { headers: { apikey: ANON_KEY, authorization: `Bearer ${token}`, range: '5-1' } });
+    expect(bad.status).toBe(416);
+
+    const { data } = await alice.client.from('documents').select('title,description').eq('title', 'Annual report').stripNulls();
+    expect(data).toEqual([{ title: 'Annual report' }]);
+  });
+
   it('single and maybeSingle', async () => {
     const one = await alice.client.from('documents').select('title').eq('title', 'Invoice 42').single();
     expect(one.error).toBeNull();

@@ -1,4 +1,5 @@
 import { Type, type TSchema } from '@sinclair/typebox';
+import { sessionViewOf } from '../../auth/schemas.js';
 
 // Bodies auth-js sends and the replies it reads. Fields auth-js adds on its own
 // (gotrue_meta_security, code_challenge...) are accepted and ignored; anything else is 400.
@@ -83,14 +84,7 @@ export const UserView = Type.Object({
   is_anonymous: Type.Boolean(),
 });
 
-export const SessionView = Type.Object({
-  access_token: Type.String(),
-  token_type: Type.Literal('bearer'),
-  expires_in: Type.Integer(),
-  expires_at: Type.Integer(),
-  refresh_token: Type.String(),
-  user: UserView,
-});
+export const SessionView = sessionViewOf(UserView);
 
 export const SettingsView = Type.Object({
   external: Type.Record(Type.String(), Type.Boolean()),

@@ -258,6 +258,32 @@ describe('the anon key and the rest of the surface', () => {
   });
 });
 
+describe('bad input', () => {
+  it('is a 4xx in GoTrue shape, never a 500', async () => {
+    const cases: [string, string, string | undefined][] = [
+      ['POST', '/auth/v1/token?grant_type=password', '{"email":'],
+      ['POST', '/auth/v1/token?grant_type=password', '"x"'],
+      ['POST', '/auth/v1/token?grant_type=password', '{"email":"a@b.co","password":"\u0000"}'],
+      ['POST', '/auth/v1/token?grant_type=refresh_token', `{"refresh_token":"${'x'.repeat(500)}"}`],
+      ['POST', '/auth/v1/token', '{}'],
+      ['POST', '/auth/v1/signup', '{"email":"a@b.co","password":"long-enough-pass-1","data":"nope"}'],
+      ['POST', '/auth/v1/signup', '{"email":"a@b.co"}'],
+      ['POST', '/auth/v1/verify', '{"type":"recovery","token_hash":"garbage"}'],
+      ['POST', '/auth/v1/verify', '{"type":"sms","token":"1"}'],
+      ['POST', '/auth/v1/recover', '{"email":"nope"}'],
+      ['PUT', '/auth/v1/user', '{"data":{}}'],
+      ['POST', '/auth/v1/logout?scope=everyone', undefined],
+      ['GET', '/auth/v1/nope', undefined],
+    ];
+    for (const [method, path, body] of cases) {
+      const res = await fetch(`${server.url}${path}`, { method, headers: { apikey: ANON_KEY, 'content-type': 'application/json' }, ...(body === undefined ? {} : { body }) });
+      expect(res.status, `${method} ${path} ${body}`).toBeGreaterThanOrEqual(400);
+      expect(res.status, `${method} ${path} ${body}`).toBeLessThan(500);
+      expect(Object.keys(await res.json()).sort(), `${method} ${path}`).toEqual(expect.arrayContaining(['code', 'error_code', 'msg']));
+    }
+  });
+});
+
 describe('rate limits', () => {
   it('answer over_request_rate_limit (429) as GoTrue does', async () => {
     const limited = await startCompatServer({ RATE_LIMIT_LOGIN_PER_EMAIL: '2' });

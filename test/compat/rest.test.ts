@@ -224,6 +224,36 @@ describe('select', () => {
   });
 });
 
+describe('bad input', () => {
+  it('is a 4xx in PostgREST shape, never a 500', async () => {
+    const token = (await alice.client.auth.getSession()).data.session!.access_token;
+    const headers = { apikey: ANON_KEY, authorization: `Bearer ${token}` };
+    const queries = [
+      'select=%00', 'title=eq.%00', 'order=title.asc.nullsfirst.extra', 'id=in.(x,y)', 'created_at=gt.notadate', 'created_at=gt.2024-02-30',
+      'tags=cs.{', 'metadata=cs.{bad json', 'search=fts(nonexistent).cat', 'search=fts(pg_catalog).cat', 'search=fts.%00', 'search=eq.cat',
+      'limit=999999999', 'offset=99999999', 'size_bytes=gt.1e400', 'size_bytes=gt.99999999999999999999', 'analysis_count=eq.1.5',
+      'title=like.%5C', 'or=(title.eq.a', 'select=analyses(documents(id))', 'analyses.limit=-1', 'tags=eq.{"unterminated}', 'metadata=is.true',
+      'select=id&order=search', 'description=ilike(all).{}', `${'x'.repeat(70)}=eq.1`, 'not.or=(status.eq.ready)', 'title=in.()',
+    ];
+    for (const qs of queries) {
+      const res = await fetch(`${server.url}/rest/v1/documents?${qs}`, { headers });
+      expect(res.status, qs).toBeGreaterThanOrEqual(200);
+      expect(res.status, qs).toBeLessThan(500);
+      if (res.status >= 400) expect(Object.keys(await res.json()).sort(), qs).toEqual(['code', 'details', 'hint', 'message']);
+    }
+    const bodies: [string, string][] = [
+      ['POST', '"a string"'], ['POST', '[1,2]'], ['POST', '{"title":'], ['POST', '{"title":"x","s3_bucket":"b","s3_key":"k","metadata":"nope"}'],
+      ['POST', '{"title":"x","s3_bucket":"b","s3_key":"k","status":"weird"}'], ['POST', '{"title":"","s3_bucket":"b","s3_key":"k"}'],
+      ['PATCH', '[]'], ['PATCH', '{"size_bytes":-1}'], ['PATCH', '{"title":null}'], ['POST', `{"title":"x","s3_bucket":"b","s3_key":"k","tags":[1]}`],
+    ];
+    for (const [method, body] of bodies) {
+      const res = await fetch(`${server.url}/rest/v1/documents?id=eq.${randomUUID()}`, { method, headers: { ...headers, 'content-type': 'application/json' }, body });
+      expect(res.status, `${method} ${body}`).toBeGreaterThanOrEqual(200);
+      expect(res.status, `${method} ${body}`).toBeLessThan(500);
+    }
+  });
+});
+
 describe('writes', () => {
   it('insert with .select() returns the row; without it, nothing', async () => {
     const created = await alice.client.from('documents').insert(doc('New one', { tags: ['x'] })).select().single();

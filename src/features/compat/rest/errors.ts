@@ -107,8 +107,9 @@ export function toPostgrestError(error: unknown): PostgrestError {
   const state = sqlState(error);
   // Only classes the client caused get PostgreSQL's code and message; anything else is a 500
   // whose text stays in the log.
-  // (42601 is to_tsquery's "syntax error in tsquery" for a malformed fts value.)
-  if (state && (/^(22|23)/.test(state) || state === '42601')) {
+  // (42601 is to_tsquery's "syntax error in tsquery" for a malformed fts value; 42704 an
+  // unknown text search configuration in fts(<config>).)
+  if (state && (/^(22|23)/.test(state) || state === '42601' || state === '42704')) {
     const e = error as { message?: string; detail?: string; cause?: { message?: string; detail?: string } };
     // drizzle's wrapper message quotes the SQL and its parameters: only the driver's own text goes out.
     const message = e.cause?.message ?? (e.message?.startsWith('Failed query') ? 'invalid input' : e.message) ?? 'invalid input';

@@ -279,7 +279,7 @@ describe('bad input', () => {
       const res = await fetch(`${server.url}${path}`, { method, headers: { apikey: ANON_KEY, 'content-type': 'application/json' }, ...(body === undefined ? {} : { body }) });
       expect(res.status, `${method} ${path} ${body}`).toBeGreaterThanOrEqual(400);
       expect(res.status, `${method} ${path} ${body}`).toBeLessThan(500);
-      expect(Object.keys(await res.json()).sort(), `${method} ${path}`).toEqual(expect.arrayContaining(['code', 'error_code', 'msg']));
+      expect(Object.keys((await res.json()) as object).sort(), `${method} ${path}`).toEqual(expect.arrayContaining(['code', 'error_code', 'msg']));
     }
   });
 });

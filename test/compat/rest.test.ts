@@ -239,7 +239,7 @@ describe('bad input', () => {
       const res = await fetch(`${server.url}/rest/v1/documents?${qs}`, { headers });
       expect(res.status, qs).toBeGreaterThanOrEqual(200);
       expect(res.status, qs).toBeLessThan(500);
-      if (res.status >= 400) expect(Object.keys(await res.json()).sort(), qs).toEqual(['code', 'details', 'hint', 'message']);
+      if (res.status >= 400) expect(Object.keys((await res.json()) as object).sort(), qs).toEqual(['code', 'details', 'hint', 'message']);
     }
     const bodies: [string, string][] = [
       ['POST', '"a string"'], ['POST', '[1,2]'], ['POST', '{"title":'], ['POST', '{"title":"x","s3_bucket":"b","s3_key":"k","metadata":"nope"}'],

@@ -441,9 +441,9 @@ describe('isolation', () => {
     const insert = await anon.from('documents').insert(doc('anon'));
     expect(insert.status).toBe(401);
     expect(insert.error).toMatchObject({ code: '42501' });
-    const update = await anon.from('documents').update({ title: 'x' }).eq('status', 'ready');
+    const update = await anon.from('documents').update({ title: 'anon was here' }).eq('status', 'ready');
     expect(update.status).toBe(204);
-    const { count } = await alice.client.from('documents').select('*', { count: 'exact', head: true }).eq('title', 'x');
+    const { count } = await alice.client.from('documents').select('*', { count: 'exact', head: true }).eq('title', 'anon was here');
     expect(count).toBe(0);
   });
 

@@ -149,7 +149,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       const written = await insertRows({ resource, request, userId: actor.id }, request.body, prefs, query.columns, query.onConflict);
       reply.header('preference-applied', preferenceApplied(prefs, ['return', 'resolution', 'missing', 'count']));
       if (prefs.count) reply.header('content-range', `*/${written.length}`);
-      if (prefs.return !== 'representation') return reply.code(201).send(null);
+      // return=minimal: no body at all, as PostgREST.
+      if (prefs.return !== 'representation') return reply.code(201).send(undefined as never);
       return sendRows(request, reply, 201, await shapeRows(app.db, actor, resource, projection, written));
     },
   );

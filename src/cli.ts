@@ -4,6 +4,7 @@ import { startEmbeddedDatabase } from './db/embedded.js';
 import { runMigrations } from './db/migrate.js';
 import { createDatabase } from './db/client.js';
 import { createOrPromoteAdmin } from './features/admin/create-admin.js';
+import { registerImportSupabase } from './import/command.js';
 import { readSecret } from './lib/read-secret.js';
 
 // `npm run cli -- <command>`: operational commands for one-off ECS tasks and operators.
@@ -57,6 +58,8 @@ program
       await stop();
     }
   });
+
+registerImportSupabase(program, cliDatabaseUrl);
 
 async function run(argv: string[]) {
   try {

@@ -6,6 +6,7 @@ import type { Config } from '../config.js';
 import { sessions, users, type UserRole } from '../db/schema/index.js';
 import { AppError } from '../errors.js';
 import { isUuid } from '../lib/uuid.js';
+import { supabaseTokenUser } from './supabase-tokens.js';
 
 export interface AccessTokenClaims {
   sub: string;
@@ -53,6 +54,9 @@ export default fp<{ config: Config }>(
       try {
         claims = await request.jwtVerify<AccessTokenClaims>();
       } catch {
+        // Supabase cut-over hook (src/plugins/supabase-tokens.ts): off unless SUPABASE_JWT_SECRET is set.
+        const legacy = await supabaseTokenUser(app, request);
+        if (legacy) return void (request.user = legacy);
         throw new AppError('invalid_token');
       }
       const sid = claims.sid ?? claims.session_id;

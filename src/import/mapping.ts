@@ -1,0 +1,144 @@
+import { readFileSync } from 'node:fs';
+import { Type, type Static } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+import { ImportError, ident, type ColumnInfo } from './source.js';
+
+// Which source column lands in which offbase column. Data tables map by name, overridden by
+// an optional mapping file for renamed columns; users have a fixed mapping (see users.ts).
+
+export const TABLES = ['users', 'documents', 'analyses', 'audit_logs'] as const;
+export type TableName = (typeof TABLES)[number];
+export type DataTable = Exclude<TableName, 'users'>;
+
+export const TableMappingSchema = Type.Object(
+  {
+    /** schema.table in the source; defaults to public.<offbase table>. */
+    table: Type.Optional(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_$]*\\.[A-Za-z_][A-Za-z0-9_$]*$' })),
+    /** source column → offbase column; null drops the source column. */
+    columns: Type.Optional(Type.Record(Type.String(), Type.Union([Type.String(), Type.Null()]))),
+    /** offbase column → constant JSON value, for columns the source does not have. */
+    defaults: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  },
+  { additionalProperties: false },
+);
+export const MappingFileSchema = Type.Object(
+  {
+    documents: Type.Optional(TableMappingSchema),
+    analyses: Type.Optional(TableMappingSchema),
+    audit_logs: Type.Optional(TableMappingSchema),
+  },
+  { additionalProperties: false },
+);
+export type MappingFile = Static<typeof MappingFileSchema>;
+
+export function loadMappingFile(path: string | undefined): MappingFile {
+  if (!path) return {};
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new ImportError(`cannot read mapping file ${path}: ${(err as Error).message}`);
+  }
+  const error = Value.Errors(MappingFileSchema, raw).First();
+  if (error) throw new ImportError(`mapping file ${path}: ${error.path || '/'} ${error.message}`);
+  return raw as MappingFile;
+}
+
+/** Offbase columns the importer never writes: derived or kept by triggers. */
+export const MANAGED_COLUMNS: Record<DataTable, Record<string, string>> = {
+  documents: { search: 'generated column', analysis_count: 'kept by the analyses trigger' },
+  analyses: {},
+  audit_logs: {},
+};
+
+/** Columns whose owner must have come across, per table: offbase column → parent table. */
+export const PARENTS: Record<DataTable, Record<string, TableName>> = {
+  documents: { owner_id: 'users' },
+  analyses: { owner_id: 'users', document_id: 'documents' },
+  audit_logs: {},
+};
+
+export interface MappedColumn {
+  source: string;
+  target: string;
+  targetType: string;
+}
+
+export interface ColumnPlan {
+  sourceTable: string;
+  mapped: MappedColumn[];
+  /** source columns that are not copied, with why. */
+  dropped: { source: string; reason: string }[];
+  /** offbase columns filled without a source column. */
+  defaults: { target: string; value: unknown; from: 'mapping file' | 'database default' | 'null' }[];
+}
+
+export function sourceTableOf(table: DataTable, mapping: MappingFile): { schema: string; name: string } {
+  const [schema, name] = (mapping[table]?.table ?? `public.${table}`).split('.') as [string, string];
+  return { schema, name };
+}
+
+export function planColumns(table: DataTable, source: ColumnInfo[], target: ColumnInfo[], mapping: MappingFile): ColumnPlan {
+  const m = mapping[table] ?? {};
+  const renames = m.columns ?? {};
+  const constants = m.defaults ?? {};
+  const byName = new Map(target.map((c) => [c.name, c]));
+  const { schema, name } = sourceTableOf(table, mapping);
+  const plan: ColumnPlan = { sourceTable: `${schema}.${name}`, mapped: [], dropped: [], defaults: [] };
+  const sourceNames = new Set(source.map((c) => c.name));
+  for (const col of Object.keys(renames)) {
+    if (!sourceNames.has(col)) throw new ImportError(`mapping for ${table}: source column ${col} does not exist in ${plan.sourceTable}`);
+  }
+  const covered = new Set<string>();
+  for (const col of source) {
+    const mapped = Object.hasOwn(renames, col.name) ? renames[col.name] : col.name;
+    const t = mapped === null || mapped === undefined ? undefined : byName.get(mapped);
+    if (mapped === null) plan.dropped.push({ source: col.name, reason: 'dropped by the mapping file' });
+    else if (!t) plan.dropped.push({ source: col.name, reason: `offbase has no column ${mapped}` });
+    else if (MANAGED_COLUMNS[table][t.name]) plan.dropped.push({ source: col.name, reason: MANAGED_COLUMNS[table][t.name]! });
+    else if (covered.has(t.name)) throw new ImportError(`mapping for ${table}: two source columns map to ${t.name}`);
+    else {
+      plan.mapped.push({ source: col.name, target: t.name, targetType: t.type });
+      covered.add(t.name);
+    }
+  }
+  for (const t of target) {
+    if (covered.has(t.name) || t.generated || MANAGED_COLUMNS[table][t.name]) continue;
+    if (Object.hasOwn(constants, t.name)) plan.defaults.push({ target: t.name, value: constants[t.name], from: 'mapping file' });
+    else if (t.hasDefault) plan.defaults.push({ target: t.name, value: null, from: 'database default' });
+    else if (!t.notNull) plan.defaults.push({ target: t.name, value: null, from: 'null' });
+    else {
+      throw new ImportError(
+        `${table}: offbase column ${t.name} is required but ${plan.sourceTable} has no column ${t.name} (rename one or set a default with --mapping)`,
+      );
+    }
+  }
+  for (const required of ['id', ...Object.keys(PARENTS[table])]) {
+    if (!covered.has(required)) throw new ImportError(`${table}: no source column maps to ${required} (use --mapping)`);
+  }
+  return plan;
+}
+
+export const quoteLiteral = (v: string) => `'${v.replace(/'/g, "''")}'`;
+
+/** The source expression (on alias t) for an offbase column. */
+export function sourceExpr(plan: ColumnPlan, target: string): string {
+  const col = plan.mapped.find((c) => c.target === target);
+  if (!col) throw new ImportError(`no source column for ${target}`);
+  return `t.${ident(col.source)}`;
+}
+
+/** SELECT yielding one JSON text per row, in offbase column names, ordered by id. */
+export function rowsQuery(plan: ColumnPlan, idType: string, where = 'true'): string {
+  const cols = plan.mapped.map((c) => `t.${ident(c.source)} as ${ident(c.target)}`);
+  for (const d of plan.defaults) {
+    if (d.from === 'mapping file') cols.push(`${quoteLiteral(JSON.stringify(d.value))}::json as ${ident(d.target)}`);
+  }
+  const [schema, name] = plan.sourceTable.split('.') as [string, string];
+  return `select row_to_json(x)::text as j from (select ${cols.join(', ')} from ${ident(schema)}.${ident(name)} t where ${where}) x order by x.id::${idType}`;
+}
+
+/** Offbase columns a row of this plan carries (what the writer inserts). */
+export function targetColumns(plan: ColumnPlan): string[] {
+  return [...plan.mapped.map((c) => c.target), ...plan.defaults.filter((d) => d.from === 'mapping file').map((d) => d.target)];
+}

@@ -1,0 +1,196 @@
+import { writeFileSync } from 'node:fs';
+import type { Sql } from 'postgres';
+import { copyData, loadColumnPlan, planData, type DataContext, type DataPlan, type DataResult } from './data-pass.js';
+import { loadMappingFile, TABLES, type DataTable, type TableName } from './mapping.js';
+import { createProgress, type Progress } from './progress.js';
+import { describeDbError, ImportError, openSource, openTarget, passwordOf, redactSecret, redactUrl } from './source.js';
+import { checkUsersSource, usersPass, type UsersPlan, type UsersResult } from './users-pass.js';
+import { validateTable, type TableValidation } from './validate.js';
+import type { WriteStrategy } from './writer.js';
+
+// `import-supabase`: plan → (with --apply) copy → validate → report.
+
+export interface ImportOptions {
+  sourceUrl: string;
+  targetUrl: string;
+  apply: boolean;
+  /** Compare source and offbase without writing (after an import, or before cut-over). */
+  validateOnly?: boolean;
+  /** Refresh rows whose source updated_at is newer than offbase's (final sync before cut-over). */
+  update?: boolean;
+  only: TableName[];
+  batchSize: number;
+  mappingPath?: string;
+  reportPath?: string;
+  strategy?: WriteStrategy;
+  /** Plan and summary lines (stdout in the CLI). */
+  out?: (line: string) => void;
+  progress?: Progress;
+}
+
+export interface ImportReport {
+  mode: 'dry-run' | 'apply' | 'validate';
+  source: string;
+  started_at: string;
+  finished_at: string;
+  tables: TableName[];
+  plan: { users?: UsersPlan } & Partial<Record<DataTable, DataPlan>>;
+  results: { users?: UsersResult } & Partial<Record<DataTable, DataResult>>;
+  validation: { ok: boolean; tables: Partial<Record<TableName, TableValidation>> } | null;
+}
+
+export function parseOnly(value: string | undefined): TableName[] {
+  if (!value) return [...TABLES];
+  const names = value.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const n of names) {
+    if (!(TABLES as readonly string[]).includes(n)) throw new ImportError(`--only: unknown table ${n} (one of ${TABLES.join(', ')})`);
+  }
+  return TABLES.filter((t) => names.includes(t));
+}
+
+export async function runImport(o: ImportOptions): Promise<ImportReport> {
+  const out = o.out ?? ((l: string) => process.stdout.write(`${l}\n`));
+  const progress = o.progress ?? createProgress();
+  const strategy = o.strategy ?? 'insert';
+  const secrets = [passwordOf(o.sourceUrl), passwordOf(o.targetUrl)];
+  const mapping = loadMappingFile(o.mappingPath);
+  const report: ImportReport = {
+    mode: o.validateOnly ? 'validate' : o.apply ? 'apply' : 'dry-run',
+    source: redactUrl(o.sourceUrl),
+    started_at: new Date().toISOString(),
+    finished_at: '',
+    tables: o.only,
+    plan: {},
+    results: {},
+    validation: null,
+  };
+  const source = openSource(o.sourceUrl);
+  if (o.apply && o.validateOnly) throw new ImportError('--apply and --validate cannot be combined');
+  if (o.update && !o.apply) throw new ImportError('--update needs --apply');
+  const target = openTarget(o.targetUrl, !o.apply);
+  try {
+    await connect(source, 'cannot connect to the source', secrets);
+    await connect(target, 'cannot connect to the offbase database', secrets);
+    await execute(o, { source, target, mapping, report, progress, strategy, out });
+  } catch (err) {
+    if (err instanceof ImportError) throw new ImportError(redactSecret(err.message, secrets));
+    throw new ImportError(describeDbError(err, 'import failed', secrets));
+  } finally {
+    progress.stop();
+    await Promise.allSettled([source.end({ timeout: 5 }), target.end({ timeout: 5 })]);
+  }
+  return report;
+}
+
+async function connect(sql: Sql, what: string, secrets: string[]) {
+  try {
+    await sql`select 1`;
+  } catch (err) {
+    throw new ImportError(describeDbError(err, what, secrets));
+  }
+}
+
+async function execute(
+  o: ImportOptions,
+  x: { source: Sql; target: Sql; mapping: ReturnType<typeof loadMappingFile>; report: ImportReport; progress: Progress; strategy: WriteStrategy; out: (l: string) => void },
+) {
+  const { report, progress, out } = x;
+  const data = o.only.filter((t): t is DataTable => t !== 'users');
+  const ctx: DataContext = { source: x.source, target: x.target, mapping: x.mapping, skippedUserIds: [], plans: {} };
+  const needUsers = o.only.some((t) => t !== 'audit_logs');
+  if (needUsers) await checkUsersSource(x.source);
+  // Every selected table is checked before anything is written: a missing table fails fast.
+  for (const t of data) ctx.plans[t] = await loadColumnPlan(ctx, t);
+  // analyses are eligible only when their document is: the documents mapping is needed too.
+  if (ctx.plans.analyses && !ctx.plans.documents) ctx.plans.documents = await loadColumnPlan(ctx, 'documents');
+
+  if (needUsers) {
+    const writeUsers = o.apply && o.only.includes('users');
+    const u = await usersPass({ source: x.source, target: x.target, apply: writeUsers, batchSize: o.batchSize, strategy: x.strategy, progress, update: o.update ?? false });
+    ctx.skippedUserIds = u.skippedIds;
+    if (o.only.includes('users')) {
+      report.plan.users = u.plan;
+      if (u.result) report.results.users = u.result;
+    }
+  }
+  for (const t of data) {
+    const plan = await planData(ctx, t, { checkConflicts: !o.apply && !o.validateOnly, batchSize: o.batchSize, progress });
+    report.plan[t] = plan;
+    if (o.apply) report.results[t] = await copyData(ctx, t, { batchSize: o.batchSize, strategy: x.strategy, progress, expected: plan.will_import, update: o.update ?? false });
+  }
+  if (o.apply || o.validateOnly) {
+    report.validation = { ok: true, tables: {} };
+    for (const t of o.only) {
+      const v = await validateTable(t === 'users' ? null : ctx, t, x.source, x.target, ctx.skippedUserIds);
+      report.validation.tables[t] = v;
+      if (!v.ok) report.validation.ok = false;
+    }
+  }
+  report.finished_at = new Date().toISOString();
+  if (o.reportPath) writeFileSync(o.reportPath, `${JSON.stringify(report, null, 2)}\n`);
+  for (const line of summarize(report)) out(line);
+  if (report.validation && !report.validation.ok) {
+    throw new ImportError(`validation failed: ${describeFailures(report.validation.tables).join('; ')}`);
+  }
+}
+
+function describeFailures(tables: Partial<Record<TableName, TableValidation>>): string[] {
+  return Object.entries(tables)
+    .filter(([, v]) => !v.ok)
+    .map(([t, v]) => {
+      const parts = [];
+      if (v.missing_in_target) parts.push(`${v.missing_in_target} missing`);
+      if (v.content_mismatches) parts.push(`${v.content_mismatches} changed`);
+      if (v.analysis_count_mismatches) parts.push(`${v.analysis_count_mismatches} wrong analysis_count`);
+      return `${t}: ${parts.join(', ')}`;
+    });
+}
+
+const count = (r: Record<string, number | undefined>) =>
+  Object.entries(r)
+    .filter(([, n]) => n)
+    .map(([k, n]) => `${k} ${n}`)
+    .join(', ') || 'none';
+
+/** The human-readable plan and results; the full detail is in --report. */
+export function summarize(r: ImportReport): string[] {
+  const mode = { apply: '--apply', validate: '--validate (nothing is written)', 'dry-run': '(dry run: nothing is written)' }[r.mode];
+  const lines = [`import-supabase ${mode} from ${r.source}`];
+  const u = r.plan.users;
+  if (u) {
+    lines.push(`users: ${u.source_rows} in auth.users, ${u.will_import} to import, skipped: ${count(u.skipped)}`);
+    for (const c of u.columns) lines.push(`  ${c.source} → ${c.target}${c.note ? ` (${c.note})` : ''}`);
+    if (u.dropped.length) lines.push(`  not imported: ${u.dropped.join(', ')}`);
+    lines.push(`  without a password (must reset it): ${u.without_password.count}${u.without_password.users.length ? `: ${u.without_password.users.map((x) => x.email).join(', ')}` : ''}`);
+    if (u.unrecognized_hash.count) lines.push(`  unrecognized password hash (must reset it): ${u.unrecognized_hash.count}`);
+    lines.push(`  admins ${u.admins}, banned → disabled ${u.banned}, already in offbase ${u.conflicts.already_in_target}`);
+    for (const c of u.email_collisions) lines.push(`  email collision ${c.email}: ${c.ids.join(', ')} (keeping ${c.kept}, the oldest; the others are skipped)`);
+    for (const s of u.skipped_users) lines.push(`  skipped ${s.id} (${s.reason})`);
+  }
+  for (const t of ['documents', 'analyses', 'audit_logs'] as const) {
+    const p = r.plan[t];
+    if (!p) continue;
+    const conflicts = p.conflicts ? `, already in offbase ${p.conflicts.already_in_target}` : '';
+    lines.push(`${t}: ${p.source_rows} in ${p.source_table}, ${p.will_import} to import, skipped: ${count(p.skipped)}${conflicts}`);
+    lines.push(`  columns: ${p.columns.map((c) => (c.source === c.target ? c.source : `${c.source} → ${c.target}`)).join(', ')}`);
+    if (p.dropped.length) lines.push(`  dropped: ${p.dropped.map((d) => `${d.source} (${d.reason})`).join(', ')}`);
+    if (p.defaults.length) lines.push(`  defaults: ${p.defaults.map((d) => `${d.target} = ${d.from === 'mapping file' ? JSON.stringify(d.value) : d.from}`).join(', ')}`);
+  }
+  for (const [t, res] of Object.entries(r.results) as [string, UsersResult | DataResult][]) {
+    const refusedRows = 'rejected_rows' in res ? res.rejected_rows : (res as UsersResult).rejected;
+    const refused = refusedRows.length ? `, refused by offbase ${'rejected_rows' in res ? res.rejected : refusedRows.length}` : '';
+    lines.push(`${t}: inserted ${res.inserted}, updated ${res.updated}, already present ${res.already_present}${refused}, ${res.rows_per_s} rows/s (${res.seconds.toFixed(1)} s)`);
+    for (const x of refusedRows) lines.push(`  refused ${x.id}: ${x.error}`);
+  }
+  if (r.validation) {
+    for (const [t, v] of Object.entries(r.validation.tables)) {
+      const detail = [`source ${v.source_count}`, `offbase ${v.target_count}`, `ids md5 ${v.source_ids_md5 === v.target_ids_md5 ? 'equal' : 'differ'}`];
+      if (v.missing_in_target) detail.push(`missing ${v.missing_in_target}: ${v.missing_ids.join(', ')}`);
+      if (v.extra_in_target) detail.push(`only in offbase ${v.extra_in_target}`);
+      if (v.content_mismatches) detail.push(`content differs ${v.content_mismatches}: ${v.content_mismatch_ids!.join(', ')}`);
+      if (v.analysis_count_mismatches) detail.push(`wrong analysis_count ${v.analysis_count_mismatches}`);
+      lines.push(`validate ${t}: ${v.ok ? 'ok' : 'MISMATCH'} (${detail.join(', ')})`);
+    }
+  }
+  return lines;
+}

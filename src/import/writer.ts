@@ -1,0 +1,138 @@
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Sql, TransactionSql } from 'postgres';
+import { ident } from './source.js';
+import type { TableName } from './mapping.js';
+
+// Writes one batch of rows (JSON text, offbase column names) in the caller's transaction.
+// Insert-only: ON CONFLICT DO NOTHING makes a second run a no-op and a stopped run resumable,
+// and never overwrites a row that was changed in offbase after it was imported.
+
+export type WriteStrategy = 'insert' | 'copy';
+
+export interface BatchResult {
+  total: number;
+  /** rows whose parents (owner, document) exist in offbase. */
+  eligible: number;
+  inserted: number;
+  /** rows refreshed from a newer source version (--update). */
+  updated: number;
+  /** rows offbase refused (a check constraint, a value of the wrong type...), with why. */
+  rejected?: { id: string; error: string }[];
+}
+
+export interface WriteSpec {
+  table: TableName;
+  columns: string[];
+  /** offbase column → parent table that must hold the referenced id. */
+  parents: Record<string, TableName>;
+  /** statements run in the batch's transaction before and after the insert. */
+  around?: { before: string[]; after: string[] };
+  /**
+   * --update: a row that exists is refreshed when the source's updated_at is newer than
+   * offbase's. The refresh moves offbase's updated_at to now (trigger), so a rerun is a no-op,
+   * and a row edited in offbase after the import (newer updated_at) is never overwritten.
+   */
+  update?: boolean;
+}
+
+const STAGE = 'offbase_import_stage';
+
+function insertFrom(spec: WriteSpec, src: string): string {
+  const cols = spec.columns.map(ident).join(', ');
+  const checks = Object.entries(spec.parents).map(([col, parent]) => `exists (select 1 from ${ident(parent)} p where p.id = src.${ident(col)})`);
+  return `with src as (${src}),
+    ok as (select * from src where ${checks.length ? checks.join(' and ') : 'true'}),
+    ins as (insert into ${ident(spec.table)} as t (${cols}) select ${cols} from ok ${onConflict(spec)} returning (xmax = 0) as fresh)
+    select (select count(*) from src)::int as total, (select count(*) from ok)::int as eligible,
+      (select count(*) from ins where fresh)::int as inserted, (select count(*) from ins where not fresh)::int as updated`;
+}
+
+function onConflict(spec: WriteSpec): string {
+  if (!spec.update || !spec.columns.includes('updated_at')) return 'on conflict do nothing';
+  const set = spec.columns.filter((c) => c !== 'id').map((c) => `${ident(c)} = excluded.${ident(c)}`);
+  return `on conflict (id) do update set ${set.join(', ')} where t.updated_at < excluded.updated_at`;
+}
+
+/** Multi-row INSERT from one json parameter: one round trip, PostgreSQL does the parsing. */
+async function writeInsert(tx: TransactionSql, spec: WriteSpec, rows: string[]): Promise<BatchResult> {
+  const src = `select * from json_populate_recordset(null::${ident(spec.table)}, $1::text::json)`;
+  const [r] = await tx.unsafe<BatchResult[]>(insertFrom(spec, src), [`[${rows.join(',')}]`]);
+  return r!;
+}
+
+/** COPY into a temporary staging table, then INSERT ... SELECT ... ON CONFLICT. */
+async function writeCopy(tx: TransactionSql, spec: WriteSpec, rows: string[]): Promise<BatchResult> {
+  await tx.unsafe(`create temp table if not exists ${STAGE} (j json) on commit delete rows`);
+  const writable = await tx.unsafe(`copy ${STAGE} (j) from stdin`).writable();
+  // COPY text format: backslash is the escape character; JSON text has no raw newlines or tabs.
+  async function* lines() {
+    for (const row of rows) yield `${row.replace(/\\/g, '\\\\')}\n`;
+  }
+  await pipeline(lines(), writable as unknown as Writable);
+  const src = `select r.* from ${STAGE} s, json_populate_record(null::${ident(spec.table)}, s.j) r`;
+  const [r] = await tx.unsafe<BatchResult[]>(insertFrom(spec, src));
+  return r!;
+}
+
+// Data exceptions (22xxx) and integrity violations (23xxx) belong to single rows.
+const rowError = (err: unknown) => /^2[23]/.test((err as { code?: string }).code ?? '');
+
+export async function writeBatch(target: Sql, spec: WriteSpec, rows: string[], strategy: WriteStrategy): Promise<BatchResult> {
+  const inTx = (write: (tx: TransactionSql) => Promise<BatchResult>) =>
+    target.begin(async (tx) => {
+      for (const q of spec.around?.before ?? []) await tx.unsafe(q);
+      const r = await write(tx);
+      for (const q of spec.around?.after ?? []) await tx.unsafe(q);
+      return r;
+    }) as Promise<BatchResult>;
+  try {
+    return await inTx((tx) => (strategy === 'copy' ? writeCopy(tx, spec, rows) : writeInsert(tx, spec, rows)));
+  } catch (err) {
+    if (!rowError(err)) throw err;
+  }
+  // One bad row must not stop the import: redo the batch row by row, each under a savepoint,
+  // and report the rows offbase refuses (validation then lists them as missing).
+  return inTx(async (tx) => {
+    const sum: BatchResult = { total: 0, eligible: 0, inserted: 0, updated: 0, rejected: [] };
+    for (const row of rows) {
+      try {
+        const r = (await tx.savepoint((sp) => writeInsert(sp as unknown as TransactionSql, spec, [row]))) as BatchResult;
+        sum.total += r.total;
+        sum.eligible += r.eligible;
+        sum.inserted += r.inserted;
+        sum.updated += r.updated;
+      } catch (err) {
+        if (!rowError(err)) throw err;
+        sum.total++;
+        sum.eligible++;
+        const id = String((JSON.parse(row) as { id?: unknown }).id);
+        sum.rejected!.push({ id, error: (err as Error).message });
+      }
+    }
+    return sum;
+  });
+}
+
+/**
+ * Inserting analyses bumps their documents' analysis_count (a trigger), and that UPDATE moves
+ * documents.updated_at to the import time. When the importer owns the table it switches the
+ * updated_at trigger off inside each analyses batch (transactional DDL: a failed batch rolls
+ * it back) so documents keep their Supabase updated_at; otherwise they get the import time.
+ */
+export async function keepDocumentsUpdatedAt(target: Sql): Promise<WriteSpec['around'] | null> {
+  const [r] = await target<{ owner: boolean }[]>`
+    select pg_has_role(current_user, c.relowner, 'USAGE') as owner from pg_class c where c.oid = 'public.documents'::regclass`;
+  if (!r?.owner) return null;
+  return {
+    before: ['alter table documents disable trigger documents_set_updated_at'],
+    after: ['alter table documents enable trigger documents_set_updated_at'],
+  };
+}
+
+/** After ids were inserted explicitly, move the identity past them so new rows do not collide. */
+export async function syncIdentity(target: Sql, table: TableName): Promise<void> {
+  await target.unsafe(
+    `select setval(pg_get_serial_sequence('${table}', 'id'), m) from (select max(id) as m from ${ident(table)}) x where m is not null`,
+  );
+}

@@ -1,0 +1,70 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { eq } from 'drizzle-orm';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { users } from '../db/schema/index.js';
+import { isUuid } from '../lib/uuid.js';
+import type { AccessTokenClaims } from './authenticate.js';
+
+// Supabase cut-over: with SUPABASE_JWT_SECRET set, access tokens the old Supabase project
+// issued keep working until they expire, so users signed in before the switch are not logged
+// out. Off unless configured. Such tokens have no offbase session: the user must exist (the
+// import preserved its id) and not be disabled; the role is read from offbase, never the token.
+
+const NIL_UUID = '00000000-0000-0000-0000-000000000000';
+
+interface SupabaseClaims {
+  sub?: unknown;
+  aud?: unknown;
+  role?: unknown;
+  exp?: unknown;
+  nbf?: unknown;
+  session_id?: unknown;
+}
+
+function decode(part: string): Record<string, unknown> | null {
+  try {
+    const v = JSON.parse(Buffer.from(part, 'base64url').toString('utf8')) as unknown;
+    return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The claims of a valid Supabase user access token (HS256, aud authenticated, unexpired), else null. */
+export function verifySupabaseToken(token: string, secret: string, nowMs = Date.now()): (SupabaseClaims & { sub: string }) | null {
+  const parts = token.split('.');
+  if (parts.length !== 3) return null;
+  const [h, p, s] = parts as [string, string, string];
+  // Only HS256: alg none and key-confusion tokens are refused before the signature is looked at.
+  if (decode(h)?.alg !== 'HS256') return null;
+  const expected = createHmac('sha256', secret).update(`${h}.${p}`).digest();
+  const given = Buffer.from(s, 'base64url');
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) return null;
+  const c = decode(p) as SupabaseClaims | null;
+  if (!c) return null;
+  const now = nowMs / 1000;
+  const audOk = c.aud === 'authenticated' || (Array.isArray(c.aud) && c.aud.includes('authenticated'));
+  // role 'authenticated' excludes the project's anon and service_role keys, signed with the same secret.
+  if (!audOk || c.role !== 'authenticated' || typeof c.sub !== 'string' || !isUuid(c.sub)) return null;
+  if (typeof c.exp !== 'number' || c.exp <= now) return null;
+  if (c.nbf !== undefined && (typeof c.nbf !== 'number' || c.nbf > now)) return null;
+  return c as SupabaseClaims & { sub: string };
+}
+
+/** request.user for a Supabase token of an existing, enabled user; null when not one (or not configured). */
+export async function supabaseTokenUser(app: FastifyInstance, request: FastifyRequest): Promise<AccessTokenClaims | null> {
+  const secret = app.config.auth.supabaseJwtSecret;
+  const token = /^bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '')?.[1];
+  if (!secret || !token) return null;
+  const claims = verifySupabaseToken(token, secret);
+  if (!claims) return null;
+  const [user] = await app.db
+    .select({ role: users.role, email: users.email, disabled_at: users.disabled_at })
+    .from(users)
+    .where(eq(users.id, claims.sub))
+    .limit(1);
+  if (!user || user.disabled_at) return null;
+  // No offbase session backs this token: sid names the Supabase session (or none).
+  const sid = typeof claims.session_id === 'string' && isUuid(claims.session_id) ? claims.session_id : NIL_UUID;
+  return { sub: claims.sub, role: user.role, email: user.email, sid, ...(typeof claims.exp === 'number' ? { exp: claims.exp } : {}) };
+}

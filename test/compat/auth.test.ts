@@ -1,3 +1,4 @@
+import { createHmac, randomUUID } from 'node:crypto';
 import { AuthApiError, AuthWeakPasswordError, isAuthSessionMissingError } from '@supabase/supabase-js';
 import type { RecordingMailer } from '../../src/plugins/mailer.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -350,6 +351,31 @@ describe('without OFFBASE_ANON_KEY', () => {
       }
     } finally {
       await off.close();
+    }
+  });
+});
+
+describe('Supabase cut-over (SUPABASE_JWT_SECRET)', () => {
+  it('a token issued by the old Supabase project works on /auth/v1 and /rest/v1 until it expires', async () => {
+    const secret = 'old-supabase-project-jwt-secret-0123456789';
+    const cutover = await startCompatServer({ SUPABASE_JWT_SECRET: secret });
+    try {
+      const { user } = await signedInClient(cutover);
+      const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+      const head = b64({ alg: 'HS256', typ: 'JWT' });
+      const body = b64({ sub: user.id, aud: 'authenticated', role: 'authenticated', exp: Math.floor(Date.now() / 1000) + 600, session_id: randomUUID() });
+      const token = `${head}.${body}.${createHmac('sha256', secret).update(`${head}.${body}`).digest('base64url')}`;
+
+      const { data, error } = await cutover.client().auth.getUser(token);
+      expect(error).toBeNull();
+      expect(data.user?.id).toBe(user.id);
+      const res = await fetch(`${cutover.url}/rest/v1/documents?select=id`, { headers: { apikey: ANON_KEY, authorization: `Bearer ${token}` } });
+      expect(res.status).toBe(200);
+      expect(await res.json()).toEqual([]);
+      const forged = await cutover.client().auth.getUser(`${head}.${body}.${createHmac('sha256', 'wrong').update(`${head}.${body}`).digest('base64url')}`);
+      expect(forged.error).toMatchObject({ status: 403, code: 'bad_jwt' });
+    } finally {
+      await cutover.close();
     }
   });
 });

@@ -48,13 +48,14 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       throw noAuthorization();
     }
     try {
-      app.jwt.verify(token);
-    } catch {
-      throw badJwt();
-    }
-    try {
+      // The same check as /api/v1 (including Supabase-issued tokens during a cut-over).
       await app.authenticate(request, reply);
     } catch {
+      try {
+        app.jwt.verify(token);
+      } catch {
+        throw badJwt();
+      }
       // Signature and expiry are fine, so the session was revoked (sign-out, reuse, disable).
       throw sessionNotFound();
     }

@@ -19,6 +19,7 @@ import rateLimit from './plugins/rate-limit.js';
 import analyses from './features/analyses/routes.js';
 import audit from './features/audit/routes.js';
 import documents from './features/documents/routes.js';
+import compat from './features/compat/index.js';
 
 export interface AppDeps {
   database: Database;
@@ -71,6 +72,7 @@ export async function buildApp(config: Config, deps: AppDeps, options: BuildOpti
   await app.register(documents, { prefix: '/api/v1' });
   await app.register(analyses, { prefix: '/api/v1' });
   await app.register(audit, { prefix: '/api/v1' });
+  await app.register(compat);
 
   return app;
 }

@@ -14,6 +14,8 @@ export interface AccessTokenClaims {
   email: string;
   /** Session id: revoking the session invalidates the token before it expires. */
   sid: string;
+  /** GoTrue's name for the session id, on tokens issued by /auth/v1 (which carry sid too). */
+  session_id?: string;
   iat?: number;
   exp?: number;
   iss?: string;
@@ -57,7 +59,8 @@ export default fp<{ config: Config }>(
         if (legacy) return void (request.user = legacy);
         throw new AppError('invalid_token');
       }
-      if (!isUuid(claims.sid) || !isUuid(claims.sub)) throw new AppError('invalid_token');
+      const sid = claims.sid ?? claims.session_id;
+      if (!isUuid(sid) || !isUuid(claims.sub)) throw new AppError('invalid_token');
       // The session row is the source of truth: logout, password change and disabling
       // revoke it, and the access token dies with it instead of at expiry. Deliberately no
       // cache: one primary-key read on the primary makes a revocation in any task effective
@@ -66,13 +69,13 @@ export default fp<{ config: Config }>(
         .select({ revoked_at: sessions.revoked_at, expires_at: sessions.expires_at, disabled_at: users.disabled_at, role: users.role, user_id: users.id })
         .from(sessions)
         .innerJoin(users, eq(users.id, sessions.user_id))
-        .where(eq(sessions.id, claims.sid))
+        .where(eq(sessions.id, sid))
         .limit(1);
       if (!row || row.user_id !== claims.sub || row.revoked_at || row.disabled_at || Date.parse(row.expires_at) <= Date.now()) {
         throw new AppError('invalid_token');
       }
       // The role is read fresh so a demotion takes effect on the next request.
-      request.user = { ...claims, role: row.role };
+      request.user = { ...claims, sid, role: row.role };
     });
 
     app.decorate('requireAdmin', async (request: FastifyRequest, reply: FastifyReply) => {

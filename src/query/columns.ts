@@ -4,7 +4,7 @@ import type { AnyColumn, SQL } from 'drizzle-orm';
 // expression and a type. Anything not listed cannot be filtered, sorted or paged on, so
 // user input never names SQL directly.
 
-export type ColumnType = 'uuid' | 'text' | 'integer' | 'bigint' | 'numeric' | 'timestamptz' | 'boolean' | 'text[]' | 'jsonb';
+export type ColumnType = 'uuid' | 'text' | 'integer' | 'bigint' | 'numeric' | 'timestamptz' | 'boolean' | 'text[]' | 'jsonb' | 'tsvector';
 
 export interface ColumnSpec {
   column: AnyColumn | SQL;
@@ -41,4 +41,5 @@ export const PG_TYPE: Record<ColumnType, string> = {
   boolean: 'boolean',
   'text[]': 'text[]',
   jsonb: 'jsonb',
+  tsvector: 'tsvector',
 };

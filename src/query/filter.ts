@@ -5,7 +5,7 @@ import { coerceValue, invalid } from './values.js';
 // A filter AST shaped after PostgREST's query grammar, so /rest/v1 can parse
 // `?title=ilike.*x*&or=(status.eq.ready,not.tags.cs.{a})` into it and reuse this compiler.
 
-export const OPERATORS = ['eq', 'neq', 'gt', 'gte', 'lt', 'lte', 'in', 'is', 'like', 'ilike', 'cs', 'cd'] as const;
+export const OPERATORS = ['eq', 'neq', 'gt', 'gte', 'lt', 'lte', 'in', 'is', 'like', 'ilike', 'cs', 'cd', 'fts', 'plfts', 'phfts', 'wfts'] as const;
 export type Operator = (typeof OPERATORS)[number];
 
 export interface Condition {
@@ -14,6 +14,8 @@ export interface Condition {
   /** Raw value: a string from a query string or a JSON value; `in` takes an array, `is` null/true/false/'unknown'. */
   value: unknown;
   negate?: boolean;
+  /** Text search configuration of the full-text operators (default english, as the documents.search column). */
+  config?: string;
 }
 export interface AnyOf {
   or: Filter[];
@@ -38,9 +40,14 @@ const ALLOWED: Record<Operator, ColumnType[]> = {
   like: ['text'],
   ilike: ['text'],
   cs: ['text[]', 'jsonb'],
+  fts: ['tsvector', 'text'],
+  plfts: ['tsvector', 'text'],
+  phfts: ['tsvector', 'text'],
+  wfts: ['tsvector', 'text'],
   cd: ['text[]', 'jsonb'],
 };
 const COMPARE: Partial<Record<Operator, string>> = { eq: '=', neq: '<>', gt: '>', gte: '>=', lt: '<', lte: '<=', like: 'like', ilike: 'ilike', cs: '@>', cd: '<@' };
+const TSQUERY = { fts: 'to_tsquery', plfts: 'plainto_tsquery', phfts: 'phraseto_tsquery', wfts: 'websearch_to_tsquery' } as const;
 const MAX_IN = 1000;
 const MAX_DEPTH = 8;
 
@@ -79,6 +86,19 @@ function compileCondition(table: TableSpec, c: Condition): SQL {
       if (c.value.length === 0) return sql`false`;
       const values = c.value.map((v, i) => param(spec, coerceValue(spec.type, v, `${c.column}[${i}]`)));
       return sql`${col} in (${sql.join(values, sql`, `)})`;
+    }
+    case 'fts':
+    case 'plfts':
+    case 'phfts':
+    case 'wfts': {
+      // PostgREST's full-text operators: to_tsquery, plainto_, phraseto_, websearch_to_tsquery.
+      // The configuration travels as a regconfig parameter; an unknown one is PostgreSQL's 42704.
+      const config = c.config ?? 'english';
+      if (!/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(config)) throw invalid(c.column, 'text search configuration must be a name');
+      if (typeof c.value !== 'string' || c.value.includes('\u0000')) throw invalid(c.column, 'full-text search needs a query string');
+      const query = sql`${sql.raw(TSQUERY[c.op])}(${config}::regconfig, ${c.value})`;
+      const document = spec.type === 'tsvector' ? sql`${col}` : sql`to_tsvector(${config}::regconfig, ${col})`;
+      return sql`${document} @@ ${query}`;
     }
     default: {
       if (c.value === null) throw invalid(c.column, `${c.op} does not take null; use is`);

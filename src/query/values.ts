@@ -64,6 +64,9 @@ export function coerceValue(type: ColumnType, value: unknown, field: string): un
       if (!Array.isArray(value)) throw invalid(field, 'must be an array of strings');
       return value.map((v, i) => coerceValue('text', v, `${field}[${i}]`));
     }
+    case 'tsvector':
+      // Only the full-text operators reach a tsvector column, with the query text as value.
+      return coerceValue('text', value, field);
     case 'jsonb':
       if (typeof value === 'string') {
         try {

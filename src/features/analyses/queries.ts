@@ -1,8 +1,8 @@
-import { and, eq, type SQL } from 'drizzle-orm';
+import { and, count, eq, inArray, sql, type SQL } from 'drizzle-orm';
 import type { DbOrTx } from '../../db/client.js';
 import { analyses, documents, type AnalysisKind, type AnalysisStatus } from '../../db/schema/index.js';
 import { compileFilters, compileOrder, decodeCursor, defineTable, keysetCondition, type Filter, type SortTerm } from '../../query/index.js';
-import type { Actor } from '../documents/queries.js';
+import type { Actor, RowsQuery } from '../documents/queries.js';
 
 export const analysisTable = defineTable({
   name: 'analyses',
@@ -79,4 +79,51 @@ export async function updateAnalysis(db: DbOrTx, actor: Actor, id: string, value
 export async function deleteAnalysis(db: DbOrTx, actor: Actor, id: string): Promise<boolean> {
   const rows = await db.delete(analyses).where(and(eq(analyses.id, id), scope(actor))).returning({ id: analyses.id });
   return rows.length > 0;
+}
+
+// ---- General reads and filtered writes for other query surfaces (/rest/v1), owner-scoped
+// on every statement like the functions above.
+
+export async function selectAnalysisRows(db: DbOrTx, actor: Actor, rows: RowsQuery): Promise<Record<string, unknown>[]> {
+  let query = db.select(rows.columns).from(analyses).where(and(scope(actor), rows.where)).$dynamic();
+  if (rows.order?.length) query = query.orderBy(...rows.order);
+  if (rows.limit !== undefined) query = query.limit(rows.limit);
+  if (rows.offset) query = query.offset(rows.offset);
+  return query;
+}
+
+export async function countAnalysisRows(db: DbOrTx, actor: Actor, where?: SQL): Promise<number> {
+  return db.$count(analyses, and(scope(actor), where));
+}
+
+/** Visible analyses per document, for `documents?select=*,analyses(count)`. */
+export async function countAnalysesByDocument(db: DbOrTx, actor: Actor, documentIds: string[], where?: SQL): Promise<Map<string, number>> {
+  if (!documentIds.length) return new Map();
+  const rows = await db
+    .select({ document_id: analyses.document_id, n: count() })
+    .from(analyses)
+    .where(and(inArray(analyses.document_id, documentIds), scope(actor), where))
+    .groupBy(analyses.document_id);
+  return new Map(rows.map((r) => [r.document_id, r.n]));
+}
+
+/** For a query on documents: "it has a visible analysis matching `where`" (PostgREST's `analyses!inner(...)`). */
+export function analysisMatches(actor: Actor, where?: SQL): SQL {
+  return sql`exists (select 1 from ${analyses} where ${analyses.document_id} = ${documents.id} and ${and(scope(actor), where) ?? sql`true`})`;
+}
+
+/** The rows a filtered write will touch, locked until the transaction ends. */
+export async function lockAnalysesWhere(db: DbOrTx, actor: Actor, where: SQL): Promise<AnalysisRow[]> {
+  return db.select().from(analyses).where(and(scope(actor), where)).orderBy(analyses.id).for('update');
+}
+
+export async function updateAnalysesByIds(db: DbOrTx, actor: Actor, ids: string[], values: AnalysisValues): Promise<AnalysisRow[]> {
+  if (!ids.length) return [];
+  return db.update(analyses).set(values).where(and(inArray(analyses.id, ids), scope(actor))).returning();
+}
+
+export async function deleteAnalysesByIds(db: DbOrTx, actor: Actor, ids: string[]): Promise<string[]> {
+  if (!ids.length) return [];
+  const rows = await db.delete(analyses).where(and(inArray(analyses.id, ids), scope(actor))).returning({ id: analyses.id });
+  return rows.map((r) => r.id);
 }

@@ -2,7 +2,8 @@ import type { FastifyRequest } from 'fastify';
 import type { Db } from '../../db/client.js';
 import { AppError } from '../../errors.js';
 import { isoTimestamp } from '../../lib/http-schemas.js';
-import { diff, recordAudit } from '../audit/record.js';
+import type { SQL } from 'drizzle-orm';
+import { diff, recordAudit, recordAuditMany } from '../audit/record.js';
 import { actorOf, writeTx } from '../documents/service.js';
 import * as q from './queries.js';
 import type { AnalysisRow, AnalysisValues } from './queries.js';
@@ -65,5 +66,48 @@ export async function deleteAnalysis(db: Db, request: FastifyRequest, id: string
     if (!before || !(await q.deleteAnalysis(tx, actor, id))) throw new AppError('not_found');
     const changes = Object.fromEntries(Object.entries(auditView(before)).map(([k, v]) => [k, { before: v, after: null }]));
     await recordAudit(tx, request, entry(actor.id, 'analysis.delete', id, changes));
+  });
+}
+
+/**
+ * Several analyses, each on a document the caller may see, all or nothing (/rest/v1 POST of
+ * an array). An invisible document answers not_found, naming the item.
+ */
+export async function createAnalyses(db: Db, request: FastifyRequest, inputs: (AnalysisCreate & { document_id: string })[]): Promise<AnalysisRow[]> {
+  const actor = actorOf(request);
+  const items = inputs.map(({ document_id, ...input }) => ({ document_id, data: values(input) as AnalysisValues & { kind: AnalysisCreate['kind'] } }));
+  return writeTx(db, async (tx) => {
+    const rows: AnalysisRow[] = [];
+    for (const [index, item] of items.entries()) {
+      const doc = await q.visibleDocument(tx, actor, item.document_id);
+      if (!doc) throw new AppError('not_found', 'The document does not exist.', [{ field: 'document_id', message: 'no such document', index }]);
+      rows.push(await q.insertAnalysis(tx, doc, item.data));
+    }
+    await recordAuditMany(tx, request, rows.map((row) => entry(actor.id, 'analysis.create', row.id, Object.fromEntries(Object.entries(auditView(row)).map(([k, v]) => [k, { before: null, after: v }])))));
+    return rows;
+  });
+}
+
+/** Filtered bulk update (/rest/v1 PATCH), audited per row, in one transaction. */
+export async function updateAnalysesWhere(db: Db, request: FastifyRequest, where: SQL, patch: AnalysisPatch): Promise<AnalysisRow[]> {
+  const actor = actorOf(request);
+  const data = values(patch);
+  return writeTx(db, async (tx) => {
+    const before = new Map((await q.lockAnalysesWhere(tx, actor, where)).map((r) => [r.id, r]));
+    const rows = await q.updateAnalysesByIds(tx, actor, [...before.keys()], data);
+    await recordAuditMany(tx, request, rows.map((row) => entry(actor.id, 'analysis.update', row.id, diff(auditView(before.get(row.id)!), auditView(row)))));
+    return rows;
+  });
+}
+
+/** Filtered bulk delete (/rest/v1 DELETE): returns the rows as they were. */
+export async function deleteAnalysesWhere(db: Db, request: FastifyRequest, where: SQL): Promise<AnalysisRow[]> {
+  const actor = actorOf(request);
+  return writeTx(db, async (tx) => {
+    const before = await q.lockAnalysesWhere(tx, actor, where);
+    const deleted = new Set(await q.deleteAnalysesByIds(tx, actor, before.map((r) => r.id)));
+    const rows = before.filter((r) => deleted.has(r.id));
+    await recordAuditMany(tx, request, rows.map((row) => entry(actor.id, 'analysis.delete', row.id, Object.fromEntries(Object.entries(auditView(row)).map(([k, v]) => [k, { before: v, after: null }])))));
+    return rows;
   });
 }

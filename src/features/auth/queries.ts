@@ -32,6 +32,7 @@ export interface NewUser {
   full_name?: string | null;
   role?: UserRole;
   email_verified_at?: string | null;
+  metadata?: Record<string, unknown>;
 }
 
 /** Inserts a user; an existing email (any case) is 409 email_taken. */
@@ -48,7 +49,7 @@ export async function insertUser(db: DbOrTx, values: NewUser): Promise<User> {
   }
 }
 
-export type UserPatch = Partial<Pick<User, 'full_name' | 'preferences' | 'role' | 'disabled_at' | 'email_verified_at' | 'password_hash' | 'last_login_at'>>;
+export type UserPatch = Partial<Pick<User, 'full_name' | 'preferences' | 'metadata' | 'role' | 'disabled_at' | 'email_verified_at' | 'password_hash' | 'last_login_at'>>;
 
 export async function updateUser(db: DbOrTx, id: string, patch: UserPatch): Promise<User | undefined> {
   const [row] = await db.update(users).set(patch).where(eq(users.id, id)).returning();

@@ -1,4 +1,4 @@
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import type { User } from '../../db/schema/index.js';
 import type { IssuedSession } from './sessions.js';
 
@@ -31,14 +31,17 @@ export const UserView = Type.Object({
 });
 export type UserView = Static<typeof UserView>;
 
-export const SessionView = Type.Object({
-  access_token: Type.String(),
-  token_type: Type.Literal('bearer'),
-  expires_in: Type.Integer(),
-  expires_at: Type.Integer(),
-  refresh_token: Type.String(),
-  user: UserView,
-});
+/** The session response around a surface's own user object (/api/v1/auth and GoTrue's /auth/v1 share it). */
+export const sessionViewOf = <T extends TSchema>(user: T) =>
+  Type.Object({
+    access_token: Type.String(),
+    token_type: Type.Literal('bearer'),
+    expires_in: Type.Integer(),
+    expires_at: Type.Integer(),
+    refresh_token: Type.String(),
+    user,
+  });
+export const SessionView = sessionViewOf(UserView);
 
 /** Register with REQUIRE_EMAIL_VERIFICATION=true: an account, but no session until verified. */
 export const PendingVerificationView = Type.Object({

@@ -1,9 +1,11 @@
 import { isIP } from 'node:net';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { User } from '../../db/schema/index.js';
+import type { OneTimeTokenKind } from '../../db/schema/index.js';
 import { AppError } from '../../errors.js';
 import type { MailMessage } from '../../plugins/mailer.js';
 import type { RateLimitRule } from '../../plugins/rate-limit.js';
+import type { AccessTokenClaims } from '../../plugins/authenticate.js';
 import { diff, recordAudit } from '../audit/record.js';
 import { passwordResetMail, verificationMail } from './emails.js';
 import { hashPassword, passwordWeaknesses, verifyDummy, verifyPassword } from './passwords.js';
@@ -29,12 +31,15 @@ export interface AuthContext {
   app: FastifyInstance;
   /** The request being served: client IP for limits, and the audit record's context. */
   request: FastifyRequest | null;
+  /** Extra access-token claims of the surface serving the request (see TokenIssuer.claims). */
+  claims?: TokenIssuer['claims'];
 }
 
-const issuerOf = (app: FastifyInstance): TokenIssuer => ({
-  sign: (claims) => app.jwt.sign(claims),
+const issuerOf = ({ app, claims }: AuthContext): TokenIssuer => ({
+  sign: (payload) => app.jwt.sign(payload as AccessTokenClaims),
   decode: (token) => app.jwt.decode(token),
   refreshTtlS: app.config.auth.refreshTokenTtlS,
+  claims,
 });
 
 const metaOf = (request: FastifyRequest | null): SessionMeta => ({
@@ -69,6 +74,8 @@ export interface RegisterInput {
   email: string;
   password: string;
   full_name?: string | null;
+  /** Free-form profile data (GoTrue's user_metadata); never used for authorization. */
+  metadata?: Record<string, unknown>;
 }
 
 /** Creates the account. Returns no session when REQUIRE_EMAIL_VERIFICATION is on. */
@@ -80,9 +87,9 @@ export async function register(ctx: AuthContext, input: RegisterInput): Promise<
   const password_hash = await hashPassword(input.password, app.config.auth.argon2);
   const requireVerification = app.config.auth.requireEmailVerification;
   const { user, session, token } = await app.db.transaction(async (tx) => {
-    const user = await insertUser(tx, { email, password_hash, full_name: input.full_name ?? null });
+    const user = await insertUser(tx, { email, password_hash, full_name: input.full_name ?? null, metadata: input.metadata ?? {} });
     const token = await issueOneTimeToken(tx, user.id, 'email_verification');
-    const session = requireVerification ? null : await createSession(tx, issuerOf(app), user, metaOf(request));
+    const session = requireVerification ? null : await createSession(tx, issuerOf(ctx), user, metaOf(request));
     await recordAudit(tx, request, { actor_id: user.id, action: 'auth.register', entity_type: 'user', entity_id: user.id, changes: { session_id: session?.sessionId ?? null } });
     return { user, session, token };
   });
@@ -125,7 +132,7 @@ export async function login(ctx: AuthContext, input: LoginInput): Promise<Issued
   const newHash = verified.needsRehash ? await hashPassword(input.password, params) : null;
   return app.db.transaction(async (tx) => {
     const fresh = (await recordLogin(tx, user.id, user.password_hash!, newHash))!;
-    const session = await createSession(tx, issuerOf(app), fresh, metaOf(request));
+    const session = await createSession(tx, issuerOf(ctx), fresh, metaOf(request));
     await recordAudit(tx, request, { actor_id: user.id, action: 'auth.login', entity_type: 'user', entity_id: user.id, changes: { session_id: session.sessionId, method: 'password', rehashed: newHash !== null } });
     return session;
   });
@@ -135,7 +142,7 @@ export async function login(ctx: AuthContext, input: LoginInput): Promise<Issued
 export async function refresh(ctx: AuthContext, refreshToken: string): Promise<IssuedSession> {
   const { app, request } = ctx;
   await limit(ctx, [{ bucket: 'refresh:ip', subject: ipOf(ctx), limit: limits(ctx).refreshPerIp }]);
-  const result = await rotateRefreshToken(app.db, issuerOf(app), refreshToken, {
+  const result = await rotateRefreshToken(app.db, issuerOf(ctx), refreshToken, {
     graceS: app.config.auth.refreshReuseGraceS,
     meta: metaOf(request),
     onReuse: (tx, { userId, sessionId }) =>
@@ -171,6 +178,8 @@ export async function getUser(ctx: AuthContext, userId: string): Promise<User> {
 export interface ProfilePatch {
   full_name?: string | null;
   preferences?: Record<string, unknown>;
+  /** A new metadata object, or a function of the current one (applied under the row lock, so merges do not race). */
+  metadata?: Record<string, unknown> | ((current: Record<string, unknown>) => Record<string, unknown>);
 }
 
 export async function updateProfile(ctx: AuthContext, userId: string, patch: ProfilePatch): Promise<User> {
@@ -178,9 +187,11 @@ export async function updateProfile(ctx: AuthContext, userId: string, patch: Pro
   return app.db.transaction(async (tx) => {
     const before = await lockUser(tx, userId);
     if (!before) throw new AppError('not_found', 'User not found.');
-    const changes = diff(before, patch);
+    const { metadata, ...rest } = patch;
+    const values = { ...rest, ...(metadata === undefined ? {} : { metadata: typeof metadata === 'function' ? metadata(before.metadata) : metadata }) };
+    const changes = diff(before, values);
     if (Object.keys(changes).length === 0) return before;
-    const after = (await updateUser(tx, userId, patch))!;
+    const after = (await updateUser(tx, userId, values))!;
     await recordAudit(tx, request, { actor_id: userId, action: 'user.update', entity_type: 'user', entity_id: userId, changes });
     return after;
   });
@@ -204,8 +215,19 @@ export async function changePassword(ctx: AuthContext, userId: string, sessionId
     await recordAudit(app.db, request, { actor_id: userId, action: 'auth.password_change_failed', entity_type: 'user', entity_id: userId, changes: { reason: 'wrong_password' } });
     throw new AppError('invalid_credentials', 'The current password is incorrect.');
   }
+  await setPassword(ctx, user, sessionId, next);
+}
+
+/**
+ * Sets a new password for a signed-in user whose identity is already established (the
+ * current password checked, or, on the GoTrue surface, the session itself as GoTrue does);
+ * keeps the caller's session and revokes every other one.
+ */
+export async function setPassword(ctx: AuthContext, user: User, sessionId: string, next: string): Promise<void> {
+  const { app, request } = ctx;
+  const userId = user.id;
   assertStrong(next, user.email);
-  const password_hash = await hashPassword(next, params);
+  const password_hash = await hashPassword(next, app.config.auth.argon2);
   await app.db.transaction(async (tx) => {
     await updateUser(tx, userId, { password_hash });
     const revoked = await revokeUserSessions(tx, userId, 'password_change', sessionId);
@@ -276,4 +298,24 @@ export async function resendVerification(ctx: AuthContext, userId: string): Prom
   if (user.email_verified_at) return;
   const token = await issueOneTimeToken(app.db, user.id, 'email_verification');
   sendLater(ctx, verificationMail(app.config.publicUrl, user.email, token));
+}
+
+/**
+ * Exchanges a mailed link's token for a session (GoTrue's POST /verify): the token is used
+ * up, the address counts as verified (the mail reached it), and a new session starts, from
+ * which the user may then set a new password (recovery). One transaction: a failure leaves
+ * the token usable.
+ */
+export async function signInWithLink(ctx: AuthContext, token: string, kind: OneTimeTokenKind): Promise<IssuedSession> {
+  const { app, request } = ctx;
+  await limit(ctx, [{ bucket: 'verify:ip', subject: ipOf(ctx), limit: limits(ctx).verifyPerIp }]);
+  return app.db.transaction(async (tx) => {
+    const userId = await consumeOneTimeToken(tx, token, kind);
+    const user = userId ? await lockUser(tx, userId) : undefined;
+    if (!user || user.disabled_at) throw new InvalidLinkError();
+    const fresh = user.email_verified_at ? user : (await updateUser(tx, user.id, { email_verified_at: new Date().toISOString() }))!;
+    const session = await createSession(tx, issuerOf(ctx), fresh, metaOf(request));
+    await recordAudit(tx, request, { actor_id: user.id, action: 'auth.login', entity_type: 'user', entity_id: user.id, changes: { session_id: session.sessionId, method: kind } });
+    return session;
+  });
 }

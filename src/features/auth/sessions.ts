@@ -17,9 +17,11 @@ export interface SessionMeta {
 
 export interface AccessTokenClaimsInput {
   sub: string;
-  role: UserRole;
+  /** The user's role on /api/v1 tokens; 'authenticated' on GoTrue-shaped ones (authenticate reads the real role from the database). */
+  role: UserRole | 'authenticated';
   email: string;
   sid: string;
+  [claim: string]: unknown;
 }
 
 /** Signs with the pinned algorithm, issuer, audience and TTL (app.jwt.sign does). */
@@ -45,10 +47,15 @@ export interface TokenIssuer {
   sign: AccessTokenSigner;
   decode: AccessTokenDecoder;
   refreshTtlS: number;
+  /**
+   * Extra claims for one surface's tokens (the GoTrue-compatible /auth/v1 adds session_id,
+   * user_metadata, app_metadata, role=authenticated...). sub and sid are always ours.
+   */
+  claims?: (user: User, sessionId: string) => Record<string, unknown>;
 }
 
-export function issueAccessToken(issuer: TokenIssuer, user: Pick<User, 'id' | 'role' | 'email'>, sessionId: string): AccessToken {
-  const accessToken = issuer.sign({ sub: user.id, role: user.role, email: user.email, sid: sessionId });
+export function issueAccessToken(issuer: TokenIssuer, user: User, sessionId: string): AccessToken {
+  const accessToken = issuer.sign({ role: user.role, email: user.email, ...issuer.claims?.(user, sessionId), sub: user.id, sid: sessionId });
   const { iat, exp } = issuer.decode(accessToken) ?? {};
   const now = Math.floor(Date.now() / 1000);
   const expiresAt = exp ?? now;

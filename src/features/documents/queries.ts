@@ -1,6 +1,7 @@
-import { and, eq, sql, type SQL } from 'drizzle-orm';
+import { and, eq, inArray, sql, type SQL } from 'drizzle-orm';
+import type { PgColumn } from 'drizzle-orm/pg-core';
 import type { DbOrTx } from '../../db/client.js';
-import { documents } from '../../db/schema/index.js';
+import { analyses, documents } from '../../db/schema/index.js';
 import { compileFilters, compileOrder, decodeCursor, defineTable, keysetCondition, type Filter, type SortTerm } from '../../query/index.js';
 import type { DocumentCreate, DocumentPatch, ListFilters } from './schemas.js';
 
@@ -205,3 +206,49 @@ export async function searchDocuments(db: DbOrTx, actor: Actor, q: string, limit
   }));
 }
 
+
+// ---- General reads and filtered writes for other query surfaces (/rest/v1). The filter
+// arrives compiled by the query module over an allowlist; the owner scope is added here,
+// on every statement, exactly as above.
+
+export interface RowsQuery {
+  /** Output key → column (or expression). */
+  columns: Record<string, PgColumn | SQL>;
+  where?: SQL;
+  order?: SQL[];
+  limit?: number;
+  offset?: number;
+}
+
+export async function selectDocumentRows(db: DbOrTx, actor: Actor, rows: RowsQuery): Promise<Record<string, unknown>[]> {
+  let query = db.select(rows.columns).from(documents).where(and(ownerScope(actor), rows.where)).$dynamic();
+  if (rows.order?.length) query = query.orderBy(...rows.order);
+  if (rows.limit !== undefined) query = query.limit(rows.limit);
+  if (rows.offset) query = query.offset(rows.offset);
+  return query;
+}
+
+export async function countDocumentRows(db: DbOrTx, actor: Actor, where?: SQL): Promise<number> {
+  return db.$count(documents, and(ownerScope(actor), where));
+}
+
+/** For a query on analyses: "its document is visible and matches `where`" (PostgREST's `documents!inner(...)`). */
+export function documentMatches(actor: Actor, where?: SQL): SQL {
+  return sql`exists (select 1 from ${documents} where ${documents.id} = ${analyses.document_id} and ${and(ownerScope(actor), where) ?? sql`true`})`;
+}
+
+/** The full rows a filtered write will touch, locked until the transaction ends. */
+export async function lockDocumentsWhere(db: DbOrTx, actor: Actor, where: SQL): Promise<FullDocumentRow[]> {
+  return db.select(withContent).from(documents).where(and(ownerScope(actor), where)).orderBy(documents.id).for('update');
+}
+
+export async function updateDocumentsByIds(db: DbOrTx, actor: Actor, ids: string[], patch: DocumentPatch): Promise<FullDocumentRow[]> {
+  if (!ids.length) return [];
+  return db.update(documents).set(patch).where(and(inArray(documents.id, ids), ownerScope(actor))).returning(withContent);
+}
+
+export async function deleteDocumentsByIds(db: DbOrTx, actor: Actor, ids: string[]): Promise<string[]> {
+  if (!ids.length) return [];
+  const rows = await db.delete(documents).where(and(inArray(documents.id, ids), ownerScope(actor))).returning({ id: documents.id });
+  return rows.map((r) => r.id);
+}

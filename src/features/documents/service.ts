@@ -8,6 +8,7 @@ import { diff, recordAudit, recordAuditMany, type AuditEntry } from '../audit/re
 import * as q from './queries.js';
 import type { Actor, DocumentRow, FullDocumentRow } from './queries.js';
 import { BATCH_MAX, CONTENT_TEXT_MAX_BYTES, DocumentCreate, type DocumentPatch } from './schemas.js';
+import type { SQL } from 'drizzle-orm';
 
 // Writes: each runs in one transaction with its audit row, so the trail and the data never
 // disagree. Reads go straight to queries.ts from the routes.
@@ -116,8 +117,13 @@ export function batchItems(request: FastifyRequest): DocumentCreate[] {
   return items as DocumentCreate[];
 }
 
-/** All or nothing: one INSERT of every row, one audit row per document in one more INSERT. */
-export async function createDocuments(db: Db, request: FastifyRequest, inputs: DocumentCreate[]): Promise<FullDocumentRow[]> {
+/**
+ * All or nothing: one INSERT of every row, one audit row per document in one more INSERT.
+ * With ignoreDuplicates (PostgREST's `resolution=ignore-duplicates`) rows that collide with
+ * existing ones, or with earlier rows of the batch, are skipped instead, and only the
+ * inserted rows are returned.
+ */
+export async function createDocuments(db: Db, request: FastifyRequest, inputs: DocumentCreate[], opts: { ignoreDuplicates?: boolean } = {}): Promise<FullDocumentRow[]> {
   const seen = new Map<string, number>();
   const dupes: { index: number; field: string; message: string }[] = [];
   inputs.forEach((d, index) => {
@@ -126,12 +132,13 @@ export async function createDocuments(db: Db, request: FastifyRequest, inputs: D
     if (first === undefined) seen.set(k, index);
     else dupes.push({ index, field: 's3_key', message: `duplicates item ${first} (${d.s3_bucket}/${d.s3_key})` });
   });
-  if (dupes.length) throw new AppError('conflict', 'The batch contains the same s3_bucket and s3_key more than once.', dupes.slice(0, 100));
+  if (opts.ignoreDuplicates) inputs = inputs.filter((_, index) => !dupes.some((d) => d.index === index));
+  else if (dupes.length) throw new AppError('conflict', 'The batch contains the same s3_bucket and s3_key more than once.', dupes.slice(0, 100));
 
   const actor = actorOf(request);
   return writeTx(db, async (tx) => {
     const rows = await q.insertDocuments(tx, actor.id, inputs);
-    if (rows.length < inputs.length) {
+    if (rows.length < inputs.length && !opts.ignoreDuplicates) {
       const written = new Set(rows.map((r) => JSON.stringify([r.s3_bucket, r.s3_key])));
       const taken = inputs
         .map((d, index) => ({ d, index }))
@@ -148,20 +155,86 @@ export async function createDocuments(db: Db, request: FastifyRequest, inputs: D
     );
     // RETURNING order is not guaranteed to follow VALUES order; answer in request order.
     const byKey = new Map(rows.map((r) => [JSON.stringify([r.s3_bucket, r.s3_key]), r]));
-    return inputs.map((d) => byKey.get(JSON.stringify([d.s3_bucket, d.s3_key]))!);
+    return inputs.map((d) => byKey.get(JSON.stringify([d.s3_bucket, d.s3_key]))).filter((r): r is FullDocumentRow => r !== undefined);
   });
+}
+
+async function upsertOne(tx: Tx, request: FastifyRequest, actor: Actor, input: DocumentCreate): Promise<{ row: FullDocumentRow; inserted: boolean }> {
+  // Locks the existing row (if any) so the audit's "before" is what the upsert overwrote.
+  const before = await q.findByS3Key(tx, actor.id, input.s3_bucket, input.s3_key, true);
+  const { inserted, ...row } = await q.upsertDocument(tx, actor.id, input);
+  const changes = inserted || !before ? created(row) : diff(auditView(before), auditView(row));
+  await recordAudit(tx, request, { ...entry(actor, 'document.upsert', row.id, changes) });
+  return { row, inserted };
 }
 
 export async function upsertDocument(db: Db, request: FastifyRequest, input: DocumentCreate): Promise<{ row: FullDocumentRow; inserted: boolean }> {
   assertContentBytes(input.content_text);
+  return writeTx(db, (tx) => upsertOne(tx, request, actorOf(request), input));
+}
+
+/** Several upserts on (owner, s3_bucket, s3_key), all or nothing, in request order. */
+export async function upsertDocuments(db: Db, request: FastifyRequest, inputs: DocumentCreate[]): Promise<{ row: FullDocumentRow; inserted: boolean }[]> {
+  inputs.forEach((d) => assertContentBytes(d.content_text));
   const actor = actorOf(request);
   return writeTx(db, async (tx) => {
-    // Locks the existing row (if any) so the audit's "before" is what the upsert overwrote.
-    const before = await q.findByS3Key(tx, actor.id, input.s3_bucket, input.s3_key, true);
-    const { inserted, ...row } = await q.upsertDocument(tx, actor.id, input);
-    const changes = inserted || !before ? created(row) : diff(auditView(before), auditView(row));
-    await recordAudit(tx, request, { ...entry(actor, 'document.upsert', row.id, changes) });
-    return { row, inserted };
+    const results: { row: FullDocumentRow; inserted: boolean }[] = [];
+    for (const input of inputs) results.push(await upsertOne(tx, request, actor, input));
+    return results;
+  });
+}
+
+/**
+ * Upserts on the primary key (PostgREST's default upsert target): an id the caller owns is
+ * updated with the given fields, an unknown id is inserted with it. An id that belongs to
+ * someone else collides on insert and answers conflict, as the database would.
+ */
+export async function upsertDocumentsById(db: Db, request: FastifyRequest, inputs: (DocumentCreate & { id: string })[]): Promise<{ row: FullDocumentRow; inserted: boolean }[]> {
+  inputs.forEach((d) => assertContentBytes(d.content_text));
+  const actor = actorOf(request);
+  return writeTx(db, async (tx) => {
+    const results: { row: FullDocumentRow; inserted: boolean }[] = [];
+    for (const { id, ...input } of inputs) {
+      const before = await q.getDocument(tx, actor, id, true);
+      if (before) {
+        const row = (await q.updateDocument(tx, actor, id, input))!;
+        await recordAudit(tx, request, entry(actor, 'document.upsert', id, diff(auditView(before), auditView(row))));
+        results.push({ row, inserted: false });
+        continue;
+      }
+      const row = await q.insertDocument(tx, actor.id, { ...input, id } as DocumentCreate);
+      if (!row) throw new AppError('conflict', 'A document with this id, or this s3_bucket and s3_key, already exists.');
+      await recordAudit(tx, request, entry(actor, 'document.upsert', row.id, created(row)));
+      results.push({ row, inserted: true });
+    }
+    return results;
+  });
+}
+
+/**
+ * Filtered bulk update (/rest/v1 PATCH): the rows it touches are locked, changed in one
+ * statement and audited one by one, in one transaction. Only the caller's rows can match.
+ */
+export async function updateDocumentsWhere(db: Db, request: FastifyRequest, where: SQL, patch: DocumentPatch): Promise<FullDocumentRow[]> {
+  assertContentBytes(patch.content_text);
+  const actor = actorOf(request);
+  return writeTx(db, async (tx) => {
+    const before = new Map((await q.lockDocumentsWhere(tx, actor, where)).map((r) => [r.id, r]));
+    const rows = await q.updateDocumentsByIds(tx, actor, [...before.keys()], patch);
+    await recordAuditMany(tx, request, rows.map((row) => entry(actor, 'document.update', row.id, diff(auditView(before.get(row.id)!), auditView(row)))));
+    return rows;
+  });
+}
+
+/** Filtered bulk delete (/rest/v1 DELETE): returns the rows as they were. */
+export async function deleteDocumentsWhere(db: Db, request: FastifyRequest, where: SQL): Promise<FullDocumentRow[]> {
+  const actor = actorOf(request);
+  return writeTx(db, async (tx) => {
+    const before = await q.lockDocumentsWhere(tx, actor, where);
+    const deleted = new Set(await q.deleteDocumentsByIds(tx, actor, before.map((r) => r.id)));
+    const rows = before.filter((r) => deleted.has(r.id));
+    await recordAuditMany(tx, request, rows.map((row) => entry(actor, 'document.delete', row.id, removed(row))));
+    return rows;
   });
 }
 

@@ -1,0 +1,112 @@
+import { Type, type TSchema } from '@sinclair/typebox';
+import { sessionViewOf } from '../../auth/schemas.js';
+
+// Bodies auth-js sends and the replies it reads. Fields auth-js adds on its own
+// (gotrue_meta_security, code_challenge...) are accepted and ignored; anything else is 400.
+
+const strict = { additionalProperties: false } as const;
+const Password = Type.String({ minLength: 1, maxLength: 1024 });
+const Email = Type.String({ format: 'email', minLength: 3, maxLength: 320 });
+const Metadata = Type.Record(Type.String(), Type.Unknown(), { maxProperties: 100 });
+const Ignored = Type.Optional(Type.Unknown());
+const clientExtras = {
+  gotrue_meta_security: Ignored,
+  code_challenge: Ignored,
+  code_challenge_method: Ignored,
+};
+
+export const SignupBody = Type.Object({ email: Email, password: Password, data: Type.Optional(Metadata), ...clientExtras }, strict);
+
+export const TokenQuery = Type.Object({
+  grant_type: Type.String({ maxLength: 50 }),
+  apikey: Type.Optional(Type.String()),
+});
+// One body schema for both grants; the route checks which fields the grant needs.
+export const TokenBody = Type.Object(
+  {
+    email: Type.Optional(Email),
+    password: Type.Optional(Password),
+    refresh_token: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    phone: Type.Optional(Type.String({ maxLength: 50 })),
+    ...clientExtras,
+  },
+  strict,
+);
+
+export const LogoutQuery = Type.Object({
+  scope: Type.Optional(Type.Union([Type.Literal('global'), Type.Literal('local'), Type.Literal('others')], { default: 'global' })),
+  apikey: Type.Optional(Type.String()),
+});
+
+export const UpdateUserBody = Type.Object(
+  {
+    data: Type.Optional(Metadata),
+    password: Type.Optional(Password),
+    email: Type.Optional(Email),
+    phone: Type.Optional(Type.String({ maxLength: 50 })),
+    nonce: Type.Optional(Type.String({ maxLength: 100 })),
+    ...clientExtras,
+  },
+  strict,
+);
+
+export const RecoverBody = Type.Object({ email: Email, ...clientExtras }, strict);
+
+export const VerifyBody = Type.Object(
+  {
+    type: Type.Union(['signup', 'email', 'recovery', 'invite', 'magiclink', 'email_change'].map((t) => Type.Literal(t))),
+    token_hash: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    token: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    email: Type.Optional(Email),
+    redirect_to: Ignored,
+    ...clientExtras,
+  },
+  strict,
+);
+
+const Timestamp = Type.String({ format: 'date-time' });
+const NullableTimestamp = Type.Union([Timestamp, Type.Null()]);
+
+export const UserView = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  aud: Type.String(),
+  role: Type.String(),
+  email: Type.String(),
+  email_confirmed_at: NullableTimestamp,
+  confirmed_at: NullableTimestamp,
+  phone: Type.String(),
+  last_sign_in_at: NullableTimestamp,
+  app_metadata: Type.Object({ provider: Type.String(), providers: Type.Array(Type.String()), role: Type.String() }),
+  user_metadata: Type.Record(Type.String(), Type.Unknown()),
+  identities: Type.Array(Type.Unknown()),
+  created_at: Timestamp,
+  updated_at: Timestamp,
+  is_anonymous: Type.Boolean(),
+});
+
+export const SessionView = sessionViewOf(UserView);
+
+export const SettingsView = Type.Object({
+  external: Type.Record(Type.String(), Type.Boolean()),
+  disable_signup: Type.Boolean(),
+  mailer_autoconfirm: Type.Boolean(),
+  phone_autoconfirm: Type.Boolean(),
+  sms_provider: Type.String(),
+  saml_enabled: Type.Boolean(),
+  anonymous_users: Type.Boolean(),
+});
+
+export const HealthView = Type.Object({ version: Type.String(), name: Type.String(), description: Type.String() });
+
+export const ErrorView = Type.Object({
+  code: Type.Integer(),
+  error_code: Type.String(),
+  msg: Type.String(),
+  weak_password: Type.Optional(Type.Object({ reasons: Type.Array(Type.String()) })),
+});
+
+/** Every error status an /auth/v1 route can answer with. */
+export const errorResponses: Record<number, TSchema> = Object.fromEntries(
+  [400, 401, 403, 404, 409, 413, 415, 422, 429, 500, 503].map((s) => [s, ErrorView]),
+);
+export const Empty = Type.Object({});

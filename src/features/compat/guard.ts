@@ -1,0 +1,35 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { AppError, toAppError } from '../../errors.js';
+import { API_KEY_MESSAGES, checkApiKey } from './apikey.js';
+
+// What both Supabase-compatible surfaces share: the anon-key gate in front of every route,
+// and an error handler that answers in the surface's own error shape.
+
+interface ShapedError {
+  statusCode: number;
+  headers: Record<string, string>;
+  toJSON(): unknown;
+}
+
+/** onRequest hook: 401 in the surface's shape unless the request carries OFFBASE_ANON_KEY. */
+export function apiKeyGuard(anonKey: string | null, makeError: (status: number, message: string) => ShapedError) {
+  return async (request: FastifyRequest) => {
+    const check = checkApiKey(anonKey, request);
+    if (check !== 'ok') throw makeError(401, API_KEY_MESSAGES[check]);
+  };
+}
+
+/**
+ * Fastify's own errors (schema validation, bad JSON, body too large) become offbase's
+ * AppErrors first, then the surface maps them. Internals go to the log only.
+ */
+export function compatErrorHandler(toShape: (error: unknown) => ShapedError) {
+  return (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    const framework = !(error instanceof AppError) && (error.validation !== undefined || String(error.code ?? '').startsWith('FST_') || error instanceof SyntaxError);
+    const shaped = toShape(framework ? toAppError(error) : error);
+    if (shaped.statusCode >= 500) request.log.error({ err: error }, 'unhandled error');
+    else request.log.info({ status: shaped.statusCode, code: (shaped.toJSON() as { code?: unknown; error_code?: unknown }).error_code ?? (shaped.toJSON() as { code?: unknown }).code }, 'request rejected');
+    reply.headers(shaped.headers);
+    return reply.code(shaped.statusCode).send(shaped.toJSON());
+  };
+}

@@ -1,0 +1,107 @@
+import { and, inArray, type SQL } from 'drizzle-orm';
+import type { DbOrTx } from '../../../db/client.js';
+import { isoTimestamp } from '../../../lib/http-schemas.js';
+import { compileFilters, compileOrder, type SortTerm } from '../../../query/index.js';
+import { countAnalysesByDocument } from '../../analyses/queries.js';
+import type { Actor } from '../../documents/queries.js';
+import type { Embed, Field, Projection } from './resolve.js';
+import type { Resource } from './resources.js';
+
+// Reads for /rest/v1: the root rows through the resource's owner-scoped select, then each
+// embedding with one more owner-scoped query for all parents at once (no N+1).
+
+export interface ReadPlan {
+  resource: Resource;
+  projection: Projection;
+  where?: SQL;
+  order: SortTerm[];
+  limit?: number;
+  offset: number;
+}
+
+/** The root filter plus, for each `!inner` embedding, "has a matching related row". */
+export function rootWhere(actor: Actor, resource: Resource, filters: SQL | undefined, embeds: Embed[]): SQL | undefined {
+  const inner = embeds.filter((e) => e.inner).map((e) => e.resource.matchedBy(actor, compileFilters(e.resource.spec, e.filters)));
+  return and(filters, ...inner);
+}
+
+/** JSON as PostgREST writes it: timestamptz in RFC 3339, numeric and bigint as numbers. */
+export function toJsonValue(resource: Resource, column: string, value: unknown): unknown {
+  if (value === null || value === undefined) return value ?? null;
+  switch (resource.spec.columns[column]?.type) {
+    case 'timestamptz':
+      return isoTimestamp(String(value));
+    case 'numeric':
+    case 'bigint':
+      return Number(value);
+    default:
+      return value;
+  }
+}
+
+const project = (resource: Resource, fields: Field[], row: Record<string, unknown>) =>
+  Object.fromEntries(fields.map((f) => [f.key, toJsonValue(resource, f.column, row[f.column])]));
+
+/** Column map for a select: the projected columns plus the keys embeddings join on. */
+function columnsFor(resource: Resource, fields: Field[], extra: string[]) {
+  const names = new Set([...fields.map((f) => f.column), ...extra]);
+  return Object.fromEntries([...names].map((n) => [n, resource.columns[n]!]));
+}
+
+async function attachEmbed(db: DbOrTx, actor: Actor, embed: Embed, rows: Record<string, unknown>[], out: Record<string, unknown>[]) {
+  const { relation, resource } = embed;
+  const keys = [...new Set(rows.map((r) => r[relation.localKey]).filter((k): k is string => typeof k === 'string'))];
+  const filters = compileFilters(resource.spec, embed.filters);
+  if (embed.count) {
+    const counts = await countAnalysesByDocument(db, actor, keys, filters);
+    rows.forEach((row, i) => (out[i]![embed.key] = [{ count: counts.get(row[relation.localKey] as string) ?? 0 }]));
+    return;
+  }
+  const targetColumn = resource.columns[relation.targetKey]!;
+  const related = keys.length
+    ? await resource.select(db, actor, {
+        columns: columnsFor(resource, embed.fields, [relation.targetKey]),
+        where: and(inArray(targetColumn, keys), filters),
+        order: compileOrder(resource.spec, embed.order),
+      })
+    : [];
+  const byKey = new Map<unknown, Record<string, unknown>[]>();
+  for (const r of related) {
+    const list = byKey.get(r[relation.targetKey]) ?? [];
+    list.push(r);
+    byKey.set(r[relation.targetKey], list);
+  }
+  rows.forEach((row, i) => {
+    const matches = byKey.get(row[relation.localKey]) ?? [];
+    if (relation.cardinality === 'one') {
+      out[i]![embed.key] = matches[0] ? project(resource, embed.fields, matches[0]) : null;
+      return;
+    }
+    const from = embed.offset ?? 0;
+    const page = matches.slice(from, embed.limit === undefined ? undefined : from + embed.limit);
+    out[i]![embed.key] = page.map((m) => project(resource, embed.fields, m));
+  });
+}
+
+/** Shapes rows (as read, or as a write returned them) for the response, embeddings included. */
+export async function shapeRows(db: DbOrTx, actor: Actor, resource: Resource, projection: Projection, rows: Record<string, unknown>[]): Promise<Record<string, unknown>[]> {
+  const out = rows.map((row) => project(resource, projection.fields, row));
+  for (const embed of projection.embeds) await attachEmbed(db, actor, embed, rows, out);
+  return out;
+}
+
+export async function readRows(db: DbOrTx, actor: Actor, plan: ReadPlan): Promise<Record<string, unknown>[]> {
+  const { resource, projection } = plan;
+  const rows = await resource.select(db, actor, {
+    columns: columnsFor(
+      resource,
+      projection.fields,
+      projection.embeds.map((e) => e.relation.localKey),
+    ),
+    where: plan.where,
+    order: compileOrder(resource.spec, plan.order),
+    ...(plan.limit !== undefined ? { limit: plan.limit } : {}),
+    offset: plan.offset,
+  });
+  return shapeRows(db, actor, resource, projection, rows);
+}

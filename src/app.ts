@@ -19,7 +19,7 @@ import rateLimit from './plugins/rate-limit.js';
 import analyses from './features/analyses/routes.js';
 import audit from './features/audit/routes.js';
 import documents from './features/documents/routes.js';
-import compat from './features/compat/index.js';
+import compat, { compatFrameworkErrorHandler } from './features/compat/index.js';
 
 export interface AppDeps {
   database: Database;
@@ -48,7 +48,10 @@ export async function buildApp(config: Config, deps: AppDeps, options: BuildOpti
     forceCloseConnections: 'idle',
     // Errors the router raises before any hook runs (a malformed %-escape in the path):
     // same error shape and request id header as everything else.
-    frameworkErrors: (error, request, reply) => handleError(error, request, reply.header('x-request-id', request.id)),
+    frameworkErrors: (error, request, reply) => {
+      reply.header('x-request-id', request.id);
+      return (compatFrameworkErrorHandler(request.url) ?? handleError)(error, request, reply);
+    },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false, allowUnionTypes: true } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 

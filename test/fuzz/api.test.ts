@@ -25,6 +25,9 @@ const aIds: string[] = [];
 const bIds: string[] = [];
 let snapshotA: () => Promise<string>;
 let before = '';
+// The Supabase-compatible surfaces answer in GoTrue's and PostgREST's error shapes instead.
+const COMPAT_SURFACE = /^\/(auth|rest)\/v1\//;
+const ANON_KEY = 'fuzz-anon-key-0123456789abcdef';
 const protoKeys = Object.getOwnPropertyNames(Object.prototype).sort().join();
 
 async function seedUser(user: TestUser, marker: string, ids: string[]) {
@@ -52,7 +55,7 @@ async function seedUser(user: TestUser, marker: string, ids: string[]) {
 }
 
 beforeAll(async () => {
-  t = await buildTestApp({ RATE_LIMIT_ENABLED: 'false', LOG_LEVEL: 'warn' });
+  t = await buildTestApp({ RATE_LIMIT_ENABLED: 'false', LOG_LEVEL: 'warn', OFFBASE_ANON_KEY: ANON_KEY });
   routes = enumerateRoutes(t.app);
   a = await createUserWithToken(t.app, { email: `fuzz-a-${randomUUID().slice(0, 8)}@example.com` });
   b = await createUserWithToken(t.app, { email: `fuzz-b-${randomUUID().slice(0, 8)}@example.com` });
@@ -164,6 +167,7 @@ function requestArb(): fc.Arbitrary<FuzzRequest> {
       const path = `/${route.url.replace(/:(\w+)/g, () => fill(r.params[i++]!)).replace(/\*$/, () => fill(r.params[3]!))}`.replace(/^\/\//, '/');
       const qs = r.query.map(([k, v]) => `${enc(k)}=${fill(v)}`).join('&');
       const headers: Record<string, string> = {};
+      if (COMPAT_SURFACE.test(path)) headers.apikey = ANON_KEY;
       for (const [k, v] of Object.entries(r.extra)) headers[k] = safeHeader(v);
       const auth = authHeader(r.auth, r.junk);
       if (auth !== undefined) headers.authorization = safeHeader(auth);
@@ -208,14 +212,27 @@ async function fire(req: FuzzRequest): Promise<void> {
     } catch {
       throw new Error(`error body is not JSON: ${where}`);
     }
-    expect(Object.keys(body).filter((k) => !['code', 'message', 'request_id', 'details'].includes(k)), `extra keys: ${where}`).toEqual([]);
-    const statuses = ALSO_ANSWERED_WITH[body.code as string] ?? [ERROR_CODES[body.code as keyof typeof ERROR_CODES]];
-    expect(statuses, `unknown code or wrong status: ${where}`).toContain(res.statusCode);
-    expect(typeof body.message, where).toBe('string');
-    expect(body.request_id, where).toBe(res.headers['x-request-id']);
-    if (body.details !== undefined) {
-      expect(Array.isArray(body.details), where).toBe(true);
-      for (const d of body.details as { message?: unknown }[]) expect(typeof d?.message, where).toBe('string');
+    if (req.url.startsWith('/auth/v1/')) {
+      // GoTrue's shape, which auth-js parses: {code: <status>, error_code, msg[, weak_password]}.
+      expect(Object.keys(body).filter((k) => !['code', 'error_code', 'msg', 'weak_password'].includes(k)), `extra keys: ${where}`).toEqual([]);
+      expect(body.code, where).toBe(res.statusCode);
+      expect(typeof body.error_code, where).toBe('string');
+      expect(typeof body.msg, where).toBe('string');
+    } else if (req.url.startsWith('/rest/v1/')) {
+      // PostgREST's shape, which postgrest-js parses: {code, message, details, hint}.
+      expect(Object.keys(body).sort(), `wrong keys: ${where}`).toEqual(['code', 'details', 'hint', 'message']);
+      expect(typeof body.code, where).toBe('string');
+      expect(typeof body.message, where).toBe('string');
+    } else {
+      expect(Object.keys(body).filter((k) => !['code', 'message', 'request_id', 'details'].includes(k)), `extra keys: ${where}`).toEqual([]);
+      const statuses = ALSO_ANSWERED_WITH[body.code as string] ?? [ERROR_CODES[body.code as keyof typeof ERROR_CODES]];
+      expect(statuses, `unknown code or wrong status: ${where}`).toContain(res.statusCode);
+      expect(typeof body.message, where).toBe('string');
+      expect(body.request_id, where).toBe(res.headers['x-request-id']);
+      if (body.details !== undefined) {
+        expect(Array.isArray(body.details), where).toBe(true);
+        for (const d of body.details as { message?: unknown }[]) expect(typeof d?.message, where).toBe('string');
+      }
     }
   }
 
@@ -252,6 +269,10 @@ describe('fuzz: every route', () => {
       { method: 'PATCH', url: '/api/v1/auth/me', headers: { ...auth, 'content-type': 'application/json' }, payload: '{"preferences":{"a":"\\ud800"}}', route: 'lone surrogate', auth: 'b' },
       { method: 'POST', url: '/api/v1/documents', headers: { ...auth, 'content-type': 'application/json' }, payload: '{"title":"a\\u0000b","s3_bucket":"b","s3_key":"k"}', route: 'NUL in text', auth: 'b' },
       { method: 'POST', url: '/api/v1/documents/batch', headers: { ...auth, 'content-type': 'application/json' }, payload: '{"documents":null}', route: 'null batch', auth: 'b' },
+      // Found by this fuzzer on the Supabase-compatible surfaces: a path segment over the
+      // router's limit must still get PostgREST's shape, and a NUL in sign-up metadata is a 400.
+      { method: 'GET', url: `/rest/v1/${'x'.repeat(300)}`, headers: { ...auth, apikey: ANON_KEY }, route: 'long table name', auth: 'b' },
+      { method: 'POST', url: '/auth/v1/signup', headers: { apikey: ANON_KEY, 'content-type': 'application/json' }, payload: '{"email":"nul@example.com","password":"a long enough passphrase 1","data":{"k":["a\\u0000b"]}}', route: 'NUL in metadata', auth: 'none' },
     ];
     for (const c of cases) await fire(c);
   });

@@ -1,6 +1,23 @@
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { toGoTrueError } from './auth/errors.js';
 import authRoutes from './auth/routes.js';
+import { compatErrorHandler } from './guard.js';
+import { toPostgrestError } from './rest/errors.js';
 import restRoutes from './rest/routes.js';
+
+const gotrueErrors = compatErrorHandler(toGoTrueError);
+const postgrestErrors = compatErrorHandler(toPostgrestError);
+
+/**
+ * Errors raised before routing (a URL that does not decode, a path segment over the router's
+ * limit) cannot reach a surface's own error handler: this picks the surface from the path so
+ * supabase-js still gets the shape it parses. null for every other path.
+ */
+export function compatFrameworkErrorHandler(url: string): ((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => unknown) | null {
+  if (url.startsWith('/auth/v1/')) return gotrueErrors;
+  if (url.startsWith('/rest/v1/')) return postgrestErrors;
+  return null;
+}
 
 // The Supabase-compatible surfaces: GoTrue's /auth/v1 and PostgREST's /rest/v1, both over
 // offbase's own auth and data code. Requests need OFFBASE_ANON_KEY as `apikey`.

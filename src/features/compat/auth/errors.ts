@@ -1,4 +1,4 @@
-import { AppError, isDatabaseUnavailable } from '../../../errors.js';
+import { AppError, isDatabaseUnavailable, toAppError } from '../../../errors.js';
 
 // GoTrue's error body: {code: <HTTP status>, error_code, msg} (plus weak_password for weak
 // passwords). auth-js reads error_code (no X-Supabase-Api-Version response header is sent,
@@ -90,5 +90,9 @@ export function toGoTrueError(error: unknown): GoTrueError {
   if (error instanceof GoTrueError) return error;
   if (error instanceof AppError) return fromAppError(error);
   if (isDatabaseUnavailable(error)) return new GoTrueError(503, 'unexpected_failure', 'The service is temporarily unavailable; try again shortly.', {}, { 'retry-after': '5' });
+  // Anything else the native surface would classify (e.g. a value PostgreSQL refuses, such as
+  // a NUL in user metadata, is the client's 400) is classified the same way here.
+  const classified = toAppError(error);
+  if (classified.statusCode < 500) return fromAppError(classified);
   return new GoTrueError(500, 'unexpected_failure', 'An unexpected error occurred.');
 }

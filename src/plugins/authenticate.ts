@@ -1,5 +1,5 @@
 import jwt from '@fastify/jwt';
-import { eq } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Config } from '../config.js';
@@ -47,6 +47,15 @@ export default fp<{ config: Config }>(
       verify: { algorithms: ['HS256'], allowedIss: config.auth.issuer, allowedAud: config.auth.audience },
     });
 
+    // Every authenticated request runs this: built once, not per request.
+    const sessionQuery = app.db
+      .select({ revoked_at: sessions.revoked_at, expires_at: sessions.expires_at, disabled_at: users.disabled_at, role: users.role, user_id: users.id })
+      .from(sessions)
+      .innerJoin(users, eq(users.id, sessions.user_id))
+      .where(eq(sessions.id, sql.placeholder('sid')))
+      .limit(1)
+      .prepare('offbase_authenticate_session');
+
     app.decorate('authenticate', async (request: FastifyRequest) => {
       const header = request.headers.authorization;
       if (!header || !/^bearer\s+\S+/i.test(header)) throw new AppError('unauthorized');
@@ -65,12 +74,7 @@ export default fp<{ config: Config }>(
       // revoke it, and the access token dies with it instead of at expiry. Deliberately no
       // cache: one primary-key read on the primary makes a revocation in any task effective
       // in every task on the next request (a replica could lag behind the revocation).
-      const [row] = await app.db
-        .select({ revoked_at: sessions.revoked_at, expires_at: sessions.expires_at, disabled_at: users.disabled_at, role: users.role, user_id: users.id })
-        .from(sessions)
-        .innerJoin(users, eq(users.id, sessions.user_id))
-        .where(eq(sessions.id, sid))
-        .limit(1);
+      const [row] = await sessionQuery.execute({ sid });
       if (!row || row.user_id !== claims.sub || row.revoked_at || row.disabled_at || Date.parse(row.expires_at) <= Date.now()) {
         throw new AppError('invalid_token');
       }

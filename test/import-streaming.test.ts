@@ -9,7 +9,7 @@ import { createTestDatabase } from './helpers/db.js';
 import { createSupabaseSource, insertAuthUser, SOURCE_MAPPING, type SupabaseSource } from './helpers/supabase-source.js';
 
 // Memory stays flat: the importer holds one batch at a time, whatever the table size.
-// (100,000 documents and rows/s: `npm run bench:import`.)
+// (100,000 documents: test/import-scale.test.ts; rows/s on larger documents: `npm run bench:import`.)
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;

@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildTestApp, type TestApp } from './helpers/app.js';
-import { client, newDoc, type Client } from './helpers/data.js';
-import { createUserWithToken, type TestUser } from './helpers/users.js';
+import type { TestApp } from './helpers/app.js';
+import { dataApp, newDoc, type Client } from './helpers/data.js';
+import type { TestUser } from './helpers/users.js';
 
 let t: TestApp;
 let alice: TestUser;
@@ -10,9 +10,7 @@ let api: Client;
 let docId: string;
 
 beforeAll(async () => {
-  t = await buildTestApp();
-  alice = await createUserWithToken(t.app);
-  api = client(t.app, alice);
+  ({ t, alice, api } = await dataApp());
   docId = (await api('POST', '/documents', newDoc())).json().id;
 });
 afterAll(() => t.close());

@@ -1,18 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildTestApp, type TestApp } from './helpers/app.js';
-import { client, newDoc, type Client } from './helpers/data.js';
+import type { TestApp } from './helpers/app.js';
+import { client, dataApp, newDoc, type Client } from './helpers/data.js';
 import { createUserWithToken, type TestUser } from './helpers/users.js';
 
 let t: TestApp;
 let alice: TestUser;
 let api: Client;
 
-beforeAll(async () => {
-  t = await buildTestApp();
-  alice = await createUserWithToken(t.app);
-  api = client(t.app, alice);
-});
+beforeAll(async () => void ({ t, alice, api } = await dataApp()));
 afterAll(() => t.close());
 
 describe('documents CRUD', () => {

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, InjectOptions } from 'fastify';
-import type { TestUser } from './users.js';
+import { buildTestApp, type TestApp } from './app.js';
+import { createUserWithToken, type TestUser } from './users.js';
 
 type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -14,4 +15,11 @@ export type Client = ReturnType<typeof client>;
 /** A valid create body with a unique S3 key. */
 export function newDoc(extra: Record<string, unknown> = {}): { title: string; s3_bucket: string; s3_key: string; [field: string]: unknown } {
   return { title: `Document ${randomUUID().slice(0, 8)}`, s3_bucket: 'offbase-test', s3_key: `docs/${randomUUID()}.pdf`, ...extra };
+}
+
+/** The usual data-API test file setup: its own app and database, one user, a client for them. */
+export async function dataApp(env: Record<string, string> = {}): Promise<{ t: TestApp; alice: TestUser; api: Client }> {
+  const t = await buildTestApp(env);
+  const alice = await createUserWithToken(t.app);
+  return { t, alice, api: client(t.app, alice) };
 }

@@ -1,18 +1,12 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { runImport } from '../src/import/run.js';
 import { createTestDatabase } from './helpers/db.js';
-import { createSupabaseSource, insertAuthUser, SOURCE_MAPPING, type SupabaseSource } from './helpers/supabase-source.js';
+import { createSupabaseSource, exposeGc, insertAuthUser, writeSourceMapping, type SupabaseSource } from './helpers/supabase-source.js';
 
 // The issue's scale test: 100,000 documents import, validate, and memory stays flat.
 // (Throughput on realistic, larger documents is measured by `npm run bench:import`.)
 
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
+const gc = exposeGc();
 
 const DOCS = 100_000;
 const BATCH = 1000;
@@ -22,8 +16,7 @@ let mappingPath: string;
 
 beforeAll(async () => {
   src = await createSupabaseSource();
-  mappingPath = path.join(mkdtempSync(path.join(tmpdir(), 'offbase-scale-')), 'mapping.json');
-  writeFileSync(mappingPath, JSON.stringify(SOURCE_MAPPING));
+  mappingPath = writeSourceMapping();
   const owners = await Promise.all(Array.from({ length: 20 }, (_, i) => insertAuthUser(src.sql, { email: `owner${i}@example.com`, password: null })));
   await src.sql`
     insert into public.documents (user_id, title, storage_path, content_text)

@@ -1,18 +1,12 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { runImport } from '../src/import/run.js';
 import { createTestDatabase } from './helpers/db.js';
-import { createSupabaseSource, insertAuthUser, SOURCE_MAPPING, type SupabaseSource } from './helpers/supabase-source.js';
+import { createSupabaseSource, exposeGc, insertAuthUser, writeSourceMapping, type SupabaseSource } from './helpers/supabase-source.js';
 
 // Memory stays flat: the importer holds one batch at a time, whatever the table size.
 // (100,000 documents: test/import-scale.test.ts; rows/s on larger documents: `npm run bench:import`.)
 
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
+const gc = exposeGc();
 
 const DOCS = 3000;
 const TEXT_BYTES = 6_000; // 18 MB of document text in all
@@ -23,8 +17,7 @@ let mappingPath: string;
 
 beforeAll(async () => {
   src = await createSupabaseSource();
-  mappingPath = path.join(mkdtempSync(path.join(tmpdir(), 'offbase-stream-')), 'mapping.json');
-  writeFileSync(mappingPath, JSON.stringify(SOURCE_MAPPING));
+  mappingPath = writeSourceMapping();
   const owner = await insertAuthUser(src.sql, { email: 'big@example.com', password: null });
   await src.sql`
     insert into public.documents (user_id, title, storage_path, content_text)

@@ -1,3 +1,8 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { hash } from '@node-rs/bcrypt';
 import postgres from 'postgres';
@@ -182,4 +187,17 @@ export async function insertAuthUser(
       ${sql.json((u.meta ?? {}) as postgres.JSONValue)}, ${u.created_at ?? '2024-01-01T00:00:00.000001Z'}::text::timestamptz, '2024-05-05T05:05:05.5Z',
       ${u.banned_until ?? null}, ${u.deleted_at ?? null}, ${u.phone ?? null})`;
   return id;
+}
+
+/** SOURCE_MAPPING written to a temporary file, for --mapping / runImport({ mappingPath }). */
+export function writeSourceMapping(): string {
+  const file = path.join(mkdtempSync(path.join(tmpdir(), 'offbase-mapping-')), 'mapping.json');
+  writeFileSync(file, JSON.stringify(SOURCE_MAPPING));
+  return file;
+}
+
+/** A callable global GC, so memory tests measure what stays live rather than garbage. */
+export function exposeGc(): () => void {
+  setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
 }

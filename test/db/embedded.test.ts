@@ -36,7 +36,6 @@ describe('embedded PostgreSQL', () => {
     const clone = privateDir();
     const logs: string[] = [];
     const cluster = new EmbeddedCluster({ databaseDir: path.join(clone, '.data/postgres'), port: await freePort(), binDir: binariesUnder(clone), log: (m) => logs.push(m) });
-    cleanup.push(() => cluster.stop());
     if (asRoot) {
       // PostgreSQL runs as the postgres user, who cannot enter the clone: binaries are staged
       // and the data kept in a shared directory, both said in the log.
@@ -50,6 +49,7 @@ describe('embedded PostgreSQL', () => {
     } else {
       expect(cluster.dataDir).toBe(path.join(clone, '.data/postgres'));
     }
+    cleanup.push(() => cluster.stop()); // runs before the directories above are removed
     await cluster.initialise();
     await cluster.start();
     const sql = postgres(cluster.url(), { max: 1, onnotice: () => {} });

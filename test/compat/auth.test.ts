@@ -363,7 +363,8 @@ describe('Supabase cut-over (SUPABASE_JWT_SECRET)', () => {
       const { user } = await signedInClient(cutover);
       const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
       const head = b64({ alg: 'HS256', typ: 'JWT' });
-      const body = b64({ sub: user.id, aud: 'authenticated', role: 'authenticated', exp: Math.floor(Date.now() / 1000) + 600, session_id: randomUUID() });
+      const now = Math.floor(Date.now() / 1000);
+      const body = b64({ sub: user.id, aud: 'authenticated', role: 'authenticated', iat: now, exp: now + 600, session_id: randomUUID() });
       const token = `${head}.${body}.${createHmac('sha256', secret).update(`${head}.${body}`).digest('base64url')}`;
 
       const { data, error } = await cutover.client().auth.getUser(token);
@@ -374,6 +375,40 @@ describe('Supabase cut-over (SUPABASE_JWT_SECRET)', () => {
       expect(await res.json()).toEqual([]);
       const forged = await cutover.client().auth.getUser(`${head}.${body}.${createHmac('sha256', 'wrong').update(`${head}.${body}`).digest('base64url')}`);
       expect(forged.error).toMatchObject({ status: 403, code: 'bad_jwt' });
+    } finally {
+      await cutover.close();
+    }
+  });
+
+  it('a global sign-out, password change or disable ends the Supabase token on /auth/v1 and /rest/v1', async () => {
+    const secret = 'old-supabase-project-jwt-secret-0123456789';
+    const cutover = await startCompatServer({ SUPABASE_JWT_SECRET: secret });
+    try {
+      const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+      const supabaseToken = (sub: string) => {
+        const now = Math.floor(Date.now() / 1000);
+        const data = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ sub, aud: 'authenticated', role: 'authenticated', iat: now, exp: now + 600, session_id: randomUUID() })}`;
+        return `${data}.${createHmac('sha256', secret).update(data).digest('base64url')}`;
+      };
+      const rest = (token: string) => fetch(`${cutover.url}/rest/v1/documents?select=id`, { headers: { apikey: ANON_KEY, authorization: `Bearer ${token}` } });
+      const ends = {
+        signOut: async (client: Awaited<ReturnType<typeof signedInClient>>['client']) => expect((await client.auth.signOut()).error).toBeNull(),
+        password: async (client: Awaited<ReturnType<typeof signedInClient>>['client']) => expect((await client.auth.updateUser({ password: 'another-long-passphrase-77' })).error).toBeNull(),
+        disable: async (_client: unknown, id: string) => void (await cutover.testDb.sql`update users set disabled_at = now() where id = ${id}`),
+      };
+      for (const [name, end] of Object.entries(ends)) {
+        const { client, user } = await signedInClient(cutover);
+        const token = supabaseToken(user.id);
+        expect((await cutover.client().auth.getUser(token)).error, name).toBeNull();
+        expect((await rest(token)).status, name).toBe(200);
+        await end(client, user.id);
+        const after = await cutover.client().auth.getUser(token);
+        // A well-signed token whose sessions ended: supabase-js reads this as "signed out".
+        expect(isAuthSessionMissingError(after.error), `${name}: ${JSON.stringify(after.error)}`).toBe(true);
+        const refused = await rest(token);
+        expect(refused.status, name).toBe(401);
+        expect(await refused.json(), name).toMatchObject({ code: 'PGRST301' });
+      }
     } finally {
       await cutover.close();
     }

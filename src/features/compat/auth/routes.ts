@@ -3,6 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import * as auth from '../../auth/service.js';
 import { apiKeyGuard, compatErrorHandler } from '../guard.js';
 import { userBearer } from '../apikey.js';
+import { isSupabaseToken } from '../../../plugins/supabase-tokens.js';
 import { badJwt, GoTrueError, noAuthorization, sessionNotFound, toGoTrueError, validationFailed } from './errors.js';
 import {
   Empty,
@@ -54,9 +55,10 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       try {
         app.jwt.verify(token);
       } catch {
-        throw badJwt();
+        if (!isSupabaseToken(app, token)) throw badJwt();
       }
-      // Signature and expiry are fine, so the session was revoked (sign-out, reuse, disable).
+      // Signature and expiry are fine, so the session was revoked (sign-out, reuse, disable;
+      // for a Supabase cut-over token, any of the events that end all of the user's sessions).
       throw sessionNotFound();
     }
     return { sub: request.user.sub, sid: request.user.sid };

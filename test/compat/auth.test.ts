@@ -218,6 +218,37 @@ describe('recovery', () => {
   });
 });
 
+describe('verify never signs in through a stale or pointless link', () => {
+  const verify = (body: object) => fetch(`${server.url}/auth/v1/verify`, { method: 'POST', headers: { apikey: ANON_KEY, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+
+  it('the sign-up confirmation link is dead after a password reset', async () => {
+    const { email } = await signedInClient(server);
+    const confirmation = /#token=([A-Za-z0-9_-]+)/.exec(await waitForMail(email, 'Confirm'))![1]!;
+    expect((await server.client().auth.resetPasswordForEmail(email)).error).toBeNull();
+    const reset = /#token=([A-Za-z0-9_-]+)/.exec(await waitForMail(email, 'Reset'))![1]!;
+    const done = await server.app.inject({ method: 'POST', url: '/api/v1/auth/password/reset', payload: { token: reset, new_password: 'recovered-passphrase-99' } });
+    expect(done.statusCode).toBe(204);
+    const res = await verify({ type: 'signup', token_hash: confirmation });
+    expect(res.status).toBe(403);
+    const body = (await res.json()) as Record<string, unknown>;
+    expect(body).toMatchObject({ error_code: 'otp_expired' });
+    expect(body).not.toHaveProperty('access_token');
+  });
+
+  it('a confirmation link of an address already verified creates no session', async () => {
+    const { email, user } = await signedInClient(server);
+    const confirmation = /#token=([A-Za-z0-9_-]+)/.exec(await waitForMail(email, 'Confirm'))![1]!;
+    await server.testDb.sql`update users set email_verified_at = now() where id = ${user.id}`;
+    const before = await server.testDb.sql`select id from sessions where user_id = ${user.id}`;
+    for (const type of ['signup', 'email']) {
+      const res = await verify({ type, token_hash: confirmation });
+      expect(res.status, type).toBe(403);
+      expect(await res.json()).toMatchObject({ error_code: 'otp_expired' });
+    }
+    expect(await server.testDb.sql`select id from sessions where user_id = ${user.id}`).toHaveLength(before.length);
+  });
+});
+
 describe('the anon key and the rest of the surface', () => {
   it('refuses requests without a valid apikey', async () => {
     const missing = await fetch(`${server.url}/auth/v1/settings`);

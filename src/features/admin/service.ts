@@ -3,6 +3,7 @@ import type { User, UserRole } from '../../db/schema/index.js';
 import { AppError } from '../../errors.js';
 import { recordAudit } from '../audit/record.js';
 import { findUserById, lockUser, revokeUserSessions, updateUser } from '../auth/queries.js';
+import { retireOneTimeTokens } from '../auth/tokens.js';
 import { listUsers, lockEnabledAdmins, type UserListFilter } from './queries.js';
 
 export interface AdminContext {
@@ -59,7 +60,11 @@ export async function update(ctx: AdminContext, id: string, patch: AdminPatch): 
       ...(changes.disabled ? { disabled_at: patch.disabled ? new Date().toISOString() : null } : {}),
     }))!;
     let revoked = 0;
-    if (patch.disabled === true && changes.disabled) revoked = await revokeUserSessions(tx, id, 'disabled');
+    if (patch.disabled === true && changes.disabled) {
+      revoked = await revokeUserSessions(tx, id, 'disabled');
+      // Links mailed before the disable (reset, verification) stay dead if the user is enabled again.
+      await retireOneTimeTokens(tx, id);
+    }
     await recordAudit(tx, request, { actor_id: actorId, action: 'admin.user_update', entity_type: 'user', entity_id: id, changes: { ...changes, ...(revoked ? { sessions_revoked: { before: null, after: revoked } } : {}) } });
     return after;
   });

@@ -59,6 +59,9 @@ export async function buildApp(config: Config, deps: AppDeps, options: BuildOpti
   app.decorate('config', config);
   app.setErrorHandler(handleError);
   app.setNotFoundHandler(handleNotFound);
+  // Bodies are JSON only: Fastify's default text/plain parser would hand routes a string
+  // (a 400 at best); without it, any non-JSON body is 415 unsupported_media_type.
+  app.removeContentTypeParser('text/plain');
 
   await app.register(requestLog);
   await app.register(shutdown);

@@ -316,6 +316,41 @@ describe('bad input', () => {
   });
 });
 
+describe('caching and content types', () => {
+  const post = (path: string, body: unknown, contentType = 'application/json') =>
+    fetch(`${server.url}${path}`, { method: 'POST', headers: { apikey: ANON_KEY, 'content-type': contentType }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+
+  it('every response with a session says Cache-Control: no-store (signup, token, refresh, verify)', async () => {
+    const email = newEmail();
+    const signup = await post('/auth/v1/signup', { email, password: PASSWORD });
+    const password = await post('/auth/v1/token?grant_type=password', { email, password: PASSWORD });
+    const { refresh_token } = (await password.clone().json()) as { refresh_token: string };
+    const refreshed = await post('/auth/v1/token?grant_type=refresh_token', { refresh_token });
+    const confirmation = /#token=([A-Za-z0-9_-]+)/.exec(await waitForMail(email, 'Confirm'))![1]!;
+    const verified = await post('/auth/v1/verify', { type: 'signup', token_hash: confirmation });
+    for (const [name, res] of Object.entries({ signup, password, refreshed, verified })) {
+      expect(res.status, name).toBe(200);
+      expect(((await res.json()) as { access_token?: string }).access_token, name).toEqual(expect.any(String));
+      expect(res.headers.get('cache-control'), name).toBe('no-store');
+    }
+  });
+
+  it('a text/plain body is 415 in each surface\'s own shape', async () => {
+    const body = JSON.stringify({ email: newEmail(), password: PASSWORD });
+    const auth = await post('/auth/v1/token?grant_type=password', body, 'text/plain');
+    expect(auth.status).toBe(415);
+    expect(await auth.json()).toMatchObject({ code: 415, error_code: expect.any(String), msg: expect.any(String) });
+    const { session } = await signedInClient(server);
+    const rest = await fetch(`${server.url}/rest/v1/documents`, {
+      method: 'POST',
+      headers: { apikey: ANON_KEY, authorization: `Bearer ${session.access_token}`, 'content-type': 'text/plain' },
+      body: JSON.stringify({ title: 't', s3_bucket: 'b', s3_key: 'k' }),
+    });
+    expect(rest.status).toBe(415);
+    expect(await rest.json()).toMatchObject({ code: 'PGRST107', message: expect.any(String) });
+  });
+});
+
 describe('rate limits', () => {
   it('answer over_request_rate_limit (429) as GoTrue does', async () => {
     const limited = await startCompatServer({ RATE_LIMIT_LOGIN_PER_EMAIL: '2' });

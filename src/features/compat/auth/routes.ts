@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import * as auth from '../../auth/service.js';
+import { noStore } from '../../../lib/no-store.js';
 import { apiKeyGuard, compatErrorHandler } from '../guard.js';
 import { userBearer } from '../apikey.js';
 import { isSupabaseToken } from '../../../plugins/supabase-tokens.js';
@@ -33,6 +34,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   const ctx = (request: FastifyRequest): auth.AuthContext => ({ app, request, claims: (user, sid) => goTrueClaims(user, sid) });
 
   app.addHook('onRequest', apiKeyGuard(anonKey, (status, message) => new GoTrueError(status, 'no_api_key', message)));
+  app.addHook('onSend', noStore);
   app.setErrorHandler(compatErrorHandler(toGoTrueError));
   app.setNotFoundHandler((_request, reply) => reply.code(404).send(new GoTrueError(404, 'not_found', 'Not found').toJSON()));
   app.addHook('preValidation', async (request) => {

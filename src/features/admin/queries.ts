@@ -34,8 +34,9 @@ export async function listUsers(db: DbOrTx, filter: UserListFilter): Promise<Use
  * Locks every enabled admin's row (FOR UPDATE, in id order so concurrent callers queue
  * instead of deadlocking) and returns their ids. Held until the transaction ends: no other
  * transaction can demote or disable any of them meanwhile, so a count taken from this list
- * stays true until commit, in every API task. A row changed by a transaction we waited for is
- * re-read, so an admin demoted or disabled a moment ago is not in the list.
+ * stays true until commit, in every API task. Under READ COMMITTED a row changed by a
+ * transaction we waited for is re-read, so an admin demoted or disabled a moment ago is not
+ * in the list.
  */
 export async function lockEnabledAdmins(db: DbOrTx): Promise<string[]> {
   const rows = await db

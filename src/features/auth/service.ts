@@ -165,8 +165,9 @@ export async function logout(ctx: AuthContext, userId: string, sessionId: string
   await app.db.transaction(async (tx) => {
     const revoked =
       scope === 'local' ? Number(await revokeSession(tx, userId, sessionId, 'logout')) : await revokeUserSessions(tx, userId, `logout_${scope}`, scope === 'others' ? sessionId : undefined);
-    // No session row behind the caller's token: it is a Supabase cut-over token, which can
-    // only be ended together with the user's other cut-over tokens (offbase sessions live on).
+    // No session row ended: the caller's token is a Supabase cut-over token (or its session
+    // ended a moment ago). A cut-over token can only be ended together with the user's other
+    // cut-over tokens; offbase sessions live on.
     if (scope === 'local' && revoked === 0) await revokeSessionlessTokens(tx, userId);
     await recordAudit(tx, request, { actor_id: userId, action: 'auth.logout', entity_type: 'session', entity_id: sessionId, changes: { scope, revoked } });
   });

@@ -4,6 +4,7 @@ import type { Config } from './config.js';
 import type { Database } from './db/client.js';
 import { handleError, handleNotFound } from './errors.js';
 import { createLogger } from './logger.js';
+import { fastifyTrustProxy } from './lib/trust-proxy.js';
 import authenticate from './plugins/authenticate.js';
 import database from './plugins/database.js';
 import http from './plugins/http.js';
@@ -43,7 +44,7 @@ export async function buildApp(config: Config, deps: AppDeps, options: BuildOpti
     genReqId,
     logController: new LogController({ requestIdLogLabel: 'request_id', disableRequestLogging: true }),
     bodyLimit: config.bodyLimit,
-    trustProxy: config.trustProxy,
+    trustProxy: fastifyTrustProxy(config.trustProxy),
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     // Errors the router raises before any hook runs (a malformed %-escape in the path):
@@ -58,6 +59,9 @@ export async function buildApp(config: Config, deps: AppDeps, options: BuildOpti
   app.decorate('config', config);
   app.setErrorHandler(handleError);
   app.setNotFoundHandler(handleNotFound);
+  // Bodies are JSON only: Fastify's default text/plain parser would hand routes a string
+  // (a 400 at best); without it, any non-JSON body is 415 unsupported_media_type.
+  app.removeContentTypeParser('text/plain');
 
   await app.register(requestLog);
   await app.register(shutdown);

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+import { parseTrustProxy, type TrustProxy } from './lib/trust-proxy.js';
 
 // Environment variables, validated once at boot. Every variable is listed here and in the
 // README's configuration table; a bad one stops the process with a single line naming it.
@@ -23,7 +24,7 @@ const EnvSchema = Type.Object({
   CORS_ORIGINS: Type.String({ default: '' }),
   BODY_LIMIT_BYTES: Int(1_048_576, 1024, 64 * 1_048_576),
   SHUTDOWN_TIMEOUT_MS: Int(10_000, 100, 120_000),
-  TRUST_PROXY: Bool(false),
+  TRUST_PROXY: Type.String({ default: 'false' }),
   PUBLIC_URL: Type.String({ default: 'http://localhost:3000' }),
 
   DATABASE_URL: Type.Optional(Str({ pattern: '^postgres(ql)?://' })),
@@ -113,7 +114,8 @@ export interface Config {
   corsOrigins: string[];
   bodyLimit: number;
   shutdownTimeoutMs: number;
-  trustProxy: boolean;
+  /** Whose X-Forwarded-For to believe (src/lib/trust-proxy.ts). */
+  trustProxy: TrustProxy;
   publicUrl: string;
   db: DatabaseConfig;
   auth: {
@@ -199,6 +201,8 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   if (env.DB_IAM_AUTH === 'true' && env.DB_MAX_LIFETIME_S >= 900) {
     throw new ConfigError('DB_MAX_LIFETIME_S must be below 900 when DB_IAM_AUTH=true (IAM tokens live 15 minutes)');
   }
+  const trustProxy = parseTrustProxy(env.TRUST_PROXY);
+  if (trustProxy && 'error' in trustProxy) throw new ConfigError(trustProxy.error);
   let jwtSecret = env.JWT_SECRET ?? '';
   let jwtSecretGenerated = false;
   if (Buffer.byteLength(jwtSecret) < 32) {
@@ -218,7 +222,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       .filter(Boolean),
     bodyLimit: env.BODY_LIMIT_BYTES,
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
-    trustProxy: env.TRUST_PROXY === 'true',
+    trustProxy,
     publicUrl: env.PUBLIC_URL.replace(/\/$/, ''),
     db: {
       url,

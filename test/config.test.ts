@@ -65,6 +65,18 @@ describe('configuration', () => {
     expect(loadConfig(prod).host).toBe('0.0.0.0');
   });
 
+  it('TRUST_PROXY: off by default; a hop count or a list of proxy addresses/CIDRs; never a bare true', () => {
+    expect(loadConfig({}).trustProxy).toBe(false);
+    expect(loadConfig({ TRUST_PROXY: 'false' }).trustProxy).toBe(false);
+    expect(loadConfig({ TRUST_PROXY: '0' }).trustProxy).toBe(false);
+    expect(loadConfig({ TRUST_PROXY: '1' }).trustProxy).toEqual({ hops: 1 });
+    expect(loadConfig({ TRUST_PROXY: '10.0.0.0/16, 192.168.1.7,fd00::/8' }).trustProxy).toEqual({ addresses: ['10.0.0.0/16', '192.168.1.7', 'fd00::/8'] });
+    const refused = errorOf({ TRUST_PROXY: 'true' });
+    expect(refused).toMatch(/^TRUST_PROXY=true is refused: .*clients pick their own IP.*1 behind an ALB/);
+    expect(refused).not.toContain('\n');
+    for (const bad of ['11', 'yes', '10.0.0.0/33', '10.0.0.1,', '300.1.1.1', '-1']) expect(errorOf({ TRUST_PROXY: bad }), bad).toMatch(/^TRUST_PROXY must be a hop count .* \(got "/);
+  });
+
   it('keeps IAM auth connections under the 15-minute token life', () => {
     expect(errorOf({ ...prod, DB_IAM_AUTH: 'true' })).toMatch(/^DB_MAX_LIFETIME_S must be below 900/);
     expect(loadConfig({ ...prod, DB_IAM_AUTH: 'true', DB_MAX_LIFETIME_S: '600' }).db.iamAuth).toBe(true);

@@ -162,6 +162,10 @@ describe('HTTP hygiene', () => {
       const allowed = await c.app.inject({ method: 'OPTIONS', url: '/health/live', headers: { origin: 'https://app.example', 'access-control-request-method': 'GET' } });
       expect(allowed.headers['access-control-allow-origin']).toBe('https://app.example');
       expect(allowed.headers['access-control-allow-credentials']).toBe('true');
+      // PostgREST's header paging: hand-written PostgREST clients send Range-Unit with Range.
+      const paging = await c.app.inject({ method: 'OPTIONS', url: '/rest/v1/documents', headers: { origin: 'https://app.example', 'access-control-request-method': 'GET', 'access-control-request-headers': 'range, range-unit' } });
+      const allowedHeaders = String(paging.headers['access-control-allow-headers']).split(',').map((h) => h.trim().toLowerCase());
+      expect(allowedHeaders).toEqual(expect.arrayContaining(['range', 'range-unit']));
       const denied = await c.app.inject({ method: 'GET', url: '/health/live', headers: { origin: 'https://evil.example' } });
       expect(denied.headers['access-control-allow-origin']).toBeUndefined();
     } finally {

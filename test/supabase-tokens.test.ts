@@ -2,6 +2,7 @@ import { createHmac, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { users } from '../src/db/schema/index.js';
 import { buildTestApp, type TestApp } from './helpers/app.js';
+import { mailbox, randomIp, registerUser, tokenFromMail } from './helpers/auth.js';
 import { createUserWithToken } from './helpers/users.js';
 
 // Cut-over: access tokens of the old Supabase project keep working when SUPABASE_JWT_SECRET is set.
@@ -81,6 +82,9 @@ describe('Supabase access tokens during cut-over', () => {
       sign(claims(userId), SUPABASE_SECRET, { alg: 'none', typ: 'JWT' }).split('.').slice(0, 2).join('.') + '.',
       sign(claims(userId), SUPABASE_SECRET, { alg: 'HS512', typ: 'JWT' }),
       sign(claims(userId, { exp: undefined })),
+      // Without iat a token cannot be placed before or after a revocation.
+      sign(claims(userId, { iat: undefined })),
+      sign(claims(userId, { iat: now() + 3600 })),
       sign(claims(disabledId)),
       sign(claims(randomUUID())),
       sign(claims('not-a-uuid')),
@@ -92,13 +96,15 @@ describe('Supabase access tokens during cut-over', () => {
     }
   });
 
-  it('works on the real endpoints: /me answers, logout succeeds (there is no offbase session to revoke)', async () => {
-    const headers = { authorization: `Bearer ${sign(claims(userId))}` };
+  it('works on the real endpoints: /me answers, logout succeeds and ends the token', async () => {
+    const [leaver] = await on.app.db.insert(users).values({ email: 'leaver@example.com' }).returning({ id: users.id });
+    const headers = { authorization: `Bearer ${sign(claims(leaver!.id))}` };
     const meRes = await on.app.inject({ method: 'GET', url: '/api/v1/auth/me', headers });
     expect(meRes.statusCode).toBe(200);
-    expect(meRes.json()).toMatchObject({ id: userId, email: 'imported@example.com' });
+    expect(meRes.json()).toMatchObject({ id: leaver!.id, email: 'leaver@example.com' });
     const out = await on.app.inject({ method: 'POST', url: '/api/v1/auth/logout', headers, payload: {} });
     expect(out.statusCode).toBe(204);
+    expect((await on.app.inject({ method: 'GET', url: '/api/v1/auth/me', headers })).json().code).toBe('invalid_token');
   });
 
   it('is off unless SUPABASE_JWT_SECRET is set', async () => {
@@ -112,5 +118,91 @@ describe('Supabase access tokens during cut-over', () => {
       expect(res.statusCode).toBe(200);
       expect(res.json().sub).toBe(u.id);
     }
+  });
+});
+
+describe('revocation of Supabase tokens', () => {
+  const api = (method: 'GET' | 'PATCH' | 'POST', url: string, token: string, payload?: object) =>
+    on.app.inject({ method, url: `/api/v1/auth${url}`, remoteAddress: randomIp(), headers: { authorization: `Bearer ${token}` }, ...(payload ? { payload } : {}) });
+
+  /** Refused everywhere /api/v1 takes a Bearer token, including the routes that change the account. */
+  async function expectRefused(token: string) {
+    for (const res of [
+      await me(on, token),
+      await api('GET', '/me', token),
+      await api('PATCH', '/me', token, { full_name: 'Taken Over' }),
+      await api('POST', '/password/change', token, { current_password: 'correct-horse-battery-staple-42', new_password: 'attacker-chosen-passphrase-1' }),
+    ]) {
+      expect(res.statusCode, res.body).toBe(401);
+      expect(res.json().code).toBe('invalid_token');
+    }
+  }
+
+  /** A registered user (with an offbase session) who also holds a token of the old Supabase project. */
+  async function holder() {
+    const u = await registerUser(on.app);
+    const token = sign(claims(u.id));
+    expect((await me(on, token)).statusCode).toBe(200);
+    return { u, token };
+  }
+
+  it('global logout ends them', async () => {
+    const { u, token } = await holder();
+    expect((await api('POST', '/logout', u.accessToken, { scope: 'global' })).statusCode).toBe(204);
+    await expectRefused(token);
+  });
+
+  it('logout of the other sessions ends them', async () => {
+    const { u, token } = await holder();
+    expect((await api('POST', '/logout', u.accessToken, { scope: 'others' })).statusCode).toBe(204);
+    await expectRefused(token);
+    expect((await api('GET', '/me', u.accessToken)).statusCode).toBe(200);
+  });
+
+  it('a local logout with the Supabase token ends it; the offbase session lives on', async () => {
+    const { u, token } = await holder();
+    expect((await api('POST', '/logout', token, {})).statusCode).toBe(204);
+    await expectRefused(token);
+    expect((await api('GET', '/me', u.accessToken)).statusCode).toBe(200);
+  });
+
+  it('a password change ends them', async () => {
+    const { u, token } = await holder();
+    const res = await api('POST', '/password/change', u.accessToken, { current_password: u.password, new_password: 'a-brand-new-passphrase-99' });
+    expect(res.statusCode).toBe(204);
+    await expectRefused(token);
+  });
+
+  it('a password reset ends them', async () => {
+    const { u, token } = await holder();
+    await on.app.inject({ method: 'POST', url: '/api/v1/auth/password/forgot', remoteAddress: randomIp(), payload: { email: u.email } });
+    expect(mailbox(on.app).some((m) => m.to === u.email)).toBe(true);
+    const reset = await on.app.inject({
+      method: 'POST',
+      url: '/api/v1/auth/password/reset',
+      remoteAddress: randomIp(),
+      payload: { token: tokenFromMail(on.app, u.email, 'reset-password'), new_password: 'reset-to-this-passphrase-1' },
+    });
+    expect(reset.statusCode).toBe(204);
+    await expectRefused(token);
+  });
+
+  it('disabling ends them for good: enabling the user again does not revive them', async () => {
+    const { u, token } = await holder();
+    const admin = await createUserWithToken(on.app, { role: 'admin' });
+    const patch = (disabled: boolean) => on.app.inject({ method: 'PATCH', url: `/api/v1/admin/users/${u.id}`, headers: admin.headers, payload: { disabled } });
+    expect((await patch(true)).statusCode).toBe(200);
+    await expectRefused(token);
+    expect((await patch(false)).statusCode).toBe(200);
+    await expectRefused(token);
+  });
+
+  it('a token issued after the revocation works (the old project can still sign the user in)', async () => {
+    const { u, token } = await holder();
+    expect((await api('POST', '/logout', u.accessToken, { scope: 'global' })).statusCode).toBe(204);
+    await expectRefused(token);
+    const [row] = await on.testDb.sql<{ s: number }[]>`select floor(extract(epoch from sessions_revoked_at))::int as s from users where id = ${u.id}`;
+    const later = sign(claims(u.id, { iat: row!.s + 1 }));
+    expect((await me(on, later)).statusCode).toBe(200);
   });
 });

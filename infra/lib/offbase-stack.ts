@@ -149,7 +149,7 @@ export class OffbaseStack extends Stack {
     const serviceEnv: Record<string, string> = {
       ...commonEnv,
       PORT: String(APP_PORT),
-      TRUST_PROXY: 'true',
+      TRUST_PROXY: '1',
       DB_POOL_MAX: String(cfg.service.poolMax),
       MIGRATE_ON_BOOT: proxy ? 'false' : 'true',
       ...(proxy ? { DB_PREPARE: 'false' } : {}),

@@ -192,7 +192,7 @@ describe('service', () => {
 
   it('production settings: TLS verified against the RDS CA bundle, migrate on boot without a proxy', () => {
     const e = env(container(dev, 'api'));
-    expect(e).toMatchObject({ NODE_ENV: 'production', DB_SSL: 'verify-full', DB_SSL_CA: '/etc/ssl/rds/global-bundle.pem', MIGRATE_ON_BOOT: 'true', TRUST_PROXY: 'true', DB_POOL_MAX: '10' });
+    expect(e).toMatchObject({ NODE_ENV: 'production', DB_SSL: 'verify-full', DB_SSL_CA: '/etc/ssl/rds/global-bundle.pem', MIGRATE_ON_BOOT: 'true', TRUST_PROXY: '1', DB_POOL_MAX: '10' });
     expect(e).not.toHaveProperty('DB_PREPARE');
     expect(JSON.stringify(e.PUBLIC_URL)).toMatch(/http:\/\/.*Alb.*DNSName/);
     expect(container(dev, 'api').Command).toBeUndefined();

@@ -43,8 +43,9 @@ export default fp<{ config: Config }>(
     await app.register(jwt, {
       secret: config.auth.jwtSecret,
       sign: { algorithm: 'HS256', iss: config.auth.issuer, aud: config.auth.audience, expiresIn: config.auth.accessTokenTtlS },
-      // Pinning the algorithm rejects alg:none and key-confusion tricks.
-      verify: { algorithms: ['HS256'], allowedIss: config.auth.issuer, allowedAud: config.auth.audience },
+      // Pinning the algorithm rejects alg:none and key-confusion tricks. fast-jwt checks exp,
+      // iss and aud only when present: requiredClaims refuses a token that leaves one out.
+      verify: { algorithms: ['HS256'], allowedIss: config.auth.issuer, allowedAud: config.auth.audience, requiredClaims: ['exp', 'iss', 'aud'] },
     });
 
     // Every authenticated request runs this: built once, not per request.

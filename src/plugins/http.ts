@@ -11,7 +11,7 @@ export default fp<{ config: Config }>(
       origin: (origin, cb) => cb(null, origin !== undefined && allowed.has(origin)),
       credentials: true,
       methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
-      allowedHeaders: ['authorization', 'content-type', 'if-match', 'if-none-match', 'x-request-id', 'apikey', 'prefer', 'range', 'accept-profile', 'content-profile', 'x-client-info', 'x-supabase-api-version', 'x-retry-count'],
+      allowedHeaders: ['authorization', 'content-type', 'if-match', 'if-none-match', 'x-request-id', 'apikey', 'prefer', 'range', 'range-unit', 'accept-profile', 'content-profile', 'x-client-info', 'x-supabase-api-version', 'x-retry-count'],
       exposedHeaders: ['x-request-id', 'etag', 'retry-after', 'content-range', 'preference-applied', 'ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset'],
       maxAge: 600,
     });

@@ -8,7 +8,9 @@ import type { AccessTokenClaims } from './authenticate.js';
 // Supabase cut-over: with SUPABASE_JWT_SECRET set, access tokens the old Supabase project
 // issued keep working until they expire, so users signed in before the switch are not logged
 // out. Off unless configured. Such tokens have no offbase session: the user must exist (the
-// import preserved its id) and not be disabled; the role is read from offbase, never the token.
+// import preserved its id) and not be disabled, and the token must be issued after the user's
+// sessions were last ended (users.sessions_revoked_at: global logout, password change or
+// reset, disabling). The role is read from offbase, never the token.
 
 const NIL_UUID = '00000000-0000-0000-0000-000000000000';
 
@@ -17,6 +19,7 @@ interface SupabaseClaims {
   aud?: unknown;
   role?: unknown;
   exp?: unknown;
+  iat?: unknown;
   nbf?: unknown;
   session_id?: unknown;
 }
@@ -30,8 +33,13 @@ function decode(part: string): Record<string, unknown> | null {
   }
 }
 
-/** The claims of a valid Supabase user access token (HS256, aud authenticated, unexpired), else null. */
-export function verifySupabaseToken(token: string, secret: string, nowMs = Date.now()): (SupabaseClaims & { sub: string }) | null {
+/** Seconds a token's iat may lie ahead of this clock (the two servers' clocks differ a little). */
+const IAT_SKEW_S = 60;
+
+type VerifiedClaims = SupabaseClaims & { sub: string; iat: number };
+
+/** The claims of a valid Supabase user access token (HS256, aud authenticated, issued, unexpired), else null. */
+export function verifySupabaseToken(token: string, secret: string, nowMs = Date.now()): VerifiedClaims | null {
   const parts = token.split('.');
   if (parts.length !== 3) return null;
   const [h, p, s] = parts as [string, string, string];
@@ -47,8 +55,16 @@ export function verifySupabaseToken(token: string, secret: string, nowMs = Date.
   // role 'authenticated' excludes the project's anon and service_role keys, signed with the same secret.
   if (!audOk || c.role !== 'authenticated' || typeof c.sub !== 'string' || !isUuid(c.sub)) return null;
   if (typeof c.exp !== 'number' || c.exp <= now) return null;
+  // GoTrue always sets iat; revocation compares it with the user's revocation time.
+  if (typeof c.iat !== 'number' || c.iat > now + IAT_SKEW_S) return null;
   if (c.nbf !== undefined && (typeof c.nbf !== 'number' || c.nbf > now)) return null;
-  return c as SupabaseClaims & { sub: string };
+  return c as VerifiedClaims;
+}
+
+/** Whether the token is a validly signed, unexpired Supabase user token (whoever it names): for error wording only. */
+export function isSupabaseToken(app: FastifyInstance, token: string): boolean {
+  const secret = app.config.auth.supabaseJwtSecret;
+  return secret !== null && verifySupabaseToken(token, secret) !== null;
 }
 
 /** request.user for a Supabase token of an existing, enabled user; null when not one (or not configured). */
@@ -59,11 +75,13 @@ export async function supabaseTokenUser(app: FastifyInstance, request: FastifyRe
   const claims = verifySupabaseToken(token, secret);
   if (!claims) return null;
   const [user] = await app.db
-    .select({ role: users.role, email: users.email, disabled_at: users.disabled_at })
+    .select({ role: users.role, email: users.email, disabled_at: users.disabled_at, sessions_revoked_at: users.sessions_revoked_at })
     .from(users)
     .where(eq(users.id, claims.sub))
     .limit(1);
   if (!user || user.disabled_at) return null;
+  // iat has whole seconds: a token from the very second of the revocation counts as issued before it.
+  if (user.sessions_revoked_at && claims.iat <= Math.floor(Date.parse(user.sessions_revoked_at) / 1000)) return null;
   // No offbase session backs this token: sid names the Supabase session (or none).
   const sid = typeof claims.session_id === 'string' && isUuid(claims.session_id) ? claims.session_id : NIL_UUID;
   return { sub: claims.sub, role: user.role, email: user.email, sid, ...(typeof claims.exp === 'number' ? { exp: claims.exp } : {}) };

@@ -162,6 +162,49 @@ describe('email verification', () => {
   });
 });
 
+describe('one-time links end with the password they were mailed under', () => {
+  it('the sign-up verification link stops working after a password reset', async () => {
+    const u = await user();
+    const verification = tokenFromMail(t.app, u.email, 'verify-email');
+    await post('/password/forgot', { email: u.email });
+    const reset = tokenFromMail(t.app, u.email, 'reset-password');
+    secrets.add(verification).add(reset);
+    expect((await post('/password/reset', { token: reset, new_password: 'reset-to-this-passphrase-1' })).statusCode).toBe(204);
+    const res = await post('/email/verify', { token: verification });
+    expect(res.statusCode).toBe(400);
+    expect(res.json().code).toBe('invalid_token');
+  });
+
+  it('a reset link mailed before a password change stops working after it', async () => {
+    const u = await user();
+    await post('/password/forgot', { email: u.email });
+    const reset = tokenFromMail(t.app, u.email, 'reset-password');
+    const verification = tokenFromMail(t.app, u.email, 'verify-email');
+    secrets.add(reset).add(verification);
+    const next = 'a-brand-new-passphrase-99';
+    expect((await post('/password/change', { current_password: u.password, new_password: next }, u.headers)).statusCode).toBe(204);
+    const res = await post('/password/reset', { token: reset, new_password: 'attacker-chosen-passphrase-1' });
+    expect(res.statusCode).toBe(400);
+    expect(res.json().code).toBe('invalid_token');
+    expect((await post('/email/verify', { token: verification })).json().code).toBe('invalid_token');
+    expect((await login(t.app, u.email, next)).statusCode).toBe(200);
+  });
+
+  it('disabling the user retires their links: they stay dead when the user is enabled again', async () => {
+    const u = await user();
+    await post('/password/forgot', { email: u.email });
+    const reset = tokenFromMail(t.app, u.email, 'reset-password');
+    secrets.add(reset);
+    const admin = await registerUser(t.app);
+    await t.testDb.sql`update users set role = 'admin' where id = ${admin.id}`;
+    for (const disabled of [true, false]) {
+      const res = await t.app.inject({ method: 'PATCH', url: `/api/v1/admin/users/${u.id}`, headers: admin.headers, payload: { disabled } });
+      expect(res.statusCode).toBe(200);
+    }
+    expect((await post('/password/reset', { token: reset, new_password: 'attacker-chosen-passphrase-1' })).json().code).toBe('invalid_token');
+  });
+});
+
 describe('secrets', () => {
   it('no response and no log line contains a password, hash or token', async () => {
     const hashes = await t.testDb.sql`select password_hash as h from users where password_hash is not null union all select token_hash from refresh_tokens union all select token_hash from one_time_tokens`;

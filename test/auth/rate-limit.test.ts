@@ -107,3 +107,55 @@ describe('rate limits (429 rate_limited with Retry-After)', () => {
     }
   });
 });
+
+describe('behind a proxy (TRUST_PROXY)', () => {
+  const ALB = '10.0.3.17';
+  // What a client writes into X-Forwarded-For to dodge its limit or forge its audit trail.
+  const forged = (i: number) => `198.51.100.${i}`;
+
+  async function loginsFrom(t: TestApp, remoteAddress: string, xff: (i: number) => string, n: number, tag: string) {
+    const results = [];
+    for (let i = 0; i < n; i++) {
+      results.push(await t.app.inject({ method: 'POST', url: '/api/v1/auth/login', remoteAddress, headers: { 'x-forwarded-for': xff(i) }, payload: { email: `${tag}-${i}@example.com`, password: 'whatever-password' } }));
+    }
+    return results;
+  }
+  const auditIps = async (t: TestApp, tag: string) =>
+    (await t.testDb.sql<{ ip: string }[]>`select ip from audit_logs where action = 'auth.login_failed' and changes->>'email' like ${`${tag}-%`}`).map((r) => r.ip);
+
+  // Each case has its own client addresses: the counters are shared through the database.
+  const cases = [
+    ['one hop', '1', '203.0.113.7', '203.0.113.8'],
+    ['the proxy subnet', '10.0.0.0/16', '203.0.113.9', '203.0.113.10'],
+  ] as const;
+  for (const [name, value, CLIENT, NEIGHBOUR] of cases) {
+    it(`${name}: a left-most X-Forwarded-For entry the client wrote changes neither its limit nor its audit rows`, async () => {
+      const t = await buildTestApp({ ...LIMITS, TRUST_PROXY: value }, { testDb: a.testDb });
+      try {
+        const tag = `xff-${value.replace(/\W/g, '')}`;
+        // The ALB appends the address it saw: the client controls everything to the left of it.
+        const results = await loginsFrom(t, ALB, (i) => `${forged(i)}, ${CLIENT}`, 5, tag);
+        expect(results.slice(0, 4).map((r) => r.statusCode)).toEqual([401, 401, 401, 401]);
+        expectLimited(results[4]!);
+        expect(await auditIps(t, tag)).toEqual([CLIENT, CLIENT, CLIENT, CLIENT]);
+        // Another client behind the same ALB has its own budget.
+        const other = await t.app.inject({ method: 'POST', url: '/api/v1/auth/login', remoteAddress: ALB, headers: { 'x-forwarded-for': `${forged(99)}, ${NEIGHBOUR}` }, payload: { email: `${tag}-other@example.com`, password: 'whatever-password' } });
+        expect(other.statusCode).toBe(401);
+      } finally {
+        await t.close();
+      }
+    });
+  }
+
+  it('a client connecting directly (not through the proxy) cannot set its IP at all', async () => {
+    const t = await buildTestApp({ ...LIMITS, TRUST_PROXY: '1' }, { testDb: a.testDb });
+    try {
+      const direct = '192.0.2.44';
+      const results = await loginsFrom(t, direct, (i) => forged(i), 5, 'direct');
+      expectLimited(results[4]!);
+      expect(await auditIps(t, 'direct')).toEqual([direct, direct, direct, direct]);
+    } finally {
+      await t.close();
+    }
+  });
+});

@@ -253,3 +253,30 @@ describe('REQUIRE_EMAIL_VERIFICATION=true', () => {
     }
   });
 });
+
+describe('responses and request bodies', () => {
+  it('every response with a token or a session says Cache-Control: no-store', async () => {
+    const u = await registerUser(t.app);
+    const registered = await register({ email: `nostore-${Date.now()}@example.com`, password: STRONG_PASSWORD });
+    const loggedIn = await login(t.app, u.email, u.password);
+    const refreshed = await t.app.inject({ method: 'POST', url: '/api/v1/auth/refresh', remoteAddress: randomIp(), payload: { refresh_token: loggedIn.json().refresh_token } });
+    const me = await t.app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: u.headers });
+    const failed = await login(t.app, u.email, 'not-the-password');
+    for (const [name, res] of Object.entries({ registered, loggedIn, refreshed, me, failed })) {
+      expect(res.statusCode, name).toBeLessThan(500);
+      expect(res.headers['cache-control'], name).toBe('no-store');
+    }
+  });
+
+  it('415 unsupported_media_type for a text/plain (or other non-JSON) body, in the error shape', async () => {
+    const u = await registerUser(t.app);
+    const json = JSON.stringify({ email: u.email, password: u.password });
+    for (const contentType of ['text/plain', 'text/plain; charset=utf-8', 'application/x-www-form-urlencoded', 'text/csv']) {
+      for (const [url, headers] of [['/api/v1/auth/login', {}], ['/api/v1/documents', u.headers]] as const) {
+        const res = await t.app.inject({ method: 'POST', url, remoteAddress: randomIp(), headers: { ...headers, 'content-type': contentType }, payload: json });
+        expect(res.statusCode, `${contentType} ${url}`).toBe(415);
+        expect(res.json()).toMatchObject({ code: 'unsupported_media_type', message: expect.any(String), request_id: expect.any(String) });
+      }
+    }
+  });
+});

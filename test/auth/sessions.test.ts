@@ -150,7 +150,7 @@ describe('access token verification', () => {
     return `${data}.${createHmac('sha256', secret).update(data).digest('base64url')}`;
   };
 
-  it('alg none, wrong secret, tampered payload, expired, wrong issuer or audience → 401 invalid_token', async () => {
+  it('alg none, wrong secret, tampered payload, expired, wrong or missing exp, issuer or audience → 401 invalid_token', async () => {
     const u = await registerUser(t.app);
     const claims = t.app.jwt.decode<Record<string, unknown>>(u.accessToken)!;
     const now = Math.floor(Date.now() / 1000);
@@ -164,6 +164,10 @@ describe('access token verification', () => {
       wrongAudience: sign({ alg: 'HS256', typ: 'JWT' }, { ...claims, aud: 'service_role' }),
       hs512: `${b64({ alg: 'HS512', typ: 'JWT' })}.${b64(claims)}.${createHmac('sha512', TEST_JWT_SECRET).update(`${b64({ alg: 'HS512', typ: 'JWT' })}.${b64(claims)}`).digest('base64url')}`,
       garbage: 'not.a.jwt',
+      // Correctly signed, live session, but a claim the verifier must insist on is missing.
+      noExp: sign({ alg: 'HS256', typ: 'JWT' }, { ...claims, exp: undefined }),
+      noIss: sign({ alg: 'HS256', typ: 'JWT' }, { ...claims, iss: undefined }),
+      noAud: sign({ alg: 'HS256', typ: 'JWT' }, { ...claims, aud: undefined }),
     };
     for (const [name, token] of Object.entries(tokens)) {
       const res = await me(t, token);

@@ -218,6 +218,37 @@ describe('recovery', () => {
   });
 });
 
+describe('verify never signs in through a stale or pointless link', () => {
+  const verify = (body: object) => fetch(`${server.url}/auth/v1/verify`, { method: 'POST', headers: { apikey: ANON_KEY, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+
+  it('the sign-up confirmation link is dead after a password reset', async () => {
+    const { email } = await signedInClient(server);
+    const confirmation = /#token=([A-Za-z0-9_-]+)/.exec(await waitForMail(email, 'Confirm'))![1]!;
+    expect((await server.client().auth.resetPasswordForEmail(email)).error).toBeNull();
+    const reset = /#token=([A-Za-z0-9_-]+)/.exec(await waitForMail(email, 'Reset'))![1]!;
+    const done = await server.app.inject({ method: 'POST', url: '/api/v1/auth/password/reset', payload: { token: reset, new_password: 'recovered-passphrase-99' } });
+    expect(done.statusCode).toBe(204);
+    const res = await verify({ type: 'signup', token_hash: confirmation });
+    expect(res.status).toBe(403);
+    const body = (await res.json()) as Record<string, unknown>;
+    expect(body).toMatchObject({ error_code: 'otp_expired' });
+    expect(body).not.toHaveProperty('access_token');
+  });
+
+  it('a confirmation link of an address already verified creates no session', async () => {
+    const { email, user } = await signedInClient(server);
+    const confirmation = /#token=([A-Za-z0-9_-]+)/.exec(await waitForMail(email, 'Confirm'))![1]!;
+    await server.testDb.sql`update users set email_verified_at = now() where id = ${user.id}`;
+    const before = await server.testDb.sql`select id from sessions where user_id = ${user.id}`;
+    for (const type of ['signup', 'email']) {
+      const res = await verify({ type, token_hash: confirmation });
+      expect(res.status, type).toBe(403);
+      expect(await res.json()).toMatchObject({ error_code: 'otp_expired' });
+    }
+    expect(await server.testDb.sql`select id from sessions where user_id = ${user.id}`).toHaveLength(before.length);
+  });
+});
+
 describe('the anon key and the rest of the surface', () => {
   it('refuses requests without a valid apikey', async () => {
     const missing = await fetch(`${server.url}/auth/v1/settings`);
@@ -282,6 +313,41 @@ describe('bad input', () => {
       expect(res.status, `${method} ${path} ${body}`).toBeLessThan(500);
       expect(Object.keys((await res.json()) as object).sort(), `${method} ${path}`).toEqual(expect.arrayContaining(['code', 'error_code', 'msg']));
     }
+  });
+});
+
+describe('caching and content types', () => {
+  const post = (path: string, body: unknown, contentType = 'application/json') =>
+    fetch(`${server.url}${path}`, { method: 'POST', headers: { apikey: ANON_KEY, 'content-type': contentType }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+
+  it('every response with a session says Cache-Control: no-store (signup, token, refresh, verify)', async () => {
+    const email = newEmail();
+    const signup = await post('/auth/v1/signup', { email, password: PASSWORD });
+    const password = await post('/auth/v1/token?grant_type=password', { email, password: PASSWORD });
+    const { refresh_token } = (await password.clone().json()) as { refresh_token: string };
+    const refreshed = await post('/auth/v1/token?grant_type=refresh_token', { refresh_token });
+    const confirmation = /#token=([A-Za-z0-9_-]+)/.exec(await waitForMail(email, 'Confirm'))![1]!;
+    const verified = await post('/auth/v1/verify', { type: 'signup', token_hash: confirmation });
+    for (const [name, res] of Object.entries({ signup, password, refreshed, verified })) {
+      expect(res.status, name).toBe(200);
+      expect(((await res.json()) as { access_token?: string }).access_token, name).toEqual(expect.any(String));
+      expect(res.headers.get('cache-control'), name).toBe('no-store');
+    }
+  });
+
+  it('a text/plain body is 415 in each surface\'s own shape', async () => {
+    const body = JSON.stringify({ email: newEmail(), password: PASSWORD });
+    const auth = await post('/auth/v1/token?grant_type=password', body, 'text/plain');
+    expect(auth.status).toBe(415);
+    expect(await auth.json()).toMatchObject({ code: 415, error_code: expect.any(String), msg: expect.any(String) });
+    const { session } = await signedInClient(server);
+    const rest = await fetch(`${server.url}/rest/v1/documents`, {
+      method: 'POST',
+      headers: { apikey: ANON_KEY, authorization: `Bearer ${session.access_token}`, 'content-type': 'text/plain' },
+      body: JSON.stringify({ title: 't', s3_bucket: 'b', s3_key: 'k' }),
+    });
+    expect(rest.status).toBe(415);
+    expect(await rest.json()).toMatchObject({ code: 'PGRST107', message: expect.any(String) });
   });
 });
 
@@ -363,7 +429,8 @@ describe('Supabase cut-over (SUPABASE_JWT_SECRET)', () => {
       const { user } = await signedInClient(cutover);
       const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
       const head = b64({ alg: 'HS256', typ: 'JWT' });
-      const body = b64({ sub: user.id, aud: 'authenticated', role: 'authenticated', exp: Math.floor(Date.now() / 1000) + 600, session_id: randomUUID() });
+      const now = Math.floor(Date.now() / 1000);
+      const body = b64({ sub: user.id, aud: 'authenticated', role: 'authenticated', iat: now, exp: now + 600, session_id: randomUUID() });
       const token = `${head}.${body}.${createHmac('sha256', secret).update(`${head}.${body}`).digest('base64url')}`;
 
       const { data, error } = await cutover.client().auth.getUser(token);
@@ -374,6 +441,40 @@ describe('Supabase cut-over (SUPABASE_JWT_SECRET)', () => {
       expect(await res.json()).toEqual([]);
       const forged = await cutover.client().auth.getUser(`${head}.${body}.${createHmac('sha256', 'wrong').update(`${head}.${body}`).digest('base64url')}`);
       expect(forged.error).toMatchObject({ status: 403, code: 'bad_jwt' });
+    } finally {
+      await cutover.close();
+    }
+  });
+
+  it('a global sign-out, password change or disable ends the Supabase token on /auth/v1 and /rest/v1', async () => {
+    const secret = 'old-supabase-project-jwt-secret-0123456789';
+    const cutover = await startCompatServer({ SUPABASE_JWT_SECRET: secret });
+    try {
+      const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+      const supabaseToken = (sub: string) => {
+        const now = Math.floor(Date.now() / 1000);
+        const data = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ sub, aud: 'authenticated', role: 'authenticated', iat: now, exp: now + 600, session_id: randomUUID() })}`;
+        return `${data}.${createHmac('sha256', secret).update(data).digest('base64url')}`;
+      };
+      const rest = (token: string) => fetch(`${cutover.url}/rest/v1/documents?select=id`, { headers: { apikey: ANON_KEY, authorization: `Bearer ${token}` } });
+      const ends = {
+        signOut: async (client: Awaited<ReturnType<typeof signedInClient>>['client']) => expect((await client.auth.signOut()).error).toBeNull(),
+        password: async (client: Awaited<ReturnType<typeof signedInClient>>['client']) => expect((await client.auth.updateUser({ password: 'another-long-passphrase-77' })).error).toBeNull(),
+        disable: async (_client: unknown, id: string) => void (await cutover.testDb.sql`update users set disabled_at = now() where id = ${id}`),
+      };
+      for (const [name, end] of Object.entries(ends)) {
+        const { client, user } = await signedInClient(cutover);
+        const token = supabaseToken(user.id);
+        expect((await cutover.client().auth.getUser(token)).error, name).toBeNull();
+        expect((await rest(token)).status, name).toBe(200);
+        await end(client, user.id);
+        const after = await cutover.client().auth.getUser(token);
+        // A well-signed token whose sessions ended: supabase-js reads this as "signed out".
+        expect(isAuthSessionMissingError(after.error), `${name}: ${JSON.stringify(after.error)}`).toBe(true);
+        const refused = await rest(token);
+        expect(refused.status, name).toBe(401);
+        expect(await refused.json(), name).toMatchObject({ code: 'PGRST301' });
+      }
     } finally {
       await cutover.close();
     }

@@ -22,6 +22,10 @@ export const users = pgTable(
     email_verified_at: tstz(),
     disabled_at: tstz(),
     last_login_at: tstz(),
+    // When all of the user's sessions were last ended (global logout, password change or
+    // reset, disabling). Tokens no session row backs (Supabase cut-over tokens) issued before
+    // it are refused.
+    sessions_revoked_at: tstz(),
     ...timestamps,
   },
   (t) => [

@@ -1,4 +1,4 @@
-import { and, desc, eq, ilike, lt, or, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, ilike, isNull, lt, or } from 'drizzle-orm';
 import type { DbOrTx } from '../../db/client.js';
 import { users, type User, type UserRole } from '../../db/schema/index.js';
 
@@ -30,11 +30,20 @@ export async function listUsers(db: DbOrTx, filter: UserListFilter): Promise<Use
     .limit(filter.limit);
 }
 
-/** Number of enabled admins other than this user: the last one may not lock everyone out. */
-export async function countOtherActiveAdmins(db: DbOrTx, userId: string): Promise<number> {
-  const [row] = await db
-    .select({ n: sql<number>`count(*)::int` })
+/**
+ * Locks every enabled admin's row (FOR UPDATE, in id order so concurrent callers queue
+ * instead of deadlocking) and returns their ids. Held until the transaction ends: no other
+ * transaction can demote or disable any of them meanwhile, so a count taken from this list
+ * stays true until commit, in every API task. Under READ COMMITTED a row changed by a
+ * transaction we waited for is re-read, so an admin demoted or disabled a moment ago is not
+ * in the list.
+ */
+export async function lockEnabledAdmins(db: DbOrTx): Promise<string[]> {
+  const rows = await db
+    .select({ id: users.id })
     .from(users)
-    .where(and(eq(users.role, 'admin'), sql`${users.disabled_at} is null`, sql`${users.id} <> ${userId}`));
-  return row?.n ?? 0;
+    .where(and(eq(users.role, 'admin'), isNull(users.disabled_at)))
+    .orderBy(asc(users.id))
+    .for('update');
+  return rows.map((r) => r.id);
 }

@@ -3,7 +3,8 @@ import type { User, UserRole } from '../../db/schema/index.js';
 import { AppError } from '../../errors.js';
 import { recordAudit } from '../audit/record.js';
 import { findUserById, lockUser, revokeUserSessions, updateUser } from '../auth/queries.js';
-import { countOtherActiveAdmins, listUsers, type UserListFilter } from './queries.js';
+import { retireOneTimeTokens } from '../auth/tokens.js';
+import { listUsers, lockEnabledAdmins, type UserListFilter } from './queries.js';
 
 export interface AdminContext {
   app: FastifyInstance;
@@ -29,10 +30,20 @@ export interface AdminPatch {
   disabled?: boolean;
 }
 
-/** Role change and disable/enable. Disabling revokes every session at once. */
+/**
+ * Role change and disable/enable. Disabling revokes every session at once. At least one
+ * enabled admin always remains, however many admins act at the same moment from however many
+ * tasks: the guard counts admins whose rows this transaction holds locked (see
+ * lockEnabledAdmins), never a snapshot another transaction could be changing.
+ */
 export async function update(ctx: AdminContext, id: string, patch: AdminPatch): Promise<User> {
   const { app, request, actorId } = ctx;
   return app.db.transaction(async (tx) => {
+    // The admin rows first, then the target: every admin change takes its locks in this order.
+    const admins = await lockEnabledAdmins(tx);
+    // The caller was an admin when the request was authenticated; a demotion or disabling of
+    // the caller that committed since then wins over this request.
+    if (!admins.includes(actorId)) throw new AppError('forbidden');
     const before = await lockUser(tx, id);
     if (!before) throw new AppError('not_found', 'User not found.');
     const changes: Record<string, { before: unknown; after: unknown }> = {};
@@ -41,7 +52,7 @@ export async function update(ctx: AdminContext, id: string, patch: AdminPatch): 
     if (patch.disabled !== undefined && patch.disabled !== wasDisabled) changes.disabled = { before: wasDisabled, after: patch.disabled };
     if (Object.keys(changes).length === 0) return before;
     const losesAdmin = before.role === 'admin' && !wasDisabled && (changes.role || patch.disabled === true);
-    if (losesAdmin && (await countOtherActiveAdmins(tx, id)) === 0) {
+    if (losesAdmin && !admins.some((adminId) => adminId !== id)) {
       throw new AppError('conflict', 'This is the last active admin; promote another user first.');
     }
     const after = (await updateUser(tx, id, {
@@ -49,7 +60,11 @@ export async function update(ctx: AdminContext, id: string, patch: AdminPatch): 
       ...(changes.disabled ? { disabled_at: patch.disabled ? new Date().toISOString() : null } : {}),
     }))!;
     let revoked = 0;
-    if (patch.disabled === true && changes.disabled) revoked = await revokeUserSessions(tx, id, 'disabled');
+    if (patch.disabled === true && changes.disabled) {
+      revoked = await revokeUserSessions(tx, id, 'disabled');
+      // Links mailed before the disable (reset, verification) stay dead if the user is enabled again.
+      await retireOneTimeTokens(tx, id);
+    }
     await recordAudit(tx, request, { actor_id: actorId, action: 'admin.user_update', entity_type: 'user', entity_id: id, changes: { ...changes, ...(revoked ? { sessions_revoked: { before: null, after: revoked } } : {}) } });
     return after;
   });

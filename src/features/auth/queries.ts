@@ -70,13 +70,25 @@ export async function recordLogin(db: DbOrTx, id: string, verifiedHash: string, 
   return row;
 }
 
-/** Revokes the user's live sessions, optionally keeping one (the caller's own). */
+/**
+ * Ends the user's tokens that no session row backs (Supabase cut-over tokens): every such
+ * token issued before now is refused from the next request on (see plugins/supabase-tokens.ts).
+ */
+export async function revokeSessionlessTokens(db: DbOrTx, userId: string): Promise<void> {
+  await db.update(users).set({ sessions_revoked_at: sql`now()` }).where(eq(users.id, userId));
+}
+
+/**
+ * Revokes the user's live sessions, optionally keeping one (the caller's own), and every
+ * token no session backs: whatever ends all of a user's sessions ends their cut-over tokens too.
+ */
 export async function revokeUserSessions(db: DbOrTx, userId: string, reason: string, keepSessionId?: string): Promise<number> {
   const rows = await db
     .update(sessions)
     .set({ revoked_at: sql`now()`, revoked_reason: reason })
     .where(and(eq(sessions.user_id, userId), isNull(sessions.revoked_at), keepSessionId ? ne(sessions.id, keepSessionId) : undefined))
     .returning({ id: sessions.id });
+  await revokeSessionlessTokens(db, userId);
   return rows.length;
 }
 

@@ -21,6 +21,7 @@ import {
 import * as auth from './service.js';
 import { dummyHash } from './passwords.js';
 import { pruneAuthTables } from './sessions.js';
+import { noStore } from '../../lib/no-store.js';
 
 const PRUNE_EVERY_MS = 15 * 60_000;
 
@@ -38,6 +39,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     const body = request.body as { email?: unknown } | null;
     if (body && typeof body === 'object' && typeof body.email === 'string') body.email = body.email.trim().toLowerCase();
   });
+  app.addHook('onSend', noStore);
   // The first login should not pay for the dummy hash used for unknown emails.
   app.addHook('onReady', async () => void (await dummyHash(app.config.auth.argon2)));
   // Ended sessions and dead tokens are pruned by every task now and then (idempotent deletes).

@@ -17,11 +17,12 @@ import {
   normalizeEmail,
   recordLogin,
   revokeSession,
+  revokeSessionlessTokens,
   revokeUserSessions,
   updateUser,
 } from './queries.js';
 import { createSession, rotateRefreshToken, type IssuedSession, type SessionMeta, type TokenIssuer } from './sessions.js';
-import { InvalidLinkError, consumeOneTimeToken, issueOneTimeToken, peekOneTimeToken } from './tokens.js';
+import { InvalidLinkError, consumeOneTimeToken, issueOneTimeToken, peekOneTimeToken, retireOneTimeTokens } from './tokens.js';
 
 // The auth use cases, one function each. Both HTTP surfaces (/api/v1/auth and the
 // GoTrue-compatible /auth/v1) call these; they shape replies, this file decides.
@@ -164,6 +165,10 @@ export async function logout(ctx: AuthContext, userId: string, sessionId: string
   await app.db.transaction(async (tx) => {
     const revoked =
       scope === 'local' ? Number(await revokeSession(tx, userId, sessionId, 'logout')) : await revokeUserSessions(tx, userId, `logout_${scope}`, scope === 'others' ? sessionId : undefined);
+    // No session row ended: the caller's token is a Supabase cut-over token (or its session
+    // ended a moment ago). A cut-over token can only be ended together with the user's other
+    // cut-over tokens; offbase sessions live on.
+    if (scope === 'local' && revoked === 0) await revokeSessionlessTokens(tx, userId);
     await recordAudit(tx, request, { actor_id: userId, action: 'auth.logout', entity_type: 'session', entity_id: sessionId, changes: { scope, revoked } });
   });
 }
@@ -230,6 +235,7 @@ export async function setPassword(ctx: AuthContext, user: User, sessionId: strin
   const password_hash = await hashPassword(next, app.config.auth.argon2);
   await app.db.transaction(async (tx) => {
     await updateUser(tx, userId, { password_hash });
+    await retireOneTimeTokens(tx, userId);
     const revoked = await revokeUserSessions(tx, userId, 'password_change', sessionId);
     await recordAudit(tx, request, { actor_id: userId, action: 'auth.password_change', entity_type: 'user', entity_id: userId, changes: { sessions_revoked: revoked } });
   });
@@ -268,6 +274,8 @@ export async function resetPassword(ctx: AuthContext, token: string, next: strin
     if (owner !== user.id) throw new InvalidLinkError('The reset link is invalid, used or expired.');
     // Following the mailed link proves the address, so an unverified one becomes verified.
     await updateUser(tx, user.id, { password_hash, ...(user.email_verified_at ? {} : { email_verified_at: new Date().toISOString() }) });
+    // Every other link mailed before the reset (other reset links, the sign-up verification link) dies with the old password.
+    await retireOneTimeTokens(tx, user.id);
     const revoked = await revokeUserSessions(tx, user.id, 'password_reset');
     await recordAudit(tx, request, { actor_id: user.id, action: 'auth.password_reset', entity_type: 'user', entity_id: user.id, changes: { sessions_revoked: revoked } });
   });
@@ -304,7 +312,9 @@ export async function resendVerification(ctx: AuthContext, userId: string): Prom
  * Exchanges a mailed link's token for a session (GoTrue's POST /verify): the token is used
  * up, the address counts as verified (the mail reached it), and a new session starts, from
  * which the user may then set a new password (recovery). One transaction: a failure leaves
- * the token usable.
+ * the token usable. A verification link signs in only while it verifies something: for an
+ * address already verified it is refused, since confirming an address is no way into an
+ * account whose owner has moved on (a reset, another link).
  */
 export async function signInWithLink(ctx: AuthContext, token: string, kind: OneTimeTokenKind): Promise<IssuedSession> {
   const { app, request } = ctx;
@@ -313,6 +323,7 @@ export async function signInWithLink(ctx: AuthContext, token: string, kind: OneT
     const userId = await consumeOneTimeToken(tx, token, kind);
     const user = userId ? await lockUser(tx, userId) : undefined;
     if (!user || user.disabled_at) throw new InvalidLinkError();
+    if (kind === 'email_verification' && user.email_verified_at) throw new InvalidLinkError();
     const fresh = user.email_verified_at ? user : (await updateUser(tx, user.id, { email_verified_at: new Date().toISOString() }))!;
     const session = await createSession(tx, issuerOf(ctx), fresh, metaOf(request));
     await recordAudit(tx, request, { actor_id: user.id, action: 'auth.login', entity_type: 'user', entity_id: user.id, changes: { session_id: session.sessionId, method: kind } });

@@ -28,6 +28,20 @@ export async function issueOneTimeToken(db: DbOrTx, userId: string, kind: OneTim
   return token;
 }
 
+/**
+ * Retires every unused one-time token of the user, of every kind. A password change or reset
+ * (and disabling the account) makes the links mailed before it worthless: a leaked reset or
+ * verification link must not outlive the password it was sent under.
+ */
+export async function retireOneTimeTokens(db: DbOrTx, userId: string): Promise<number> {
+  const rows = await db
+    .update(one_time_tokens)
+    .set({ used_at: sql`now()` })
+    .where(and(eq(one_time_tokens.user_id, userId), isNull(one_time_tokens.used_at)))
+    .returning({ id: one_time_tokens.id });
+  return rows.length;
+}
+
 const live = (token: string, kind: OneTimeTokenKind) =>
   and(eq(one_time_tokens.token_hash, hashToken(token)), eq(one_time_tokens.kind, kind), isNull(one_time_tokens.used_at), gt(one_time_tokens.expires_at, sql`now()`));
 

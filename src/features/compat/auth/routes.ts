@@ -1,8 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import * as auth from '../../auth/service.js';
+import { noStore } from '../../../lib/no-store.js';
 import { apiKeyGuard, compatErrorHandler } from '../guard.js';
 import { userBearer } from '../apikey.js';
+import { isSupabaseToken } from '../../../plugins/supabase-tokens.js';
 import { badJwt, GoTrueError, noAuthorization, sessionNotFound, toGoTrueError, validationFailed } from './errors.js';
 import {
   Empty,
@@ -32,6 +34,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   const ctx = (request: FastifyRequest): auth.AuthContext => ({ app, request, claims: (user, sid) => goTrueClaims(user, sid) });
 
   app.addHook('onRequest', apiKeyGuard(anonKey, (status, message) => new GoTrueError(status, 'no_api_key', message)));
+  app.addHook('onSend', noStore);
   app.setErrorHandler(compatErrorHandler(toGoTrueError));
   app.setNotFoundHandler((_request, reply) => reply.code(404).send(new GoTrueError(404, 'not_found', 'Not found').toJSON()));
   app.addHook('preValidation', async (request) => {
@@ -54,9 +57,10 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       try {
         app.jwt.verify(token);
       } catch {
-        throw badJwt();
+        if (!isSupabaseToken(app, token)) throw badJwt();
       }
-      // Signature and expiry are fine, so the session was revoked (sign-out, reuse, disable).
+      // Signature and expiry are fine, so the session was revoked (sign-out, reuse, disable;
+      // for a Supabase cut-over token, any of the events that end all of the user's sessions).
       throw sessionNotFound();
     }
     return { sub: request.user.sub, sid: request.user.sid };

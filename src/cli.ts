@@ -2,7 +2,9 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError, loadConfig } from './config.js';
 import { startEmbeddedDatabase } from './db/embedded.js';
 import { runMigrations } from './db/migrate.js';
-import { createDatabase } from './db/client.js';
+import { bootstrapRoles } from './db/roles.js';
+import postgres from 'postgres';
+import { createDatabase, poolOptions } from './db/client.js';
 import { createOrPromoteAdmin } from './features/admin/create-admin.js';
 import { registerImportSupabase } from './import/command.js';
 import { readSecret } from './lib/read-secret.js';
@@ -28,12 +30,44 @@ program
   .command('migrate')
   .description('apply pending database migrations (under an advisory lock) and exit')
   .action(async () => {
-    const config = loadConfig();
+    // Migrations never sign or verify a token: the migrate task gets no JWT_SECRET.
+    const config = loadConfig(process.env, { requireJwtSecret: false });
     const { url, stop } = await cliDatabaseUrl(config);
     try {
       const result = await runMigrations(config.db, config.db.migrationUrl ?? url, (m) => console.log(m));
       console.log(JSON.stringify({ applied: result.applied, latest: result.latest, ran: result.ran }));
     } finally {
+      await stop();
+    }
+  });
+
+const ROLE_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+const roleName = (value: string) => {
+  if (!ROLE_NAME.test(value)) throw new CliError(`invalid role name "${value}" (lower case letters, digits, _)`);
+  return value;
+};
+
+program
+  .command('db:bootstrap-roles')
+  .description('as the database administrator (the RDS master user): create or update the app and migrate roles; passwords from DB_APP_PASSWORD and DB_MIGRATE_PASSWORD')
+  .requiredOption('--app-role <name>', 'the role the API connects as', roleName)
+  .requiredOption('--migrate-role <name>', 'the role migrations connect as; owns the schema', roleName)
+  .option('--iam', 'RDS IAM authentication: grant rds_iam, no passwords')
+  .action(async (opts: { appRole: string; migrateRole: string; iam?: boolean }) => {
+    const config = loadConfig(process.env, { requireJwtSecret: false });
+    const { url, stop } = await cliDatabaseUrl(config);
+    const sql = postgres(url, await poolOptions(config.db, url, { max: 1, prepare: false, connection: { application_name: 'offbase-bootstrap-roles' } }));
+    try {
+      const result = await bootstrapRoles(sql, {
+        appRole: opts.appRole,
+        migrateRole: opts.migrateRole,
+        iam: opts.iam === true,
+        appPassword: opts.iam ? undefined : process.env.DB_APP_PASSWORD,
+        migratePassword: opts.iam ? undefined : process.env.DB_MIGRATE_PASSWORD,
+      });
+      console.log(JSON.stringify({ appRole: opts.appRole, migrateRole: opts.migrateRole, iam: opts.iam === true, ...result }));
+    } finally {
+      await sql.end({ timeout: 5 });
       await stop();
     }
   });

@@ -48,10 +48,13 @@ const EnvSchema = Type.Object({
   DB_IAM_AUTH: Bool(false),
   AWS_REGION: Type.Optional(Str()),
   MIGRATE_ON_BOOT: Bool(true),
+  DB_BOOT_WAIT_S: Int(30, 0, 900),
+  DB_APP_ROLE: Type.Optional(Str({ pattern: '^[a-z_][a-z0-9_]{0,62}$' })),
   EMBEDDED_DB_DIR: Type.String({ default: '.data/postgres' }),
   EMBEDDED_DB_PORT: Int(54329, 1, 65535),
 
   JWT_SECRET: Type.Optional(Type.String()),
+  JWT_PREVIOUS_SECRETS: Type.Optional(Type.String()),
   JWT_ISSUER: Type.String({ default: 'offbase' }),
   JWT_AUDIENCE: Type.String({ default: 'authenticated' }),
   ACCESS_TOKEN_TTL: Int(900, 30, 86_400),
@@ -101,6 +104,10 @@ export interface DatabaseConfig {
   iamAuth: boolean;
   awsRegion: string | null;
   migrateOnBoot: boolean;
+  /** How long migrations wait for an unreachable database (a failover) before giving up. */
+  bootWaitS: number;
+  /** The non-owner role migrations grant the app's rights to (null: none, e.g. one shared role). */
+  appRole: string | null;
   embeddedDir: string;
   embeddedPort: number;
 }
@@ -121,6 +128,8 @@ export interface Config {
   auth: {
     jwtSecret: string;
     jwtSecretGenerated: boolean;
+    /** Keys that still verify tokens (signed before a rotation); never used to sign. */
+    jwtPreviousSecrets: string[];
     issuer: string;
     audience: string;
     accessTokenTtlS: number;
@@ -188,7 +197,12 @@ function databaseUrl(env: Env): string | null {
   return `postgres://${user}${password}@${env.DB_HOST}:${env.DB_PORT}/${encodeURIComponent(env.DB_NAME!)}`;
 }
 
-export function loadConfig(source: Record<string, string | undefined> = process.env): Config {
+export interface LoadOptions {
+  /** false for commands that never touch tokens (migrate): JWT_SECRET may then be absent. */
+  requireJwtSecret?: boolean;
+}
+
+export function loadConfig(source: Record<string, string | undefined> = process.env, options: LoadOptions = {}): Config {
   const env = parseEnv(source);
   const isProduction = env.NODE_ENV === 'production';
   const url = databaseUrl(env);
@@ -206,10 +220,16 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   let jwtSecret = env.JWT_SECRET ?? '';
   let jwtSecretGenerated = false;
   if (Buffer.byteLength(jwtSecret) < 32) {
-    if (isProduction || jwtSecret) throw new ConfigError('JWT_SECRET must be at least 32 bytes');
+    if ((isProduction && options.requireJwtSecret !== false) || jwtSecret) throw new ConfigError('JWT_SECRET must be at least 32 bytes');
     jwtSecret = randomBytes(48).toString('base64url');
     jwtSecretGenerated = true;
   }
+
+  const jwtPreviousSecrets = (env.JWT_PREVIOUS_SECRETS ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (jwtPreviousSecrets.some((s) => Buffer.byteLength(s) < 32)) throw new ConfigError('JWT_PREVIOUS_SECRETS must be a comma-separated list of keys of at least 32 bytes each');
 
   return {
     env: env.NODE_ENV,
@@ -239,12 +259,15 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       iamAuth: env.DB_IAM_AUTH === 'true',
       awsRegion: env.AWS_REGION ?? null,
       migrateOnBoot: env.MIGRATE_ON_BOOT === 'true',
+      bootWaitS: env.DB_BOOT_WAIT_S,
+      appRole: env.DB_APP_ROLE ?? null,
       embeddedDir: env.EMBEDDED_DB_DIR,
       embeddedPort: env.EMBEDDED_DB_PORT,
     },
     auth: {
       jwtSecret,
       jwtSecretGenerated,
+      jwtPreviousSecrets,
       issuer: env.JWT_ISSUER,
       audience: env.JWT_AUDIENCE,
       accessTokenTtlS: env.ACCESS_TOKEN_TTL,

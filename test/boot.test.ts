@@ -1,7 +1,11 @@
+import { spawn } from 'node:child_process';
+import net from 'node:net';
+import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readJournal } from '../src/db/migrate.js';
 import { createEmptyDatabase, type TestDatabase } from './helpers/db.js';
-import { spawnServer, stopServer, waitForStatus, type ServerProcess } from './helpers/process.js';
+import { ROOT, spawnServer, stopServer, waitForStatus, type ServerProcess } from './helpers/process.js';
+import { freePort } from './setup/server.js';
 
 const journal = readJournal();
 const dbs: TestDatabase[] = [];
@@ -83,6 +87,94 @@ describe('boot', () => {
     expect(await prod.exited).toBe(1);
     expect(prod.output()).toContain('DATABASE_URL (or DB_HOST, DB_NAME, DB_USER, DB_PASSWORD) is required when NODE_ENV=production');
   });
+});
+
+/** The database URL moved to a port where nothing listens yet. */
+async function unreachable(url: string) {
+  const moved = new URL(url);
+  const target = { host: moved.hostname, port: Number(moved.port || 5432) };
+  moved.port = String(await freePort());
+  return { url: moved.toString(), port: Number(moved.port), target };
+}
+
+/** PostgreSQL "appearing" on a port: a TCP forwarder to the real server, started late. */
+function forward(port: number, target: { host: string; port: number }): Promise<net.Server> {
+  const server = net.createServer((client) => {
+    const upstream = net.connect(target.port, target.host);
+    client.pipe(upstream).pipe(client);
+    const close = () => (client.destroy(), upstream.destroy());
+    client.on('error', close);
+    upstream.on('error', close);
+  });
+  return new Promise((resolve) => server.listen(port, '127.0.0.1', () => resolve(server)));
+}
+
+async function until(check: () => boolean, timeoutMs: number) {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('booting while the database is away (a Multi-AZ failover)', () => {
+  it('waits for the database within DB_BOOT_WAIT_S, then migrates and serves', async () => {
+    const db = await freshDb();
+    const away = await unreachable(db.url);
+    const p = await start({ DATABASE_URL: away.url, DB_BOOT_WAIT_S: '60', DB_CONNECT_TIMEOUT_S: '2' });
+    await until(() => p.output().includes('waiting for the database'), 30_000);
+    await new Promise((r) => setTimeout(r, 2000));
+    expect(p.child.exitCode).toBeNull();
+    const forwarder = await forward(away.port, away.target);
+    try {
+      await waitForStatus(p, '/health/ready', 200, 60_000);
+      expect(p.output()).toContain(`applied ${journal.length} migration(s)`);
+      expect(p.output()).not.toContain(away.url);
+      expect(await stopServer(p)).toBe(0);
+    } finally {
+      forwarder.close();
+    }
+  }, 120_000);
+
+  it('gives up after DB_BOOT_WAIT_S with a non-zero exit, never listening', async () => {
+    const db = await freshDb();
+    const away = await unreachable(db.url);
+    const startedAt = Date.now();
+    const p = await start({ DATABASE_URL: away.url, DB_BOOT_WAIT_S: '2', DB_CONNECT_TIMEOUT_S: '1' });
+    expect(await p.exited).toBe(1);
+    expect(Date.now() - startedAt).toBeLessThan(30_000);
+    expect(p.output()).toContain('database unreachable after 2 s (DB_BOOT_WAIT_S)');
+    expect(p.output()).toContain('migration failed; not starting');
+    expect(p.output()).not.toContain('Server listening');
+  }, 60_000);
+
+  it('an authentication error (unknown role) is not waited for', async () => {
+    const db = await freshDb();
+    const wrong = new URL(db.url);
+    wrong.username = 'offbase_no_such_role';
+    const startedAt = Date.now();
+    const p = await start({ DATABASE_URL: wrong.toString(), DB_BOOT_WAIT_S: '60' });
+    expect(await p.exited).toBe(1);
+    expect(Date.now() - startedAt).toBeLessThan(20_000);
+    expect(p.output()).not.toContain('waiting for the database');
+  }, 60_000);
+});
+
+describe('the migrate command', () => {
+  it('runs in production without JWT_SECRET', async () => {
+    const db = await freshDb();
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli.ts'), 'migrate'], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, NODE_ENV: 'production', DATABASE_URL: db.url },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    expect(out).toContain(`"applied":${journal.length}`);
+    expect(code).toBe(0);
+  }, 60_000);
 });
 
 describe('graceful shutdown', () => {

@@ -77,6 +77,18 @@ describe('configuration', () => {
     for (const bad of ['11', 'yes', '10.0.0.0/33', '10.0.0.1,', '300.1.1.1', '-1']) expect(errorOf({ TRUST_PROXY: bad }), bad).toMatch(/^TRUST_PROXY must be a hop count .* \(got "/);
   });
 
+  it('migrations need no JWT secret; boot wait and app role are validated', () => {
+    const { JWT_SECRET: _unused, ...noJwt } = prod;
+    expect(errorOf(noJwt)).toMatch(/^JWT_SECRET must be at least 32 bytes/);
+    expect(loadConfig(noJwt, { requireJwtSecret: false }).db.url).toBe(prod.DATABASE_URL);
+    // A weak key given explicitly is still refused.
+    expect(() => loadConfig({ ...prod, JWT_SECRET: 'short' }, { requireJwtSecret: false })).toThrow(/JWT_SECRET must be at least 32 bytes/);
+    expect(loadConfig(prod).db).toMatchObject({ bootWaitS: 30, appRole: null });
+    expect(loadConfig({ ...prod, DB_BOOT_WAIT_S: '0', DB_APP_ROLE: 'offbase_app' }).db).toMatchObject({ bootWaitS: 0, appRole: 'offbase_app' });
+    expect(errorOf({ ...prod, DB_BOOT_WAIT_S: '-1' })).toMatch(/^DB_BOOT_WAIT_S must be an integer from 0 to 900/);
+    expect(errorOf({ ...prod, DB_APP_ROLE: 'app; drop table users' })).toMatch(/^DB_APP_ROLE must be a value matching/);
+  });
+
   it('keeps IAM auth connections under the 15-minute token life', () => {
     expect(errorOf({ ...prod, DB_IAM_AUTH: 'true' })).toMatch(/^DB_MAX_LIFETIME_S must be below 900/);
     expect(loadConfig({ ...prod, DB_IAM_AUTH: 'true', DB_MAX_LIFETIME_S: '600' }).db.iamAuth).toBe(true);

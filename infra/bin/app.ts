@@ -1,9 +1,12 @@
-import { App } from 'aws-cdk-lib';
+import { App, Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
 import { environment } from '../lib/environments.js';
 import { OffbaseStack } from '../lib/offbase-stack.js';
 
-// npx cdk deploy -c env=prod -c image=<ecr-uri>:<tag> [-c certificateArn=...] [-c rdsProxy=true]
+// npx cdk deploy -c env=prod -c image=<ecr-uri>@sha256:<digest> -c certificateArn=... -c alarmEmail=... -c owner=... [-c rdsProxy=true]
 const app = new App();
+// cdk-nag's AwsSolutions pack runs on every synth; an unacknowledged finding fails it.
+Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
 const ctx = (key: string): string | undefined => app.node.tryGetContext(key) ?? undefined;
 const name = ctx('env') ?? 'dev';
 const image = ctx('image');
@@ -15,6 +18,8 @@ const config = environment(name, image, {
   publicUrl: ctx('publicUrl'),
   corsOrigins: ctx('corsOrigins'),
   alarmEmail: ctx('alarmEmail'),
+  owner: ctx('owner'),
+  costCenter: ctx('costCenter'),
   db: {
     ...(flag('rdsProxy') !== undefined ? { proxy: flag('rdsProxy') } : {}),
     ...(flag('iamAuth') !== undefined ? { iamAuth: flag('iamAuth') } : {}),

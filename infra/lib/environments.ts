@@ -9,6 +9,21 @@ export interface EnvironmentConfig {
   image: string;
   /** ACM certificate ARN: HTTPS on 443 and HTTP redirected to it. Without one: plain HTTP on 80. */
   certificateArn?: string;
+  /** Refuse to synthesize without certificateArn (and alarmEmail, owner): production never serves plain HTTP. */
+  strict: boolean;
+  /** Only an image pinned by digest (…@sha256:…) deploys: a tag can move under a running service. */
+  requireImageDigest: boolean;
+  /** Who answers for the stack: the Owner tag (cost allocation, incident routing). */
+  owner?: string;
+  costCenter?: string;
+  /** A WAFv2 web ACL on the load balancer: AWS common + known-bad-inputs rule groups, a per-IP rate rule. */
+  waf: boolean;
+  /** Requests per IP per 5 minutes before the WAF blocks the address. */
+  wafRateLimitPer5Min: number;
+  /** ALB access logs to an encrypted bucket, expired after this many days (0: no access logs). */
+  accessLogDays: number;
+  /** The SMTP port the tasks may reach (egress is otherwise 443 and the database only). */
+  smtpPort: number;
   /** Public base URL of the API (PUBLIC_URL), used in e-mail links. */
   publicUrl?: string;
   corsOrigins?: string;
@@ -24,8 +39,13 @@ export interface EnvironmentConfig {
     maxAllocatedStorageGb: number;
     /** RDS Proxy in front of the instance: the service connects through it with DB_PREPARE=false. */
     proxy: boolean;
-    /** IAM database authentication instead of the password (tokens per connection). */
+    /** IAM database authentication for the app and migration roles (tokens per connection, nothing to rotate). */
     iamAuth: boolean;
+    /** Performance Insights and Enhanced Monitoring (seconds between samples; 0 turns it off). */
+    performanceInsights: boolean;
+    monitoringIntervalS: number;
+    /** What the freeable-memory alarm fires below, in MiB. */
+    freeableMemoryAlarmMiB: number;
     /** What the connections alarm fires at; keep it under max_connections of the instance class. */
     connectionsAlarmThreshold: number;
     removalPolicy: RemovalPolicy;
@@ -42,6 +62,10 @@ export interface EnvironmentConfig {
     cpuTargetPercent: number;
     requestsPerTargetPerMinute: number;
     arm64: boolean;
+    /** DB_BOOT_WAIT_S: how long a booting task waits for the database (a Multi-AZ failover takes 60–120 s). */
+    dbBootWaitS: number;
+    /** SHUTDOWN_TIMEOUT_MS of the app; the container's stopTimeout stays above it. */
+    shutdownTimeoutMs: number;
   };
 
   logRetention: RetentionDays;
@@ -52,6 +76,12 @@ export interface EnvironmentConfig {
 
 const DEV: Omit<EnvironmentConfig, 'image'> = {
   name: 'dev',
+  strict: false,
+  requireImageDigest: false,
+  waf: false,
+  wafRateLimitPer5Min: 2000,
+  accessLogDays: 0,
+  smtpPort: 587,
   db: {
     instanceType: 't4g.micro',
     multiAz: false,
@@ -61,6 +91,9 @@ const DEV: Omit<EnvironmentConfig, 'image'> = {
     maxAllocatedStorageGb: 50,
     proxy: false,
     iamAuth: false,
+    performanceInsights: true,
+    monitoringIntervalS: 60,
+    freeableMemoryAlarmMiB: 100,
     // t4g.micro: max_connections ≈ 80 (RDS default formula on 1 GiB).
     connectionsAlarmThreshold: 60,
     removalPolicy: RemovalPolicy.DESTROY,
@@ -75,6 +108,8 @@ const DEV: Omit<EnvironmentConfig, 'image'> = {
     cpuTargetPercent: 70,
     requestsPerTargetPerMinute: 1000,
     arm64: false,
+    dbBootWaitS: 120,
+    shutdownTimeoutMs: 20_000,
   },
   logRetention: RetentionDays.ONE_WEEK,
   natGateways: 1,
@@ -82,6 +117,12 @@ const DEV: Omit<EnvironmentConfig, 'image'> = {
 
 const PROD: Omit<EnvironmentConfig, 'image'> = {
   name: 'prod',
+  strict: true,
+  requireImageDigest: true,
+  waf: true,
+  wafRateLimitPer5Min: 2000,
+  accessLogDays: 365,
+  smtpPort: 587,
   db: {
     instanceType: 'm7g.large',
     multiAz: true,
@@ -90,7 +131,10 @@ const PROD: Omit<EnvironmentConfig, 'image'> = {
     allocatedStorageGb: 100,
     maxAllocatedStorageGb: 500,
     proxy: false,
-    iamAuth: false,
+    iamAuth: true,
+    performanceInsights: true,
+    monitoringIntervalS: 15,
+    freeableMemoryAlarmMiB: 1024,
     // m7g.large (8 GiB): max_connections ≈ 900; 10 tasks × 20 + migrations + admin stays far below.
     connectionsAlarmThreshold: 600,
     removalPolicy: RemovalPolicy.SNAPSHOT,
@@ -105,6 +149,8 @@ const PROD: Omit<EnvironmentConfig, 'image'> = {
     cpuTargetPercent: 60,
     requestsPerTargetPerMinute: 3000,
     arm64: false,
+    dbBootWaitS: 180,
+    shutdownTimeoutMs: 20_000,
   },
   logRetention: RetentionDays.THREE_MONTHS,
   natGateways: 2,

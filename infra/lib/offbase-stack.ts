@@ -1,15 +1,18 @@
-import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Duration, RemovalPolicy, Stack, Tags, Validations, type StackProps } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as rds from 'aws-cdk-lib/aws-rds';
+import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subs from 'aws-cdk-lib/aws-sns-subscriptions';
+import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import type { Construct } from 'constructs';
 import type { EnvironmentConfig } from './environments.js';
 
@@ -20,9 +23,16 @@ export interface OffbaseStackProps extends StackProps {
 const APP_PORT = 3000;
 const DB_PORT = 5432;
 const DB_NAME = 'offbase';
+/** The RDS master user: administration and the one-off role bootstrap only, never the API. */
 const DB_USER = 'offbase';
+/** DML on the app's tables, no DDL, append-only audit log (see src/db/roles.ts). */
+const DB_APP_USER = 'offbase_app';
+/** Owns the schema; only migrations connect as it. */
+const DB_MIGRATE_USER = 'offbase_migrate';
 /** Where the image puts Amazon's RDS CA bundle (see the Dockerfile). */
 const RDS_CA_PATH = '/etc/ssl/rds/global-bundle.pem';
+/** Seconds between SIGTERM and SIGKILL; the app's SHUTDOWN_TIMEOUT_MS must fit inside. */
+const STOP_TIMEOUT_S = 30;
 
 const ECR_IMAGE = /^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com\/([^:@]+)[:@](.+)$/;
 
@@ -35,15 +45,39 @@ function containerImage(scope: Construct, uri: string): ecs.ContainerImage {
   return ecs.ContainerImage.fromEcrRepository(repo, tagOrDigest);
 }
 
+/** A cdk-nag finding this stack accepts, with the reason in one line. */
+function acknowledge(scope: Construct, id: string, reason: string) {
+  Validations.of(scope).acknowledge({ id, reason });
+}
+
 /**
  * offbase on AWS: a VPC over two AZs, RDS PostgreSQL in isolated subnets (optionally behind
- * RDS Proxy), an ECS Fargate service behind an ALB, secrets from Secrets Manager, a one-off
- * migrate task, autoscaling and alarms. See docs/deploy-aws.md.
+ * RDS Proxy), an ECS Fargate service behind an ALB (WAF and access logs in prod), secrets
+ * from Secrets Manager, one-off migrate and role-bootstrap tasks, autoscaling and alarms.
+ * See docs/deploy-aws.md.
  */
 export class OffbaseStack extends Stack {
   constructor(scope: Construct, id: string, props: OffbaseStackProps) {
     super(scope, id, props);
     const cfg = props.config;
+    if (cfg.strict) {
+      if (!cfg.certificateArn) throw new Error(`${cfg.name}: certificateArn is required (-c certificateArn=arn:aws:acm:…); this environment never serves plain HTTP`);
+      if (!cfg.alarmEmail) throw new Error(`${cfg.name}: alarmEmail is required (-c alarmEmail=…); alarms nobody receives are not alarms`);
+      if (!cfg.owner) throw new Error(`${cfg.name}: owner is required (-c owner=…) for the Owner tag`);
+    }
+    if (cfg.requireImageDigest && !/@sha256:[0-9a-f]{64}$/.test(cfg.image)) {
+      throw new Error(`${cfg.name}: deploy an image pinned by digest (…/offbase@sha256:<digest>), not a tag`);
+    }
+    if (cfg.service.shutdownTimeoutMs + 5000 > STOP_TIMEOUT_S * 1000) {
+      throw new Error(`SHUTDOWN_TIMEOUT_MS (${cfg.service.shutdownTimeoutMs}) must stay 5 s under the container stopTimeout (${STOP_TIMEOUT_S} s)`);
+    }
+    Tags.of(this).add('Project', 'offbase');
+    Tags.of(this).add('Environment', cfg.name);
+    if (cfg.owner) Tags.of(this).add('Owner', cfg.owner);
+    if (cfg.costCenter) Tags.of(this).add('CostCenter', cfg.costCenter);
+    // Whatever keeps the database keeps its secrets, logs and the load balancer.
+    const keep = cfg.db.removalPolicy !== RemovalPolicy.DESTROY;
+    const retainOrDestroy = keep ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
 
     // --- network: public (ALB), private with egress (tasks), isolated (database) ---
     const vpc = new ec2.Vpc(this, 'Vpc', {
@@ -55,20 +89,29 @@ export class OffbaseStack extends Stack {
         { name: 'db', subnetType: ec2.SubnetType.PRIVATE_ISOLATED, cidrMask: 24 },
       ],
     });
+    // Image layers come from S3: through the gateway endpoint, not the NAT.
+    vpc.addGatewayEndpoint('S3', { service: ec2.GatewayVpcEndpointAwsService.S3 });
+    const flowLogs = new logs.LogGroup(this, 'FlowLogs', { retention: cfg.logRetention, removalPolicy: retainOrDestroy });
+    vpc.addFlowLog('Flow', { destination: ec2.FlowLogDestination.toCloudWatchLogs(flowLogs), trafficType: ec2.FlowLogTrafficType.ALL });
 
     const albSg = new ec2.SecurityGroup(this, 'AlbSg', { vpc, description: 'offbase load balancer', allowAllOutbound: false });
-    const serviceSg = new ec2.SecurityGroup(this, 'ServiceSg', { vpc, description: 'offbase tasks (service and migrate)' });
+    const serviceSg = new ec2.SecurityGroup(this, 'ServiceSg', { vpc, description: 'offbase tasks (service and migrate)', allowAllOutbound: false });
     const dbSg = new ec2.SecurityGroup(this, 'DbSg', { vpc, description: 'offbase database', allowAllOutbound: false });
     // Only the tasks reach the database (the migrate task always connects directly).
     dbSg.addIngressRule(serviceSg, ec2.Port.tcp(DB_PORT), 'offbase tasks');
+    serviceSg.addEgressRule(dbSg, ec2.Port.tcp(DB_PORT), 'to the database');
+    // AWS APIs (Secrets Manager, ECR, CloudWatch, RDS IAM tokens are signed locally) and e-mail.
+    serviceSg.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'AWS APIs over HTTPS');
+    serviceSg.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(cfg.smtpPort), 'SMTP submission');
 
     // --- database ---
+    const engine = rds.DatabaseInstanceEngine.postgres({ version: rds.PostgresEngineVersion.VER_17 });
     const parameterGroup = new rds.ParameterGroup(this, 'DbParams', {
-      engine: rds.DatabaseInstanceEngine.postgres({ version: rds.PostgresEngineVersion.VER_17 }),
+      engine,
       parameters: { 'rds.force_ssl': '1', log_min_duration_statement: '1000' },
     });
     const db = new rds.DatabaseInstance(this, 'Db', {
-      engine: rds.DatabaseInstanceEngine.postgres({ version: rds.PostgresEngineVersion.VER_17 }),
+      engine,
       instanceType: new ec2.InstanceType(cfg.db.instanceType),
       vpc,
       vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_ISOLATED },
@@ -87,78 +130,133 @@ export class OffbaseStack extends Stack {
       credentials: rds.Credentials.fromGeneratedSecret(DB_USER, { secretName: `offbase/${cfg.name}/db` }),
       iamAuthentication: cfg.db.iamAuth,
       parameterGroup,
-      cloudwatchLogsExports: ['postgresql'],
+      cloudwatchLogsExports: ['postgresql', 'upgrade'],
+      cloudwatchLogsRetention: cfg.logRetention,
+      enablePerformanceInsights: cfg.db.performanceInsights,
+      ...(cfg.db.monitoringIntervalS > 0 ? { monitoringInterval: Duration.seconds(cfg.db.monitoringIntervalS) } : {}),
       autoMinorVersionUpgrade: true,
       copyTagsToSnapshot: true,
     });
     const dbSecret = db.secret!;
+    // db.secret is the attachment; the generated secret itself is the instance's child.
+    (db.node.findChild('Secret') as rds.DatabaseSecret).applyRemovalPolicy(retainOrDestroy);
+    // Only administrators and the bootstrap task read the master secret: it rotates freely.
+    db.addRotationSingleUser({ automaticallyAfter: Duration.days(30) });
+    acknowledge(db, 'AwsSolutions-RDS11', 'PostgreSQL on its default port; only the task and proxy security groups reach it');
+
+    // The two roles the tasks log in as (created by `db:bootstrap-roles`, see docs/deploy-aws.md).
+    // With IAM auth they have no password at all; otherwise each has its own generated secret.
+    const roleSecret = (construct: string, username: string) => {
+      const secret = new rds.DatabaseSecret(this, construct, { username, secretName: `offbase/${cfg.name}/db-${username.replace('offbase_', '')}`, dbname: DB_NAME });
+      secret.applyRemovalPolicy(retainOrDestroy);
+      const attached = secret.attach(db);
+      acknowledge(secret, 'AwsSolutions-SMG4', 'tasks read this password at start; rotate it with the documented procedure (prod uses IAM auth instead)');
+      return attached;
+    };
+    const appSecret = cfg.db.iamAuth ? undefined : roleSecret('DbAppSecret', DB_APP_USER);
+    const migrateSecret = cfg.db.iamAuth ? undefined : roleSecret('DbMigrateSecret', DB_MIGRATE_USER);
 
     let proxy: rds.DatabaseProxy | undefined;
     if (cfg.db.proxy) {
-      const proxySg = new ec2.SecurityGroup(this, 'ProxySg', { vpc, description: 'offbase RDS Proxy' });
+      const proxySg = new ec2.SecurityGroup(this, 'ProxySg', { vpc, description: 'offbase RDS Proxy', allowAllOutbound: false });
       proxySg.addIngressRule(serviceSg, ec2.Port.tcp(DB_PORT), 'offbase service');
-      // addProxy also opens the database security group to the proxy's.
+      serviceSg.addEgressRule(proxySg, ec2.Port.tcp(DB_PORT), 'to the RDS Proxy');
+      const proxyRole = new iam.Role(this, 'ProxyRole', { assumedBy: new iam.ServicePrincipal('rds.amazonaws.com') });
+      // addProxy opens the database security group to the proxy's (and the proxy's egress to it).
       proxy = db.addProxy('Proxy', {
-        secrets: [dbSecret],
         vpc,
         vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
         securityGroups: [proxySg],
         requireTLS: true,
-        iamAuth: cfg.db.iamAuth,
+        role: proxyRole,
+        // End-to-end IAM: the proxy signs its own token towards the database; no password anywhere.
+        ...(cfg.db.iamAuth ? { defaultAuthScheme: rds.DefaultAuthScheme.IAM_AUTH, iamAuth: true } : { secrets: [appSecret!], iamAuth: false }),
       });
+      if (cfg.db.iamAuth) db.grantConnect(proxyRole, DB_APP_USER);
     }
 
     const jwtSecret = new secretsmanager.Secret(this, 'JwtSecret', {
       secretName: `offbase/${cfg.name}/jwt`,
-      description: 'offbase JWT_SECRET (HS256 signing key)',
+      description: 'offbase JWT_SECRET: the current HS256 signing key',
       generateSecretString: { passwordLength: 64, excludePunctuation: true },
+      removalPolicy: retainOrDestroy,
     });
+    // Keys still accepted for verification (comma-separated); rotation moves the old current key here.
+    const jwtPrevious = new secretsmanager.Secret(this, 'JwtPreviousSecrets', {
+      secretName: `offbase/${cfg.name}/jwt-previous`,
+      description: 'offbase JWT_PREVIOUS_SECRETS: keys still verified during a JWT_SECRET rotation',
+      generateSecretString: { passwordLength: 64, excludePunctuation: true },
+      removalPolicy: retainOrDestroy,
+    });
+    for (const s of [jwtSecret, jwtPrevious]) {
+      acknowledge(s, 'AwsSolutions-SMG4', 'HS256 keys rotate in two deploys so no token is rejected (docs/deploy-aws.md); a rotation Lambda cannot sequence that');
+    }
 
     // --- compute ---
     const cluster = new ecs.Cluster(this, 'Cluster', { vpc, containerInsightsV2: ecs.ContainerInsights.ENABLED });
-    // Log groups cannot be snapshotted: whatever keeps the database keeps the logs.
-    const logsRemoval = cfg.db.removalPolicy === RemovalPolicy.DESTROY ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN;
-    const logGroup = new logs.LogGroup(this, 'Logs', { retention: cfg.logRetention, removalPolicy: logsRemoval });
+    const logGroup = new logs.LogGroup(this, 'Logs', { retention: cfg.logRetention, removalPolicy: retainOrDestroy });
     const image = containerImage(this, cfg.image);
     const runtimePlatform = {
       cpuArchitecture: cfg.service.arm64 ? ecs.CpuArchitecture.ARM64 : ecs.CpuArchitecture.X86_64,
       operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
     };
 
-    // Credentials arrive as ECS secrets (resolved by the agent at start), never as plain values.
-    const dbSecrets = (): Record<string, ecs.Secret> => ({
-      DB_HOST: ecs.Secret.fromSecretsManager(dbSecret, 'host'),
-      DB_PORT: ecs.Secret.fromSecretsManager(dbSecret, 'port'),
-      DB_NAME: ecs.Secret.fromSecretsManager(dbSecret, 'dbname'),
-      DB_USER: ecs.Secret.fromSecretsManager(dbSecret, 'username'),
-      ...(cfg.db.iamAuth ? {} : { DB_PASSWORD: ecs.Secret.fromSecretsManager(dbSecret, 'password') }),
-      JWT_SECRET: ecs.Secret.fromSecretsManager(jwtSecret),
-    });
+    // How a task reaches the database as `user`. Credentials arrive as ECS secrets (resolved by
+    // the agent at start), never as plain values; with IAM auth there is no credential at all.
+    const dbConnection = (user: string, secret: secretsmanager.ISecret | undefined) => {
+      const environment: Record<string, string> = {};
+      const secrets: Record<string, ecs.Secret> = {};
+      if (secret) {
+        Object.assign(secrets, {
+          DB_HOST: ecs.Secret.fromSecretsManager(secret, 'host'),
+          DB_PORT: ecs.Secret.fromSecretsManager(secret, 'port'),
+          DB_NAME: ecs.Secret.fromSecretsManager(secret, 'dbname'),
+          DB_USER: ecs.Secret.fromSecretsManager(secret, 'username'),
+          DB_PASSWORD: ecs.Secret.fromSecretsManager(secret, 'password'),
+        });
+      } else {
+        Object.assign(environment, { DB_HOST: db.dbInstanceEndpointAddress, DB_PORT: db.dbInstanceEndpointPort, DB_NAME, DB_USER: user });
+      }
+      return { environment, secrets };
+    };
     const commonEnv: Record<string, string> = {
       NODE_ENV: 'production',
       LOG_LEVEL: 'info',
       DB_SSL: 'verify-full',
       DB_SSL_CA: RDS_CA_PATH,
+      // A task that boots during a failover waits for the database instead of exiting.
+      DB_BOOT_WAIT_S: String(cfg.service.dbBootWaitS),
       ...(cfg.db.iamAuth ? { DB_IAM_AUTH: 'true', DB_MAX_LIFETIME_S: '600', AWS_REGION: this.region } : {}),
     };
+    // Migrations run as the schema owner and grant the app role its rights afterwards.
+    const migrateDb = dbConnection(DB_MIGRATE_USER, migrateSecret);
+    const migrateEnv = { ...commonEnv, ...migrateDb.environment, DB_APP_ROLE: DB_APP_USER };
 
     // The service: with RDS Proxy it connects through the proxy (no server-side prepared
     // statements), and migrations run on the direct endpoint in a container that must exit 0
     // before the API starts, because their session-level advisory lock needs one real
     // server session. Either way every task migrates before it serves.
+    const appDb = dbConnection(DB_APP_USER, appSecret);
     const serviceEnv: Record<string, string> = {
       ...commonEnv,
+      ...appDb.environment,
       PORT: String(APP_PORT),
       TRUST_PROXY: '1',
+      SHUTDOWN_TIMEOUT_MS: String(cfg.service.shutdownTimeoutMs),
       DB_POOL_MAX: String(cfg.service.poolMax),
-      MIGRATE_ON_BOOT: proxy ? 'false' : 'true',
+      // The API runs as the app role, which may not migrate; a separate container does.
+      MIGRATE_ON_BOOT: 'false',
       ...(proxy ? { DB_PREPARE: 'false' } : {}),
       ...(cfg.publicUrl ? { PUBLIC_URL: cfg.publicUrl } : {}),
       ...(cfg.corsOrigins ? { CORS_ORIGINS: cfg.corsOrigins } : {}),
     };
-    const serviceSecrets = dbSecrets();
+    const serviceSecrets: Record<string, ecs.Secret> = {
+      ...appDb.secrets,
+      JWT_SECRET: ecs.Secret.fromSecretsManager(jwtSecret),
+      JWT_PREVIOUS_SECRETS: ecs.Secret.fromSecretsManager(jwtPrevious),
+    };
     if (proxy) {
-      // The proxy endpoint is not a secret; it replaces the instance host from the secret.
+      // The proxy endpoint is not a secret; it replaces the instance host.
       delete serviceSecrets.DB_HOST;
       serviceEnv.DB_HOST = proxy.endpoint;
     }
@@ -168,6 +266,19 @@ export class OffbaseStack extends Stack {
       memoryLimitMiB: cfg.service.memoryMiB,
       runtimePlatform,
     });
+    // Booting may include waiting out a failover: the health checks give it that long.
+    const bootGraceS = Math.min(300, cfg.service.dbBootWaitS + 60);
+    // `migrate` as the schema owner: in every API task before the API starts, and as a one-off.
+    const addMigrate = (def: ecs.TaskDefinition, name: string, essential: boolean) =>
+      def.addContainer(name, {
+        image,
+        essential,
+        command: ['node', 'dist/cli.js', 'migrate'],
+        environment: migrateEnv,
+        secrets: migrateDb.secrets,
+        logging: ecs.LogDrivers.awsLogs({ logGroup, streamPrefix: name }),
+      });
+    const migrateOnBoot = addMigrate(taskDef, 'migrate-on-boot', false);
     const api = taskDef.addContainer('api', {
       image,
       essential: true,
@@ -175,45 +286,45 @@ export class OffbaseStack extends Stack {
       environment: serviceEnv,
       secrets: serviceSecrets,
       logging: ecs.LogDrivers.awsLogs({ logGroup, streamPrefix: 'api' }),
-      // ECS ignores the image's HEALTHCHECK; the same liveness probe, without the database.
+      // ECS ignores the image's HEALTHCHECK; the same liveness probe, without the database:
+      // a database outage answers 503 and recovers in place, it must not replace the task.
       healthCheck: {
         command: ['CMD', 'node', '-e', `fetch('http://127.0.0.1:${APP_PORT}/health/live').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))`],
         interval: Duration.seconds(15),
         timeout: Duration.seconds(5),
         retries: 3,
-        startPeriod: Duration.seconds(60),
+        startPeriod: Duration.seconds(bootGraceS),
       },
-      stopTimeout: Duration.seconds(30),
+      stopTimeout: Duration.seconds(STOP_TIMEOUT_S),
       linuxParameters: new ecs.LinuxParameters(this, 'ApiLinux', { initProcessEnabled: true }),
     });
-
-    if (proxy) {
-      const migrateOnBoot = taskDef.addContainer('migrate-on-boot', {
-        image,
-        essential: false,
-        command: ['node', 'dist/cli.js', 'migrate'],
-        environment: commonEnv,
-        secrets: dbSecrets(),
-        logging: ecs.LogDrivers.awsLogs({ logGroup, streamPrefix: 'migrate-on-boot' }),
-      });
-      api.addContainerDependencies({ container: migrateOnBoot, condition: ecs.ContainerDependencyCondition.SUCCESS });
-    }
+    api.addContainerDependencies({ container: migrateOnBoot, condition: ecs.ContainerDependencyCondition.SUCCESS });
 
     // One-off: `aws ecs run-task --task-definition <MigrateTaskDefinition>` runs only `migrate`.
     const migrateDef = new ecs.FargateTaskDefinition(this, 'MigrateTask', { cpu: 256, memoryLimitMiB: 512, runtimePlatform });
-    migrateDef.addContainer('migrate', {
+    addMigrate(migrateDef, 'migrate', true);
+
+    // One-off, once per database (and again after a role change): creates the two roles as the
+    // master user, which on RDS is no superuser. See docs/deploy-aws.md.
+    const bootstrapDef = new ecs.FargateTaskDefinition(this, 'BootstrapRolesTask', { cpu: 256, memoryLimitMiB: 512, runtimePlatform });
+    bootstrapDef.addContainer('bootstrap-roles', {
       image,
       essential: true,
-      command: ['node', 'dist/cli.js', 'migrate'],
-      environment: commonEnv,
-      secrets: dbSecrets(),
-      logging: ecs.LogDrivers.awsLogs({ logGroup, streamPrefix: 'migrate' }),
+      command: ['node', 'dist/cli.js', 'db:bootstrap-roles', '--app-role', DB_APP_USER, '--migrate-role', DB_MIGRATE_USER, ...(cfg.db.iamAuth ? ['--iam'] : [])],
+      environment: { ...commonEnv, DB_IAM_AUTH: 'false' },
+      secrets: {
+        ...dbConnection(DB_USER, dbSecret).secrets,
+        ...(appSecret ? { DB_APP_PASSWORD: ecs.Secret.fromSecretsManager(appSecret, 'password') } : {}),
+        ...(migrateSecret ? { DB_MIGRATE_PASSWORD: ecs.Secret.fromSecretsManager(migrateSecret, 'password') } : {}),
+      },
+      logging: ecs.LogDrivers.awsLogs({ logGroup, streamPrefix: 'bootstrap-roles' }),
     });
 
     if (cfg.db.iamAuth) {
-      db.grantConnect(taskDef.taskRole, DB_USER);
-      db.grantConnect(migrateDef.taskRole, DB_USER);
-      proxy?.grantConnect(taskDef.taskRole, DB_USER);
+      db.grantConnect(migrateDef.taskRole, DB_MIGRATE_USER);
+      db.grantConnect(taskDef.taskRole, DB_MIGRATE_USER);
+      if (proxy) proxy.grantConnect(taskDef.taskRole, DB_APP_USER);
+      else db.grantConnect(taskDef.taskRole, DB_APP_USER);
     }
 
     const service = new ecs.FargateService(this, 'Service', {
@@ -227,7 +338,7 @@ export class OffbaseStack extends Stack {
       circuitBreaker: { enable: true, rollback: true },
       minHealthyPercent: 100,
       maxHealthyPercent: 200,
-      healthCheckGracePeriod: Duration.seconds(60),
+      healthCheckGracePeriod: Duration.seconds(bootGraceS),
     });
 
     // --- load balancer: the only way in ---
@@ -237,7 +348,23 @@ export class OffbaseStack extends Stack {
       securityGroup: albSg,
       vpcSubnets: { subnetType: ec2.SubnetType.PUBLIC },
       dropInvalidHeaderFields: true,
+      deletionProtection: keep,
     });
+    if (cfg.accessLogDays > 0) {
+      // ALB access logs only support SSE-S3; the bucket refuses plain HTTP and public access.
+      const bucket = new s3.Bucket(this, 'AccessLogs', {
+        encryption: s3.BucketEncryption.S3_MANAGED,
+        blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+        enforceSSL: true,
+        objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+        lifecycleRules: [{ expiration: Duration.days(cfg.accessLogDays), abortIncompleteMultipartUploadAfter: Duration.days(1) }],
+        removalPolicy: retainOrDestroy,
+      });
+      acknowledge(bucket, 'AwsSolutions-S1', 'this bucket holds access logs itself; logging it would recurse');
+      alb.logAccessLogs(bucket, 'alb');
+    } else {
+      acknowledge(alb, 'AwsSolutions-ELB2', 'access logs are a prod setting (accessLogDays); dev keeps cost down');
+    }
     const targetGroup = new elbv2.ApplicationTargetGroup(this, 'Targets', {
       vpc,
       port: APP_PORT,
@@ -247,7 +374,9 @@ export class OffbaseStack extends Stack {
       // Short: the app drains in-flight requests on SIGTERM well within this.
       deregistrationDelay: Duration.seconds(15),
       healthCheck: {
-        path: '/health/ready',
+        // Liveness, not readiness: during a database failover every task would fail
+        // /health/ready at once and the ALB would pull (and ECS replace) all of them.
+        path: '/health/live',
         healthyHttpCodes: '200',
         interval: Duration.seconds(10),
         timeout: Duration.seconds(5),
@@ -274,17 +403,19 @@ export class OffbaseStack extends Stack {
     albSg.addEgressRule(serviceSg, ec2.Port.tcp(APP_PORT), 'to offbase tasks');
     serviceSg.addIngressRule(albSg, ec2.Port.tcp(APP_PORT), 'from the load balancer');
 
+    if (cfg.waf) this.webAcl(cfg, alb);
+
     // --- autoscaling: CPU and requests per task ---
     const scaling = service.autoScaleTaskCount({ minCapacity: cfg.service.minTasks, maxCapacity: cfg.service.maxTasks });
     scaling.scaleOnCpuUtilization('Cpu', { targetUtilizationPercent: cfg.service.cpuTargetPercent });
     scaling.scaleOnRequestCount('Requests', { requestsPerTarget: cfg.service.requestsPerTargetPerMinute, targetGroup });
 
     // --- alarms ---
-    const topic = new sns.Topic(this, 'Alarms', { displayName: `offbase ${cfg.name} alarms` });
+    const topic = new sns.Topic(this, 'Alarms', { displayName: `offbase ${cfg.name} alarms`, enforceSSL: true });
     if (cfg.alarmEmail) topic.addSubscription(new subs.EmailSubscription(cfg.alarmEmail));
     const action = new cwActions.SnsAction(topic);
-    const alarm = (id: string, props: cloudwatch.AlarmProps) => {
-      const a = new cloudwatch.Alarm(this, id, props);
+    const alarm = (id: string, alarmProps: cloudwatch.AlarmProps) => {
+      const a = new cloudwatch.Alarm(this, id, alarmProps);
       a.addAlarmAction(action);
       a.addOkAction(action);
       return a;
@@ -316,12 +447,48 @@ export class OffbaseStack extends Stack {
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
+    alarm('UnhealthyHosts', {
+      alarmDescription: 'A task failed the load balancer liveness check for 3 minutes',
+      metric: targetGroup.metrics.unhealthyHostCount({ statistic: 'Maximum', period: Duration.minutes(1) }),
+      threshold: 0,
+      evaluationPeriods: 3,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    alarm('RunningTasks', {
+      alarmDescription: `Fewer running tasks than the minimum (${cfg.service.minTasks}) for 5 minutes`,
+      metric: new cloudwatch.Metric({
+        namespace: 'ECS/ContainerInsights',
+        metricName: 'RunningTaskCount',
+        dimensionsMap: { ClusterName: cluster.clusterName, ServiceName: service.serviceName },
+        statistic: 'Minimum',
+        period: Duration.minutes(1),
+      }),
+      threshold: cfg.service.minTasks,
+      evaluationPeriods: 5,
+      comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+    });
+    alarm('TaskMemory', {
+      alarmDescription: 'ECS service memory above 85% for 10 minutes',
+      metric: service.metricMemoryUtilization({ period: Duration.minutes(5) }),
+      threshold: 85,
+      evaluationPeriods: 2,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+    });
     alarm('DbCpu', {
       alarmDescription: 'RDS CPU above 80% for 10 minutes',
       metric: db.metricCPUUtilization({ period: Duration.minutes(5) }),
       threshold: 80,
       evaluationPeriods: 2,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+    });
+    alarm('DbFreeableMemory', {
+      alarmDescription: `RDS freeable memory below ${cfg.db.freeableMemoryAlarmMiB} MiB for 10 minutes`,
+      metric: db.metricFreeableMemory({ period: Duration.minutes(5), statistic: 'Minimum' }),
+      threshold: cfg.db.freeableMemoryAlarmMiB * 1024 ** 2,
+      evaluationPeriods: 2,
+      comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
     });
     alarm('DbConnections', {
       alarmDescription: 'RDS connections near max_connections: check tasks × DB_POOL_MAX',
@@ -331,22 +498,91 @@ export class OffbaseStack extends Stack {
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
     });
     alarm('DbFreeStorage', {
-      alarmDescription: 'RDS free storage below 10% of the allocated size',
+      // Storage autoscaling grows the volume at 10% free; this fires only when it did not
+      // (maxAllocatedStorage reached, or the 6-hour cool-down between growths).
+      alarmDescription: 'RDS free storage below 5% of the allocated size: storage autoscaling did not keep up',
       metric: db.metricFreeStorageSpace({ period: Duration.minutes(5), statistic: 'Minimum' }),
-      threshold: cfg.db.allocatedStorageGb * 1024 ** 3 * 0.1,
+      threshold: cfg.db.allocatedStorageGb * 1024 ** 3 * 0.05,
       evaluationPeriods: 1,
       comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
     });
 
-    // --- what operators need to run the migrate task and reach the service ---
+    this.acknowledgeNag(cfg, { taskDef, migrateDef, bootstrapDef, db, albSg });
+
+    // --- what operators need to run the one-off tasks and reach the service ---
     new CfnOutput(this, 'LoadBalancerDns', { value: alb.loadBalancerDnsName });
     new CfnOutput(this, 'ClusterName', { value: cluster.clusterName });
     new CfnOutput(this, 'ServiceName', { value: service.serviceName });
     new CfnOutput(this, 'MigrateTaskDefinition', { value: migrateDef.taskDefinitionArn });
+    new CfnOutput(this, 'BootstrapRolesTaskDefinition', { value: bootstrapDef.taskDefinitionArn });
     new CfnOutput(this, 'TaskSecurityGroup', { value: serviceSg.securityGroupId });
     new CfnOutput(this, 'TaskSubnets', { value: vpc.privateSubnets.map((s) => s.subnetId).join(',') });
     new CfnOutput(this, 'DbEndpoint', { value: db.dbInstanceEndpointAddress });
     if (proxy) new CfnOutput(this, 'ProxyEndpoint', { value: proxy.endpoint });
     new CfnOutput(this, 'AlarmTopic', { value: topic.topicArn });
+  }
+
+  /** WAFv2 on the load balancer: AWS common and known-bad-inputs rule groups, a per-IP rate limit. */
+  private webAcl(cfg: EnvironmentConfig, alb: elbv2.ApplicationLoadBalancer) {
+    const visibility = (metricName: string) => ({ cloudWatchMetricsEnabled: true, metricName, sampledRequestsEnabled: true });
+    const managed = (priority: number, name: string, overrides: string[] = []): wafv2.CfnWebACL.RuleProperty => ({
+      name,
+      priority,
+      overrideAction: { none: {} },
+      statement: {
+        managedRuleGroupStatement: {
+          vendorName: 'AWS',
+          name,
+          ...(overrides.length ? { ruleActionOverrides: overrides.map((rule) => ({ name: rule, actionToUse: { count: {} } })) } : {}),
+        },
+      },
+      visibilityConfig: visibility(name),
+    });
+    const acl = new wafv2.CfnWebACL(this, 'WebAcl', {
+      scope: 'REGIONAL',
+      defaultAction: { allow: {} },
+      visibilityConfig: visibility(`offbase-${cfg.name}`),
+      rules: [
+        // SizeRestrictions_BODY blocks bodies over 8 KB: documents and imports are larger, and the
+        // app enforces BODY_LIMIT_BYTES itself. Counted, so it still shows in the metrics.
+        managed(1, 'AWSManagedRulesCommonRuleSet', ['SizeRestrictions_BODY']),
+        managed(2, 'AWSManagedRulesKnownBadInputsRuleSet'),
+        {
+          name: 'RatePerIp',
+          priority: 3,
+          action: { block: {} },
+          statement: { rateBasedStatement: { limit: cfg.wafRateLimitPer5Min, aggregateKeyType: 'IP', evaluationWindowSec: 300 } },
+          visibilityConfig: visibility('RatePerIp'),
+        },
+      ],
+    });
+    new wafv2.CfnWebACLAssociation(this, 'WebAclAlb', { resourceArn: alb.loadBalancerArn, webAclArn: acl.attrArn });
+  }
+
+  /** Findings of cdk-nag's AwsSolutions pack this design accepts; everything else is fixed. */
+  private acknowledgeNag(
+    cfg: EnvironmentConfig,
+    c: {
+      taskDef: ecs.TaskDefinition;
+      migrateDef: ecs.TaskDefinition;
+      bootstrapDef: ecs.TaskDefinition;
+      db: rds.DatabaseInstance;
+      albSg: ec2.SecurityGroup;
+    },
+  ) {
+    acknowledge(c.albSg, 'AwsSolutions-EC23', 'the public load balancer accepts 80 (redirect) and 443 from anywhere by design');
+    for (const def of [c.taskDef, c.migrateDef, c.bootstrapDef]) {
+      acknowledge(def, 'AwsSolutions-ECS2', 'the plain environment holds configuration only; every credential is an ECS secret');
+      acknowledge(def.obtainExecutionRole(), 'AwsSolutions-IAM5[Resource::*]', 'ecr:GetAuthorizationToken has no resource-level permissions');
+    }
+    acknowledge(c.taskDef.taskRole, 'AwsSolutions-IAM5[Resource::*]', 'ECS Exec: ssmmessages channels have no resource-level permissions');
+    acknowledge(c.db, 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole]', 'the AWS policy made for Enhanced Monitoring');
+    if (!cfg.db.multiAz) acknowledge(c.db, 'AwsSolutions-RDS3', 'single-AZ outside prod to keep cost down; prod is Multi-AZ (asserted)');
+    if (!cfg.db.deletionProtection) acknowledge(c.db, 'AwsSolutions-RDS10', 'dev databases are disposable; prod has deletion protection (asserted)');
+    // The CDK's log-retention function (RDS log exports with retention) is a singleton at stack level.
+    for (const child of this.node.children.filter((n) => n.node.id.startsWith('LogRetention'))) {
+      acknowledge(child, 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]', 'CDK log-retention function: writes its own logs only');
+      acknowledge(child, 'AwsSolutions-IAM5[Resource::*]', 'CDK log-retention function: sets retention on log groups it cannot know in advance');
+    }
   }
 }

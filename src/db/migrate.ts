@@ -6,6 +6,7 @@ import { migrate } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
 import type { DatabaseConfig } from '../config.js';
 import { poolOptions } from './client.js';
+import { grantAppRole } from './roles.js';
 
 // drizzle/ sits at the package root both in the source tree (src/db) and in the build (dist/db).
 export const MIGRATIONS_FOLDER = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../drizzle');
@@ -44,10 +45,12 @@ export async function runMigrations(
 ): Promise<MigrationResult> {
   const sql = postgres(url, await poolOptions(config, url, { max: 1, prepare: false, connection: { application_name: 'offbase-migrate', statement_timeout: 0 } }));
   try {
-    await sql`select pg_advisory_lock(${MIGRATION_LOCK_KEY})`;
+    await untilReachable(config.bootWaitS, log, () => sql`select pg_advisory_lock(${MIGRATION_LOCK_KEY})`);
     try {
       const before = await countApplied(sql);
       await migrate(drizzle(sql), { migrationsFolder: MIGRATIONS_FOLDER });
+      // Every run, so a table a migration adds is usable by the app role at once.
+      if (config.appRole) await grantAppRole(sql, config.appRole);
       const status = await migrationStatus(sql);
       const ran = status.applied - before;
       log(ran > 0 ? `applied ${ran} migration(s); schema at ${status.latest}` : `schema up to date at ${status.latest}`);
@@ -57,6 +60,35 @@ export async function runMigrations(
     }
   } finally {
     await sql.end({ timeout: 5 });
+  }
+}
+
+// Errors that mean "not there yet" (refused, unresolvable, timed out, starting up or shutting
+// down during a failover), as opposed to a wrong password or a broken migration.
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'CONNECT_TIMEOUT', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', '57P01', '57P02', '57P03']);
+export const isUnreachable = (err: unknown): boolean => {
+  const code = (err as { code?: string; errno?: string }).code ?? (err as { errno?: string }).errno;
+  return typeof code === 'string' && (UNREACHABLE.has(code) || code.startsWith('08'));
+};
+
+/**
+ * Runs `attempt` until the database answers, for at most `waitS` seconds: a task that boots
+ * during a Multi-AZ failover waits for the new primary instead of exiting (and being
+ * replaced by another that fails the same way). Other errors are thrown at once.
+ */
+async function untilReachable<T>(waitS: number, log: (msg: string) => void, attempt: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + waitS * 1000;
+  for (let tries = 0; ; tries++) {
+    try {
+      return await attempt();
+    } catch (err) {
+      const left = deadline - Date.now();
+      if (!isUnreachable(err)) throw err;
+      if (left <= 0) throw new Error(`database unreachable after ${waitS} s (DB_BOOT_WAIT_S): ${(err as { code?: string }).code}`, { cause: err });
+      const delay = Math.min(left, 500 * 2 ** Math.min(tries, 3));
+      log(`waiting for the database (${(err as { code?: string }).code}); ${Math.ceil(left / 1000)} s left`);
+      await new Promise((r) => setTimeout(r, delay));
+    }
   }
 }
 

@@ -5,6 +5,7 @@ import fp from 'fastify-plugin';
 import type { Config } from '../config.js';
 import { sessions, users, type UserRole } from '../db/schema/index.js';
 import { AppError } from '../errors.js';
+import { jwtKeyRing } from '../features/auth/jwt-keys.js';
 import { isUuid } from '../lib/uuid.js';
 import { supabaseTokenUser } from './supabase-tokens.js';
 
@@ -40,9 +41,11 @@ declare module 'fastify' {
 
 export default fp<{ config: Config }>(
   async (app, { config }) => {
+    // Signs with the current key (its kid in the header); previous keys verify only.
+    const keys = jwtKeyRing(config.auth.jwtSecret, config.auth.jwtPreviousSecrets);
     await app.register(jwt, {
-      secret: config.auth.jwtSecret,
-      sign: { algorithm: 'HS256', iss: config.auth.issuer, aud: config.auth.audience, expiresIn: config.auth.accessTokenTtlS },
+      secret: keys.current.secret,
+      sign: { algorithm: 'HS256', kid: keys.current.kid, iss: config.auth.issuer, aud: config.auth.audience, expiresIn: config.auth.accessTokenTtlS },
       // Pinning the algorithm rejects alg:none and key-confusion tricks. fast-jwt checks exp,
       // iss and aud only when present: requiredClaims refuses a token that leaves one out.
       verify: { algorithms: ['HS256'], allowedIss: config.auth.issuer, allowedAud: config.auth.audience, requiredClaims: ['exp', 'iss', 'aud'] },
@@ -62,7 +65,10 @@ export default fp<{ config: Config }>(
       if (!header || !/^bearer\s+\S+/i.test(header)) throw new AppError('unauthorized');
       let claims: AccessTokenClaims;
       try {
-        claims = await request.jwtVerify<AccessTokenClaims>();
+        const key = keys.keyFor(header.replace(/^bearer\s+/i, ''));
+        if (key === null) throw new Error('unknown kid');
+        // A previous key is passed per call; the registered verify options still apply.
+        claims = key === keys.current.secret ? await request.jwtVerify<AccessTokenClaims>() : await request.jwtVerify<AccessTokenClaims>({ key });
       } catch {
         // Supabase cut-over hook (src/plugins/supabase-tokens.ts): off unless SUPABASE_JWT_SECRET is set.
         const legacy = await supabaseTokenUser(app, request);

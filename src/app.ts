@@ -45,6 +45,8 @@ export async function buildApp(config: Config, deps: AppDeps, options: BuildOpti
     bodyLimit: config.bodyLimit,
     trustProxy: config.trustProxy,
     return503OnClosing: true,
+    // No request is in flight longer than this: past it, 503 service_unavailable.
+    handlerTimeout: config.requestTimeoutMs,
     forceCloseConnections: 'idle',
     // Errors the router raises before any hook runs (a malformed %-escape in the path):
     // same error shape and request id header as everything else.

@@ -23,7 +23,7 @@ describe('configuration', () => {
     expect(c.shutdownTimeoutMs).toBe(10_000);
     expect(c.auth.jwtSecretGenerated).toBe(true);
     expect(Buffer.byteLength(c.auth.jwtSecret)).toBeGreaterThanOrEqual(32);
-    expect(c.auth.argon2).toEqual({ memoryCost: 19_456, timeCost: 2, parallelism: 1, queueTimeoutMs: 5000 });
+    expect(c.auth.argon2).toEqual({ memoryCost: 19_456, timeCost: 2, parallelism: 1, queueTimeoutMs: 10_000 });
     expect(c.requestTimeoutMs).toBe(30_000);
   });
 

@@ -44,7 +44,11 @@ function queued<T>(fn: () => Promise<T>, queueTimeoutMs: number | undefined): Pr
     void hashing(async () => {
       if (expired) return;
       clearTimeout(timer);
-      await fn().then(resolve, reject);
+      try {
+        resolve(await fn());
+      } catch (err) {
+        reject(err);
+      }
     });
   });
 }

@@ -45,7 +45,11 @@ export async function buildApp(config: Config, deps: AppDeps, options: BuildOpti
     logController: new LogController({ requestIdLogLabel: 'request_id', disableRequestLogging: true }),
     bodyLimit: config.bodyLimit,
     trustProxy: fastifyTrustProxy(config.trustProxy),
-    return503OnClosing: true,
+    // While closing, the shutdown plugin answers 503 in each surface's own error shape;
+    // fastify's built-in 503 would bypass the error handlers.
+    return503OnClosing: false,
+    // No request is in flight longer than this: past it, 503 service_unavailable.
+    handlerTimeout: config.requestTimeoutMs,
     forceCloseConnections: 'idle',
     // Errors the router raises before any hook runs (a malformed %-escape in the path):
     // same error shape and request id header as everything else.

@@ -24,6 +24,7 @@ const EnvSchema = Type.Object({
   CORS_ORIGINS: Type.String({ default: '' }),
   BODY_LIMIT_BYTES: Int(1_048_576, 1024, 64 * 1_048_576),
   SHUTDOWN_TIMEOUT_MS: Int(10_000, 100, 120_000),
+  REQUEST_TIMEOUT_MS: Int(30_000, 1000, 600_000),
   TRUST_PROXY: Type.String({ default: 'false' }),
   PUBLIC_URL: Type.String({ default: 'http://localhost:3000' }),
 
@@ -40,6 +41,7 @@ const EnvSchema = Type.Object({
   DB_MAX_LIFETIME_S: Int(1800, 0, 86_400),
   DB_CONNECT_TIMEOUT_S: Int(10, 1, 300),
   DB_STATEMENT_TIMEOUT_MS: Int(15_000, 0, 3_600_000),
+  DB_QUERY_DEADLINE_MS: Type.Optional(Int(undefined, 0, 3_600_000)),
   DB_PREPARE: Bool(true),
   DB_SSL: Type.Union([Type.Literal('disable'), Type.Literal('require'), Type.Literal('verify-full')], {
     default: 'disable',
@@ -63,6 +65,7 @@ const EnvSchema = Type.Object({
   ARGON2_MEMORY_KIB: Int(19_456, 8192, 1_048_576),
   ARGON2_TIME_COST: Int(2, 1, 20),
   ARGON2_PARALLELISM: Int(1, 1, 16),
+  PASSWORD_HASH_QUEUE_TIMEOUT_MS: Int(10_000, 100, 600_000),
   REQUIRE_EMAIL_VERIFICATION: Bool(false),
   SUPABASE_JWT_SECRET: Type.Optional(Str()),
   OFFBASE_ANON_KEY: Type.Optional(Str()),
@@ -98,6 +101,8 @@ export interface DatabaseConfig {
   maxLifetimeS: number;
   connectTimeoutS: number;
   statementTimeoutMs: number;
+  /** Client-side deadline per query (0: none); past it the connection is destroyed. */
+  queryDeadlineMs: number;
   prepare: boolean;
   ssl: SslMode;
   sslCa: string | null;
@@ -121,6 +126,8 @@ export interface Config {
   corsOrigins: string[];
   bodyLimit: number;
   shutdownTimeoutMs: number;
+  /** The longest any request is in flight: past it, 503 service_unavailable. */
+  requestTimeoutMs: number;
   /** Whose X-Forwarded-For to believe (src/lib/trust-proxy.ts). */
   trustProxy: TrustProxy;
   publicUrl: string;
@@ -135,7 +142,7 @@ export interface Config {
     accessTokenTtlS: number;
     refreshTokenTtlS: number;
     refreshReuseGraceS: number;
-    argon2: { memoryCost: number; timeCost: number; parallelism: number };
+    argon2: { memoryCost: number; timeCost: number; parallelism: number; queueTimeoutMs: number };
     requireEmailVerification: boolean;
     supabaseJwtSecret: string | null;
     anonKey: string | null;
@@ -185,6 +192,9 @@ function parseEnv(source: Record<string, string | undefined>): Env {
   return env as Env;
 }
 
+/** How much longer than statement_timeout the client waits before it gives up on a connection. */
+export const QUERY_DEADLINE_MARGIN_MS = 2000;
+
 function databaseUrl(env: Env): string | null {
   if (env.DATABASE_URL) return env.DATABASE_URL;
   const parts = [env.DB_HOST, env.DB_NAME, env.DB_USER];
@@ -217,6 +227,13 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   }
   const trustProxy = parseTrustProxy(env.TRUST_PROXY);
   if (trustProxy && 'error' in trustProxy) throw new ConfigError(trustProxy.error);
+  // The server cancels a statement at DB_STATEMENT_TIMEOUT_MS; the client gives up on the
+  // connection only later, when the server could not (frozen, failing over, unreachable).
+  const queryDeadlineMs =
+    env.DB_QUERY_DEADLINE_MS ?? (env.DB_STATEMENT_TIMEOUT_MS > 0 ? env.DB_STATEMENT_TIMEOUT_MS + QUERY_DEADLINE_MARGIN_MS : env.REQUEST_TIMEOUT_MS);
+  if (queryDeadlineMs > 0 && env.DB_STATEMENT_TIMEOUT_MS > 0 && queryDeadlineMs <= env.DB_STATEMENT_TIMEOUT_MS) {
+    throw new ConfigError(`DB_QUERY_DEADLINE_MS must be above DB_STATEMENT_TIMEOUT_MS (${env.DB_STATEMENT_TIMEOUT_MS}), or 0 for none`);
+  }
   let jwtSecret = env.JWT_SECRET ?? '';
   let jwtSecretGenerated = false;
   if (Buffer.byteLength(jwtSecret) < 32) {
@@ -242,6 +259,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       .filter(Boolean),
     bodyLimit: env.BODY_LIMIT_BYTES,
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+    requestTimeoutMs: env.REQUEST_TIMEOUT_MS,
     trustProxy,
     publicUrl: env.PUBLIC_URL.replace(/\/$/, ''),
     db: {
@@ -253,6 +271,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       maxLifetimeS: env.DB_MAX_LIFETIME_S,
       connectTimeoutS: env.DB_CONNECT_TIMEOUT_S,
       statementTimeoutMs: env.DB_STATEMENT_TIMEOUT_MS,
+      queryDeadlineMs,
       prepare: env.DB_PREPARE === 'true',
       ssl: env.DB_SSL,
       sslCa: env.DB_SSL_CA ?? null,
@@ -277,6 +296,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
         memoryCost: env.ARGON2_MEMORY_KIB,
         timeCost: env.ARGON2_TIME_COST,
         parallelism: env.ARGON2_PARALLELISM,
+        queueTimeoutMs: env.PASSWORD_HASH_QUEUE_TIMEOUT_MS,
       },
       requireEmailVerification: env.REQUIRE_EMAIL_VERIFICATION === 'true',
       supabaseJwtSecret: env.SUPABASE_JWT_SECRET ?? null,

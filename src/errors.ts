@@ -92,6 +92,7 @@ const UNAVAILABLE_ERRNO = new Set([
   'CONNECTION_CLOSED',
   'CONNECTION_ENDED',
   'CONNECTION_DESTROYED',
+  'QUERY_DEADLINE', // offbase's client-side deadline (scripts/patch-postgres.mjs)
 ]);
 // SQLSTATE classes 08 (connection), 53 (resources), 57P (operator intervention) and
 // 57014 (statement timeout / cancel): transient by nature.
@@ -152,6 +153,8 @@ function fromFramework(error: FastifyError): AppError | null {
       return new AppError('validation_failed', 'The URL is malformed.');
     case 'FST_ERR_NOT_FOUND':
       return new AppError('not_found');
+    case 'FST_ERR_HANDLER_TIMEOUT': // REQUEST_TIMEOUT_MS passed
+      return new AppError('service_unavailable', 'The request did not complete in time; try again shortly.', undefined, { 'retry-after': '5' });
     case 'FAST_JWT_MISSING_TOKEN': // defensive: routes map JWT errors themselves
       return new AppError('unauthorized');
   }

@@ -23,7 +23,17 @@ describe('configuration', () => {
     expect(c.shutdownTimeoutMs).toBe(10_000);
     expect(c.auth.jwtSecretGenerated).toBe(true);
     expect(Buffer.byteLength(c.auth.jwtSecret)).toBeGreaterThanOrEqual(32);
-    expect(c.auth.argon2).toEqual({ memoryCost: 19_456, timeCost: 2, parallelism: 1 });
+    expect(c.auth.argon2).toEqual({ memoryCost: 19_456, timeCost: 2, parallelism: 1, queueTimeoutMs: 10_000 });
+    expect(c.requestTimeoutMs).toBe(30_000);
+  });
+
+  it('sets the client-side query deadline past the statement timeout', () => {
+    expect(loadConfig({}).db.queryDeadlineMs).toBe(17_000);
+    expect(loadConfig({ DB_STATEMENT_TIMEOUT_MS: '2000' }).db.queryDeadlineMs).toBe(4000);
+    expect(loadConfig({ DB_STATEMENT_TIMEOUT_MS: '0', REQUEST_TIMEOUT_MS: '20000' }).db.queryDeadlineMs).toBe(20_000);
+    expect(loadConfig({ DB_QUERY_DEADLINE_MS: '20000' }).db.queryDeadlineMs).toBe(20_000);
+    expect(loadConfig({ DB_QUERY_DEADLINE_MS: '0' }).db.queryDeadlineMs).toBe(0);
+    expect(errorOf({ DB_QUERY_DEADLINE_MS: '15000' })).toMatch(/^DB_QUERY_DEADLINE_MS must be above DB_STATEMENT_TIMEOUT_MS \(15000\)/);
   });
 
   it('builds the URL from the DB_* variables ECS injects from Secrets Manager', () => {
@@ -50,6 +60,9 @@ describe('configuration', () => {
     [{ DB_HOST: 'db' }, /^DB_NAME is required/],
     [{ JWT_SECRET: 'short' }, /^JWT_SECRET must be at least 32 bytes/],
     [{ NODE_ENV: 'staging' }, /^NODE_ENV must be one of/],
+    [{ REQUEST_TIMEOUT_MS: '10' }, /^REQUEST_TIMEOUT_MS must be an integer from 1000/],
+    [{ DB_QUERY_DEADLINE_MS: 'soon' }, /^DB_QUERY_DEADLINE_MS must be an integer/],
+    [{ PASSWORD_HASH_QUEUE_TIMEOUT_MS: '-1' }, /^PASSWORD_HASH_QUEUE_TIMEOUT_MS must be an integer/],
   ])('names the bad variable: %j', (env, message) => {
     expect(errorOf(env as Record<string, string>)).toMatch(message);
   });

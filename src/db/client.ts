@@ -44,6 +44,25 @@ async function iamPassword(url: string, region: string | null): Promise<() => Pr
   return () => signer.getAuthToken();
 }
 
+const KEEPALIVE_S = 30;
+
+/**
+ * Gives every query on the pool a client-side deadline: past it the query fails with
+ * QUERY_DEADLINE (503 service_unavailable) and its connection is destroyed, never reused.
+ * The deadline lives in postgres.js's connection (scripts/patch-postgres.mjs adds it, one
+ * timer per running query, no extra round trip); this refuses an unpatched copy rather than
+ * run without it.
+ */
+export function withQueryDeadline(sql: Sql, deadlineMs: number): Sql {
+  if (deadlineMs <= 0) return sql;
+  const options = sql.options as unknown as Record<string, unknown>;
+  if (!('query_deadline_ms' in options)) {
+    throw new Error('postgres.js lacks the client-side query deadline: run `node scripts/patch-postgres.mjs` (npm install runs it)');
+  }
+  options.query_deadline_ms = deadlineMs;
+  return sql;
+}
+
 export async function poolOptions(
   config: DatabaseConfig,
   url: string,
@@ -57,6 +76,11 @@ export async function poolOptions(
     prepare: config.prepare,
     ssl: sslOption(config),
     onnotice: () => {},
+    // TCP keepalive after 30 s of silence (postgres.js defaults to 60 s), so an idle pooled
+    // connection to a peer that vanished (failover, NAT or security-group change) errors out
+    // instead of taking the next query down with it. A frozen server still ACKs probes: the
+    // client-side query deadline (withQueryDeadline) is what bounds a query in flight.
+    keep_alive: KEEPALIVE_S,
     // postgres.js backs off reconnects up to 20 s (3^n / 100 s); a request queued behind a
     // backing-off connection waits that long. Capped at 1 s, requests fail fast with 503
     // during an outage and the pool is back within a second of the database.
@@ -71,12 +95,12 @@ export async function poolOptions(
 }
 
 export async function createDatabase(config: DatabaseConfig, url: string): Promise<Database> {
-  const sql = postgres(url, await poolOptions(config, url));
+  const sql = withQueryDeadline(postgres(url, await poolOptions(config, url)), config.queryDeadlineMs);
   const db = drizzle(sql, { schema });
   let readSql = sql;
   let readDb = db;
   if (config.readUrl) {
-    readSql = postgres(config.readUrl, await poolOptions(config, config.readUrl));
+    readSql = withQueryDeadline(postgres(config.readUrl, await poolOptions(config, config.readUrl)), config.queryDeadlineMs);
     readDb = drizzle(readSql, { schema });
   }
   return {

@@ -1,5 +1,6 @@
 import fp from 'fastify-plugin';
 import nodemailer from 'nodemailer';
+import SMTPTransport from 'nodemailer/lib/smtp-transport/index.js';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from '../config.js';
 
@@ -22,14 +23,37 @@ declare module 'fastify' {
   }
 }
 
+/** Milliseconds. nodemailer's own defaults wait up to 2 minutes to connect and an hour idle. */
+export interface MailTimeouts {
+  connect: number;
+  greeting: number;
+  /** Inactivity on an open connection. */
+  socket: number;
+}
+
+// A hung or black-holed SMTP server fails a send within seconds, so undelivered mail is
+// logged promptly and sends do not pile up (mail leaves after the reply: no request waits).
+export const MAIL_TIMEOUTS: MailTimeouts = { connect: 5000, greeting: 5000, socket: 15_000 };
+
 /** SMTP via nodemailer, from SMTP_URL (smtp:// or smtps://, credentials in the URL). */
 export class SmtpMailer implements Mailer {
   private readonly transport: nodemailer.Transporter;
   constructor(
     url: string,
     private readonly from: string,
+    timeouts: MailTimeouts = MAIL_TIMEOUTS,
   ) {
-    this.transport = nodemailer.createTransport(url);
+    // The transport itself, so the URL and the timeouts merge (createTransport({url}) would
+    // keep only what the URL says).
+    this.transport = nodemailer.createTransport(
+      new SMTPTransport({
+        url,
+        connectionTimeout: timeouts.connect,
+        greetingTimeout: timeouts.greeting,
+        socketTimeout: timeouts.socket,
+        dnsTimeout: timeouts.connect,
+      }),
+    );
   }
   async send(message: MailMessage): Promise<void> {
     await this.transport.sendMail({ from: this.from, ...message });

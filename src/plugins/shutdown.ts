@@ -1,13 +1,22 @@
 import fp from 'fastify-plugin';
+import { AppError } from '../errors.js';
 
-// During shutdown, responses to requests already in flight carry `Connection: close`, so
-// keep-alive clients do not hold the server open past SHUTDOWN_TIMEOUT_MS; new requests on
-// old sockets get 503 from fastify (return503OnClosing) and new sockets are refused.
+// During shutdown every response carries `Connection: close`, so keep-alive clients do not
+// hold the server open past SHUTDOWN_TIMEOUT_MS; new sockets are refused. A request that
+// still arrives on an open keep-alive socket gets 503 service_unavailable with Retry-After,
+// thrown here so it goes through the route's error handler and comes out in that surface's
+// shape (offbase's, GoTrue's on /auth/v1, PostgREST's on /rest/v1). Requests already in
+// flight complete normally.
 export default fp(
   async (app) => {
     let closing = false;
     app.addHook('preClose', async () => {
       closing = true;
+    });
+    // Callback style: no promise per request on the hot path.
+    app.addHook('onRequest', (_request, _reply, done) => {
+      if (closing) done(new AppError('service_unavailable', 'The server is shutting down; retry the request.', undefined, { 'retry-after': '1' }));
+      else done();
     });
     app.addHook('onSend', async (_request, reply) => {
       if (closing) reply.header('connection', 'close');

@@ -1,7 +1,8 @@
-import { createServer, type Server } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp, type TestApp } from '../helpers/app.js';
 import { randomIp, registerUser } from '../helpers/auth.js';
+import { SmtpMailer } from '../../src/plugins/mailer.js';
 
 // A minimal SMTP server: enough of RFC 5321 for nodemailer to deliver one message, so the
 // SMTP_URL path is exercised end to end without any mail leaving the machine.
@@ -74,5 +75,24 @@ describe('SMTP mailer (SMTP_URL)', () => {
     expect(mail.data).toMatch(/https:\/\/app\.example\.com\/reset-password#token=/);
     expect(t.app.mailer.sent).toBeUndefined();
     expect(t.logs.join('\n')).not.toContain('mail recorded');
+  });
+});
+
+describe('a hung SMTP server', () => {
+  it('fails the send within the greeting timeout instead of holding it open', async () => {
+    // Accepts the connection and never says a word, like a server that froze.
+    const sockets: Socket[] = [];
+    const silent = createServer((socket) => void sockets.push(socket));
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const mailer = new SmtpMailer(`smtp://127.0.0.1:${(silent.address() as { port: number }).port}`, 'offbase <auth@example.com>', { connect: 300, greeting: 300, socket: 1000 });
+    try {
+      const started = Date.now();
+      await expect(mailer.send({ to: 'someone@example.com', subject: 'Hello', text: 'Hi' })).rejects.toThrow(/greeting/i);
+      expect(Date.now() - started).toBeLessThan(2000);
+    } finally {
+      mailer.close();
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => silent.close(r));
+    }
   });
 });

@@ -4,6 +4,7 @@ import argon2 from 'argon2';
 import pLimit from 'p-limit';
 import { verify as bcryptVerify } from '@node-rs/bcrypt';
 import { dictionary } from '@zxcvbn-ts/language-common';
+import { AppError } from '../../errors.js';
 
 // Password hashing and policy. No HTTP here: the /api/v1 and the GoTrue-compatible
 // surfaces both call these functions.
@@ -12,6 +13,8 @@ export interface Argon2Params {
   memoryCost: number;
   timeCost: number;
   parallelism: number;
+  /** PASSWORD_HASH_QUEUE_TIMEOUT_MS: the longest a hash or verification waits for its turn. */
+  queueTimeoutMs?: number;
 }
 
 export const PASSWORD_MIN_LENGTH = 8;
@@ -25,9 +28,35 @@ const BCRYPT_MAX_BYTES = 72;
 // of CPU. At most cores − 1 hashes run at once (at least one); the rest queue.
 const hashing = pLimit(Math.max(1, availableParallelism() - 1));
 
+/**
+ * Runs fn in the hashing queue. One still waiting for its turn after queueTimeoutMs never
+ * runs and fails with 503 instead: under a login storm the queue stays short, and no CPU
+ * goes to hashes whose requests have given up.
+ */
+function queued<T>(fn: () => Promise<T>, queueTimeoutMs: number | undefined): Promise<T> {
+  if (!queueTimeoutMs) return hashing(fn);
+  return new Promise<T>((resolve, reject) => {
+    let expired = false;
+    const timer = setTimeout(() => {
+      expired = true;
+      reject(new AppError('service_unavailable', 'Too many password checks are waiting; try again shortly.', undefined, { 'retry-after': '5' }));
+    }, queueTimeoutMs);
+    void hashing(async () => {
+      if (expired) return;
+      clearTimeout(timer);
+      try {
+        resolve(await fn());
+      } catch (err) {
+        reject(err);
+      }
+    });
+  });
+}
+
 /** argon2id PHC string; the native library hashes on libuv's thread pool, off the event loop. */
 export function hashPassword(password: string, params: Argon2Params): Promise<string> {
-  return hashing(() => argon2.hash(password, { type: argon2.argon2id, ...params }));
+  const { memoryCost, timeCost, parallelism, queueTimeoutMs } = params;
+  return queued(() => argon2.hash(password, { type: argon2.argon2id, memoryCost, timeCost, parallelism }), queueTimeoutMs);
 }
 
 const BCRYPT = /^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$/;
@@ -57,14 +86,15 @@ export async function verifyPassword(hash: string, password: string, params: Arg
   try {
     if (BCRYPT.test(hash)) {
       if (Buffer.byteLength(password) > BCRYPT_MAX_BYTES) return { ok: false, needsRehash: true };
-      return { ok: await hashing(() => bcryptVerify(password, hash)), needsRehash: true };
+      return { ok: await queued(() => bcryptVerify(password, hash), params.queueTimeoutMs), needsRehash: true };
     }
     if (ARGON2.test(hash)) {
-      const ok = await hashing(() => argon2.verify(hash, password));
+      const ok = await queued(() => argon2.verify(hash, password), params.queueTimeoutMs);
       return { ok, needsRehash: ok && needsRehash(hash, params) };
     }
-  } catch {
-    // A corrupt hash is a failed login, not a 500.
+  } catch (err) {
+    // A corrupt hash is a failed login, not a 500; a full queue is a 503, not a failed login.
+    if (err instanceof AppError) throw err;
   }
   return { ok: false, needsRehash: false };
 }
@@ -77,6 +107,8 @@ export function dummyHash(params: Argon2Params): Promise<string> {
   let hash = dummyHashes.get(key);
   if (!hash) {
     hash = hashPassword(randomBytes(24).toString('base64url'), params);
+    // A failure (the hashing queue was full) is not remembered: the next login tries again.
+    hash.catch(() => dummyHashes.delete(key));
     dummyHashes.set(key, hash);
   }
   return hash;

@@ -27,7 +27,8 @@ export function compatErrorHandler(toShape: (error: unknown) => ShapedError) {
   return (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     const framework = !(error instanceof AppError) && (error.validation !== undefined || String(error.code ?? '').startsWith('FST_') || error instanceof SyntaxError);
     const shaped = toShape(framework ? toAppError(error) : error);
-    if (shaped.statusCode >= 500) request.log.error({ err: error }, 'unhandled error');
+    // 503 is the database or a deadline, not a bug: logged as such, like the native surface does.
+    if (shaped.statusCode >= 500) request.log.error({ err: error }, shaped.statusCode === 503 ? 'service unavailable' : 'unhandled error');
     else request.log.info({ status: shaped.statusCode, code: (shaped.toJSON() as { code?: unknown; error_code?: unknown }).error_code ?? (shaped.toJSON() as { code?: unknown }).code }, 'request rejected');
     reply.headers(shaped.headers);
     return reply.code(shaped.statusCode).send(shaped.toJSON());

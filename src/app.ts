@@ -3,6 +3,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Config } from './config.js';
 import type { Database } from './db/client.js';
 import { handleError, handleNotFound } from './errors.js';
+import { maxDepthKeyword } from './lib/json-depth.js';
 import { createLogger } from './logger.js';
 import authenticate from './plugins/authenticate.js';
 import database from './plugins/database.js';
@@ -52,7 +53,15 @@ export async function buildApp(config: Config, deps: AppDeps, options: BuildOpti
       reply.header('x-request-id', request.id);
       return (compatFrameworkErrorHandler(request.url) ?? handleError)(error, request, reply);
     },
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false, allowUnionTypes: true } },
+    // A body key `__proto__` (or `constructor.prototype`) is refused with 400 invalid_json by the
+    // JSON parser rather than stripped; the query string parses into a null-prototype object.
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+    ajv: {
+      customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false, allowUnionTypes: true },
+      // `maxDepth` on the JSON fields (lib/json-depth.ts): nesting is bounded before anything walks it.
+      plugins: [maxDepthKeyword],
+    },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.decorate('config', config);

@@ -7,6 +7,7 @@ import { RESOURCES } from '../../src/features/compat/rest/resources.js';
 import { compileFilter, filterableColumn, validateSort } from '../../src/query/index.js';
 import { AppError } from '../../src/errors.js';
 import { buildTestApp, type TestApp } from '../helpers/app.js';
+import { builtinsSnapshot, PROTO_KEYS, scrubBuiltins } from '../helpers/prototypes.js';
 import { createUserWithToken, type TestUser } from '../helpers/users.js';
 import { ANON_KEY } from './helpers.js';
 
@@ -16,34 +17,8 @@ import { ANON_KEY } from './helpers.js';
 // here must answer a clear 4xx (or a correct 2xx that treats the name as a plain name), leave
 // every built-in prototype as it was, and leave the server serving everyone else.
 
-const HOSTILE = ['__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', 'valueOf', '__defineGetter__', 'isPrototypeOf'];
-
-/** Own property names of the built-ins a polluted lookup could write to (functions included: `hasOwnProperty.limit=1`). */
-function builtinsSnapshot(): string {
-  const targets: [string, object][] = [
-    ['Object.prototype', Object.prototype],
-    ['Object', Object],
-    ['Function.prototype', Function.prototype],
-    ['Array.prototype', Array.prototype],
-    ['String.prototype', String.prototype],
-  ];
-  for (const name of Object.getOwnPropertyNames(Object.prototype)) {
-    const value = (Object.prototype as Record<string, unknown>)[name];
-    if (typeof value === 'function') targets.push([`Object.prototype.${name}`, value]);
-  }
-  return targets.map(([name, target]) => `${name}: ${Reflect.ownKeys(target).map(String).sort().join(',')}`).join('\n');
-}
-
+const HOSTILE = [...PROTO_KEYS, 'valueOf', '__defineGetter__', 'isPrototypeOf'];
 const pristine = builtinsSnapshot();
-
-/** Undo whatever a failing case wrote, so one failure does not turn every later test red. */
-function scrubBuiltins() {
-  for (const key of Object.keys(Object.prototype)) delete (Object.prototype as Record<string, unknown>)[key];
-  for (const name of Object.getOwnPropertyNames(Object.prototype)) {
-    const value = (Object.prototype as Record<string, unknown>)[name];
-    if (typeof value === 'function') for (const key of Object.keys(value)) delete (value as unknown as Record<string, unknown>)[key];
-  }
-}
 
 let t: TestApp;
 let alice: TestUser;

@@ -54,7 +54,8 @@ export async function buildApp(config: Config, deps: AppDeps, options: BuildOpti
       return (compatFrameworkErrorHandler(request.url) ?? handleError)(error, request, reply);
     },
     // A body key `__proto__` (or `constructor.prototype`) is refused with 400 invalid_json by the
-    // JSON parser rather than stripped; the query string parses into a null-prototype object.
+    // JSON parser rather than stripped. (The query string already parses into an object with no
+    // Object.prototype in its chain: test/compat/prototype-pollution.test.ts pins both.)
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     ajv: {

@@ -179,7 +179,7 @@ export function toAppError(error: unknown): AppError {
   // The net under validation: PostgreSQL refusing a value (class 22: NUL or a lone surrogate
   // in text/jsonb, bad text for a type, out of range) is the client's input, never a 500.
   if (sqlState(error)?.startsWith('22')) return new AppError('validation_failed', 'A value is invalid for its column.');
-  if (isInputTooComplex(error)) return new AppError('validation_failed', 'The request is nested too deeply or is too complex.', [{ field: 'body', message: 'is nested too deeply or is too complex' }]);
+  if (isInputTooComplex(error)) return new AppError('validation_failed', 'The request is nested too deeply or is too complex.', [{ field: 'request', message: 'is nested too deeply or is too complex' }]);
   const status = (error as FastifyError).statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) {
     // A 4xx from a plugin we do not map explicitly: keep the status, never the raw text.

@@ -3,6 +3,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Config } from './config.js';
 import type { Database } from './db/client.js';
 import { handleError, handleNotFound } from './errors.js';
+import { maxDepthKeyword } from './lib/json-depth.js';
 import { createLogger } from './logger.js';
 import { fastifyTrustProxy } from './lib/trust-proxy.js';
 import authenticate from './plugins/authenticate.js';
@@ -57,7 +58,16 @@ export async function buildApp(config: Config, deps: AppDeps, options: BuildOpti
       reply.header('x-request-id', request.id);
       return (compatFrameworkErrorHandler(request.url) ?? handleError)(error, request, reply);
     },
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false, allowUnionTypes: true } },
+    // A body key `__proto__` (or `constructor.prototype`) is refused with 400 invalid_json by the
+    // JSON parser rather than stripped. (The query string already parses into an object with no
+    // Object.prototype in its chain: test/compat/prototype-pollution.test.ts pins both.)
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+    ajv: {
+      customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false, allowUnionTypes: true },
+      // `maxDepth` on the JSON fields (lib/json-depth.ts): nesting is bounded before anything walks it.
+      plugins: [maxDepthKeyword],
+    },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.decorate('config', config);

@@ -163,6 +163,17 @@ function fromFramework(error: FastifyError): AppError | null {
   return null;
 }
 
+/**
+ * Input too deep or too complex for whoever walked it: a stack overflow (RangeError) in a
+ * recursive walk such as JSON.stringify, or PostgreSQL's class 54 (program limit exceeded:
+ * stack depth, statement too complex, index row too large). Validation bounds depth first
+ * (lib/json-depth.ts); a request that still gets here is the client's 400, never a 500.
+ */
+export function isInputTooComplex(error: unknown): boolean {
+  if (causes(error).some((e) => e instanceof RangeError && /maximum call stack/i.test(e.message))) return true;
+  return sqlState(error)?.startsWith('54') ?? false;
+}
+
 export function toAppError(error: unknown): AppError {
   if (error instanceof AppError) return error;
   if (isDatabaseUnavailable(error)) return new AppError('service_unavailable', undefined, undefined, { 'retry-after': '5' });
@@ -171,6 +182,7 @@ export function toAppError(error: unknown): AppError {
   // The net under validation: PostgreSQL refusing a value (class 22: NUL or a lone surrogate
   // in text/jsonb, bad text for a type, out of range) is the client's input, never a 500.
   if (sqlState(error)?.startsWith('22')) return new AppError('validation_failed', 'A value is invalid for its column.');
+  if (isInputTooComplex(error)) return new AppError('validation_failed', 'The request is nested too deeply or is too complex.', [{ field: 'request', message: 'is nested too deeply or is too complex' }]);
   const status = (error as FastifyError).statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) {
     // A 4xx from a plugin we do not map explicitly: keep the status, never the raw text.
@@ -194,6 +206,9 @@ export function handleError(error: FastifyError, request: FastifyRequest, reply:
   const appError = toAppError(error);
   if (appError.statusCode >= 500) {
     request.log.error({ err: error }, appError.code === 'internal_error' ? 'unhandled error' : appError.message);
+  } else if (isInputTooComplex(error)) {
+    // A 400 for the client, but a bound is missing somewhere: worth an operator's look.
+    request.log.warn({ err: error }, 'request too deeply nested or too complex');
   } else if (!(error instanceof AppError)) {
     // Only the code: parser messages can quote the body, and bodies carry passwords.
     request.log.info({ code: appError.code, details: appError.details }, 'request rejected');

@@ -70,7 +70,8 @@ function param(spec: ColumnSpec, value: unknown): SQL {
 
 function compileCondition(table: TableSpec, c: Condition): SQL {
   const spec = filterableColumn(table, c.column);
-  if (!ALLOWED[c.op]?.includes(spec.type)) throw invalid(c.column, `does not support the ${String(c.op)} operator`);
+  // hasOwn: an operator named `constructor` or `__proto__` must not find Object.prototype's.
+  if (!Object.hasOwn(ALLOWED, c.op) || !ALLOWED[c.op].includes(spec.type)) throw invalid(c.column, `does not support the ${String(c.op)} operator`);
   const col = spec.column;
   switch (c.op) {
     case 'is': {

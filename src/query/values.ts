@@ -1,4 +1,5 @@
 import { AppError } from '../errors.js';
+import { depthMessage, jsonTooDeep } from '../lib/json-depth.js';
 import { isUuid } from '../lib/uuid.js';
 import type { ColumnType } from './columns.js';
 
@@ -67,14 +68,18 @@ export function coerceValue(type: ColumnType, value: unknown, field: string): un
     case 'tsvector':
       // Only the full-text operators reach a tsvector column, with the query text as value.
       return coerceValue('text', value, field);
-    case 'jsonb':
+    case 'jsonb': {
+      let json = value;
       if (typeof value === 'string') {
         try {
-          return JSON.parse(value);
+          json = JSON.parse(value);
         } catch {
           throw invalid(field, 'must be JSON');
         }
       }
-      return value;
+      // The value travels as JSON text (JSON.stringify, recursive): bounded like every JSON field.
+      if (jsonTooDeep(json)) throw invalid(field, depthMessage());
+      return json;
+    }
   }
 }

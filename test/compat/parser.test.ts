@@ -204,7 +204,7 @@ describe('the whole query string', () => {
     expect(q.order).toEqual([{ column: 'title', direction: 'desc' }]);
     expect(q.limit).toBe(10);
     expect(q.offset).toBe(20);
-    expect(q.embedded).toEqual({ analyses: { filters: [{ column: 'status', op: 'eq', value: 'done' }], order: [{ column: 'created_at', direction: 'desc' }], limit: 2 } });
+    expect(q.embedded).toEqual(new Map([['analyses', { filters: [{ column: 'status', op: 'eq', value: 'done' }], order: [{ column: 'created_at', direction: 'desc' }], limit: 2 }]]));
     expect(q.onConflict).toEqual(['s3_bucket', 's3_key']);
     expect(q.columns).toEqual(['title', 's3_key']);
   });

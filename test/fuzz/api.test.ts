@@ -4,9 +4,10 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERROR_CODES } from '../../src/errors.js';
 import { buildTestApp, TEST_JWT_SECRET, type TestApp } from '../helpers/app.js';
+import { builtinsSnapshot, scrubBuiltins } from '../helpers/prototypes.js';
 import { mintSession, signAccessToken } from '../helpers/tokens.js';
 import { createUserWithToken, type TestUser } from '../helpers/users.js';
-import { mutatedBody, nastyJson, nastyString, rawBodies } from './arbitraries.js';
+import { mutatedBody, nastyJson, nastyString, protoJson, protoPrefer, protoQueryPair, rawBodies } from './arbitraries.js';
 import { enumerateRoutes, type RouteInfo } from './route-list.js';
 
 // Property-based fuzzing of every route the app registers, through app.inject. User A owns
@@ -28,7 +29,7 @@ let before = '';
 // The Supabase-compatible surfaces answer in GoTrue's and PostgREST's error shapes instead.
 const COMPAT_SURFACE = /^\/(auth|rest)\/v1\//;
 const ANON_KEY = 'fuzz-anon-key-0123456789abcdef';
-const protoKeys = Object.getOwnPropertyNames(Object.prototype).sort().join();
+const builtins = builtinsSnapshot();
 
 async function seedUser(user: TestUser, marker: string, ids: string[]) {
   const sql = t.testDb.sql;
@@ -137,15 +138,20 @@ function requestArb(): fc.Arbitrary<FuzzRequest> {
     const queryPair = fc.oneof(
       { weight: queryKeys.length ? 3 : 0, arbitrary: queryKeys.length ? fc.constantFrom(...queryKeys).chain((k) => fc.tuple(fc.constant(k), fc.oneof(nastyString, ids, fc.integer().map(String)))) : fc.constant(['x', 'y'] as [string, string]) },
       { weight: 1, arbitrary: fc.tuple(nastyString, nastyString) },
+      // __proto__, constructor, ... as query keys, embedding paths, columns, operators, aliases.
+      { weight: route.url.startsWith('/rest/v1/') ? 4 : 1, arbitrary: protoQueryPair },
     );
     const body = fc.oneof(
       { weight: 2, arbitrary: fc.constant(undefined) },
       { weight: route.body ? 6 : 1, arbitrary: mutatedBody(route.body, ids).map((v) => JSON.stringify(v) ?? 'null') },
       { weight: 1, arbitrary: nastyJson.map((v) => JSON.stringify(v) ?? 'null') },
       { weight: 1, arbitrary: rawBodies },
+      { weight: 1, arbitrary: protoJson.map((v) => JSON.stringify(v)) },
     );
     return fc.record({
       params: fc.array(segment, { minLength: 4, maxLength: 4 }),
+      // /rest/v1/:table mostly names a real table, so the request reaches PostgREST's grammar.
+      table: fc.oneof({ weight: 4, arbitrary: fc.constantFrom('documents', 'analyses') }, { weight: 1, arbitrary: segment }),
       encode: fc.boolean(),
       query: fc.array(queryPair, { maxLength: 4 }),
       body: ['GET', 'HEAD', 'OPTIONS'].includes(route.method) ? fc.oneof({ weight: 9, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: rawBodies }) : body,
@@ -159,12 +165,16 @@ function requestArb(): fc.Arbitrary<FuzzRequest> {
         { weight: 4, arbitrary: fc.constantFrom<AuthKind>('none', 'garbage', 'raw', 'alg-none', 'wrong-secret', 'expired', 'tampered', 'b-with-a-sid', 'a-sub-b-sid') },
       ),
       junk: nastyString,
-      extra: fc.dictionary(fc.constantFrom('x-request-id', 'if-match', 'if-none-match', 'accept', 'prefer', 'origin', 'x-forwarded-for', 'range', 'apikey'), nastyString, { maxKeys: 3 }),
+      extra: fc.dictionary(
+        fc.constantFrom('x-request-id', 'if-match', 'if-none-match', 'accept', 'prefer', 'origin', 'x-forwarded-for', 'range', 'apikey', 'constructor', 'prototype', 'tostring', 'hasownproperty'),
+        fc.oneof({ weight: 4, arbitrary: nastyString }, { weight: 1, arbitrary: protoPrefer }),
+        { maxKeys: 3 },
+      ),
     }).map((r) => {
       let i = 0;
       const fill = (v: string) => (r.encode || !PATH_SAFE.test(v) ? enc(v) : v);
       // The catch-all OPTIONS route is printed as a bare `*`: it still needs a leading slash.
-      const path = `/${route.url.replace(/:(\w+)/g, () => fill(r.params[i++]!)).replace(/\*$/, () => fill(r.params[3]!))}`.replace(/^\/\//, '/');
+      const path = `/${route.url.replace(/:(\w+)/g, (_, name: string) => fill(name === 'table' ? r.table : r.params[i++]!)).replace(/\*$/, () => fill(r.params[3]!))}`.replace(/^\/\//, '/');
       const qs = r.query.map(([k, v]) => `${enc(k)}=${fill(v)}`).join('&');
       const headers: Record<string, string> = {};
       if (COMPAT_SURFACE.test(path)) headers.apikey = ANON_KEY;
@@ -187,6 +197,12 @@ const LEAKS: [string, RegExp][] = [
   ['stack trace', /\n\s+at [^\n]+:\d+:\d+|node_modules|file:\/\/|\/src\/[\w/.-]+\.ts/],
 ];
 
+// PostgREST answers a refused row with PostgreSQL's own message ("null value in column ...
+// violates not-null constraint", "duplicate key value ...", 22P02's "invalid input syntax"):
+// supabase-js code reads them, so /rest/v1 sends them by design. What it must never send
+// is the rest: driver internals, SQL text, a broken transaction.
+const REST_SQL_ERROR = /PostgresError|syntax error at or near|current transaction is aborted|SQLSTATE/i;
+
 // The spec gives one code two statuses: a bad emailed (reset/verify) token is 400, a bad
 // access token 401.
 const ALSO_ANSWERED_WITH: Record<string, number[]> = { invalid_token: [400, 401] };
@@ -202,6 +218,13 @@ async function fire(req: FuzzRequest): Promise<void> {
   counts.byRoute[req.route] = (counts.byRoute[req.route] ?? 0) + 1;
   const where = `${req.method} ${req.url.slice(0, 300)} (auth ${req.auth}) -> ${res.statusCode} ${res.body.slice(0, 500)}`;
 
+  // Checked after every request, so a failure names the request that polluted (and the
+  // built-ins are restored, so the requests after it are judged on their own).
+  if (Object.keys(Object.prototype).length > 0 || builtinsSnapshot() !== builtins) {
+    const polluted = Object.keys(Object.prototype);
+    scrubBuiltins();
+    throw new Error(`polluted a built-in prototype (${polluted.join(', ') || 'a function on Object.prototype'}): ${where}`);
+  }
   expect(res.statusCode, `5xx: ${where}`).toBeLessThan(500);
 
   const isError = res.statusCode >= 400;
@@ -238,7 +261,8 @@ async function fire(req: FuzzRequest): Promise<void> {
 
   const out = `${res.body}\n${JSON.stringify(res.headers)}`;
   const sent = `${req.url}\n${JSON.stringify(req.headers)}\n${req.payload ?? ''}`;
-  for (const [name, pattern] of LEAKS) {
+  for (const [name, general] of LEAKS) {
+    const pattern = name === 'SQL error' && req.url.startsWith('/rest/v1/') ? REST_SQL_ERROR : general;
     if (pattern.test(out) && !pattern.test(sent)) throw new Error(`leaks ${name}: ${where}`);
   }
   for (const secret of [...aSecrets, bToken]) {
@@ -273,6 +297,14 @@ describe('fuzz: every route', () => {
       // router's limit must still get PostgREST's shape, and a NUL in sign-up metadata is a 400.
       { method: 'GET', url: `/rest/v1/${'x'.repeat(300)}`, headers: { ...auth, apikey: ANON_KEY }, route: 'long table name', auth: 'b' },
       { method: 'POST', url: '/auth/v1/signup', headers: { apikey: ANON_KEY, 'content-type': 'application/json' }, payload: '{"email":"nul@example.com","password":"a long enough passphrase 1","data":{"k":["a\\u0000b"]}}', route: 'NUL in metadata', auth: 'none' },
+      // The attack review's findings: prototype names in /rest/v1 query strings and headers
+      // (with only the anon key), and JSON nested 5,000 levels.
+      ...['__proto__.offset=1', 'toString.or=(title.eq.x)', '__proto__.order=title', 'constructor.order=title', '__proto__.title=eq.x', 'hasOwnProperty.limit=1', 'select=__proto__:analyses(*)'].map(
+        (qs): FuzzRequest => ({ method: 'GET', url: `/rest/v1/documents?${qs}`, headers: { apikey: ANON_KEY }, route: 'prototype name', auth: 'none' }),
+      ),
+      { method: 'GET', url: '/rest/v1/documents', headers: { apikey: ANON_KEY, prefer: 'constructor=x' }, route: 'prototype name in Prefer', auth: 'none' },
+      { method: 'POST', url: '/api/v1/documents', headers: { ...auth, 'content-type': 'application/json' }, payload: `{"title":"t","s3_bucket":"b","s3_key":"k","metadata":${'{"a":'.repeat(5000)}1${'}'.repeat(5000)}}`, route: 'deep JSON', auth: 'b' },
+      { method: 'POST', url: '/rest/v1/documents', headers: { ...auth, apikey: ANON_KEY, 'content-type': 'application/json' }, payload: `{"title":"t","s3_bucket":"b","s3_key":"k","metadata":${'['.repeat(5000)}${']'.repeat(5000)}}`, route: 'deep JSON', auth: 'b' },
     ];
     for (const c of cases) await fire(c);
   });
@@ -293,9 +325,22 @@ describe('fuzz: every route', () => {
     if (!process.env.FUZZ_RUNS) expect(counts.total).toBeGreaterThanOrEqual(10_000);
   }, 600_000);
 
-  it("left A's rows byte-for-byte unchanged and Object.prototype unpolluted", async () => {
+  it("left A's rows byte-for-byte unchanged, Object.prototype unpolluted, and A still served", async () => {
     expect(await snapshotA()).toBe(before);
-    expect(Object.getOwnPropertyNames(Object.prototype).sort().join()).toBe(protoKeys);
+    expect(Object.keys(Object.prototype)).toEqual([]);
+    expect(builtinsSnapshot()).toBe(builtins);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    // Another user's next requests, on each surface, still answer.
+    const asA = { authorization: `Bearer ${a.token}` };
+    for (const [url, headers] of [
+      ['/health/live', {}],
+      ['/api/v1/documents', asA],
+      ['/api/v1/auth/me', asA],
+      ['/rest/v1/documents?select=id,title,analyses(id)', { ...asA, apikey: ANON_KEY }],
+      ['/auth/v1/user', { ...asA, apikey: ANON_KEY }],
+    ] as const) {
+      const res = await t.app.inject({ method: 'GET', url, headers });
+      expect(res.statusCode, `${url} → ${res.body.slice(0, 200)}`).toBe(200);
+    }
   });
 });

@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { PROTO_KEYS } from '../helpers/prototypes.js';
 import type { JsonSchema } from './route-list.js';
 
 // Values a hostile or broken client sends. Each is a string, so it fits a path segment, a
@@ -19,6 +20,53 @@ export const nastyString = fc.oneof(
   { weight: 1, arbitrary: fc.uuid() },
 );
 
+/** A name that a plain-object lookup would find on Object.prototype. */
+export const protoKey = fc.constantFrom(...PROTO_KEYS);
+
+/** An own, enumerable key on a plain object, even `__proto__` (plain assignment would set the prototype instead). */
+export function defineKey(target: Record<string, unknown>, key: string, value: unknown): Record<string, unknown> {
+  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+  return target;
+}
+
+/** JSON objects whose keys are prototype names, at any depth: `{"constructor":{"prototype":{"polluted":"yes"}}}`. */
+export const protoJson: fc.Arbitrary<Record<string, unknown>> = fc
+  .array(fc.tuple(protoKey, fc.constantFrom<unknown>('yes', 1, null, [], ['x'])), { minLength: 1, maxLength: 4 })
+  .map((path) => path.reduceRight<Record<string, unknown>>((inner, [key, leaf]) => defineKey({ polluted: leaf }, key, inner), { polluted: 'yes' }));
+
+/**
+ * Query pairs that put a prototype name in every position of a query string, for the
+ * native routes (an unknown parameter) and PostgREST's grammar on /rest/v1 alike: the key,
+ * a dotted embedding path, a filter column, an operator, an order term, a select alias
+ * or relation, on_conflict and columns.
+ */
+export const protoQueryPair: fc.Arbitrary<[string, string]> = fc.tuple(protoKey, protoKey, fc.constantFrom('title', 'status', 'id', 'analyses')).chain(([p, q, column]) =>
+  fc.constantFrom<[string, string]>(
+    [p, '1'],
+    [p, 'eq.x'],
+    [`${p}.offset`, '1'],
+    [`${p}.limit`, '1'],
+    [`${p}.order`, column],
+    [`${p}.or`, `(${column}.eq.x)`],
+    [`${p}.not.and`, `(${column}.eq.x)`],
+    [`${p}.${q}`, 'eq.x'],
+    [`${p}.${column}`, 'eq.x'],
+    [`analyses.${p}`, 'eq.x'],
+    [column, `${p}.x`],
+    [column, `not.${p}.x`],
+    ['or', `(${p}.eq.x,${column}.${q}.y)`],
+    ['order', `${p}.desc`],
+    ['select', `${p}:${column},${q}`],
+    ['select', `id,${p}:analyses(${q})`],
+    ['select', `*,${p}(*)`],
+    ['on_conflict', p],
+    ['columns', `${p},${q}`],
+  ),
+);
+
+/** A Prefer header naming prototype keys among real preferences. */
+export const protoPrefer = fc.tuple(protoKey, fc.constantFrom('x', 'representation', 'exact', 'strict'), fc.boolean()).map(([k, v, strict]) => `${strict ? 'handling=strict, ' : ''}${k}=${v}, return=representation`);
+
 /** Any JSON value, including the shapes parsers and validators trip on. */
 export const nastyJson: fc.Arbitrary<unknown> = fc.oneof(
   { weight: 4, arbitrary: nastyString },
@@ -34,6 +82,8 @@ export const rawBodies = fc.constantFrom(
   '{"__proto__":{"polluted":"yes"}}', '{"constructor":{"prototype":{"polluted":"yes"}}}', '{"__proto__":null}',
   '['.repeat(5000) + ']'.repeat(5000), '{"a":'.repeat(2000) + '1' + '}'.repeat(2000), `{"x":"${'y'.repeat(2 * 1024 * 1024)}"}`,
   '\ufeff{}', '{"title": NaN}', '{"title": Infinity}', "{'single':'quotes'}",
+  '[{"__proto__":{"polluted":"yes"}}]', '{"metadata":{"__proto__":{"polluted":"yes"}}}', '{"data":{"constructor":{"prototype":{"polluted":"yes"}}}}',
+  '{"constructor":{"prototype":null}}', '{"toString":"x","hasOwnProperty":1,"valueOf":[],"prototype":{}}', '{"preferences":{"toString":{"constructor":1}}}',
 );
 
 /** Values that satisfy (or nearly satisfy) a JSON Schema, so requests get past validation. */
@@ -99,16 +149,22 @@ function stringFor(s: JsonSchema, ids: fc.Arbitrary<string>): fc.Arbitrary<strin
     .map((v) => (v.length < min ? v.padEnd(min, 'x') : v.length > max ? v.slice(0, max) : v));
 }
 
-/** A schema-valid value, then one mutation: a wrong-typed field, an unknown field, a dropped one. */
+/**
+ * A schema-valid value, then one mutation: a wrong-typed field, an unknown field, a dropped
+ * one, a prototype name as a top-level key, or prototype names inside a field (a JSON field
+ * such as metadata takes them as plain keys).
+ */
 export function mutatedBody(schema: JsonSchema | null, ids: fc.Arbitrary<string>): fc.Arbitrary<unknown> {
   const base = fromSchema(schema ?? undefined, ids);
-  return fc.tuple(base, fc.nat(4), fc.string({ maxLength: 12 }), nastyJson).map(([value, kind, key, junk]) => {
+  return fc.tuple(base, fc.nat(6), fc.string({ maxLength: 12 }), nastyJson, protoKey, protoJson).map(([value, kind, key, junk, proto, protoValue]) => {
     if (!value || typeof value !== 'object' || Array.isArray(value)) return value;
     const obj = { ...(value as Record<string, unknown>) };
     const keys = Object.keys(obj);
-    if (kind === 1 && keys.length) obj[keys[key.length % keys.length]!] = junk;
-    if (kind === 2) obj[key || 'owner_id'] = junk;
+    if (kind === 1 && keys.length) defineKey(obj, keys[key.length % keys.length]!, junk);
+    if (kind === 2) defineKey(obj, key || 'owner_id', junk);
     if (kind === 3 && keys.length) delete obj[keys[0]!];
+    if (kind === 5) defineKey(obj, proto, junk);
+    if (kind === 6) defineKey(obj, keys.length ? keys[key.length % keys.length]! : proto, protoValue);
     return obj; // kind 0 and 4: untouched
   });
 }

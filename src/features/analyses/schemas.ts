@@ -1,6 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { ANALYSIS_KINDS, ANALYSIS_STATUSES } from '../../db/schema/index.js';
 import { Nullable, Timestamp, Uuid } from '../../lib/http-schemas.js';
+import { JsonValue } from '../../lib/json-depth.js';
 
 const Kind = Type.Union(ANALYSIS_KINDS.map((k) => Type.Literal(k)));
 const Status = Type.Union(ANALYSIS_STATUSES.map((s) => Type.Literal(s)));
@@ -21,7 +22,7 @@ const writable = {
   kind: Kind,
   model: Nullable(Type.String({ minLength: 1, maxLength: 200, pattern: '^[^\\u0000]*$' })),
   status: Status,
-  result: Type.Unknown(),
+  result: JsonValue(),
   error: Nullable(NoNul(10_000)),
   tokens_used: Nullable(Type.Integer({ minimum: 0, maximum: 2_147_483_647 })),
   cost_usd: Cost,

@@ -55,9 +55,11 @@ export async function recordAuditMany(db: DbOrTx, request: FastifyRequest | null
 
 /** `{ field: { before, after } }` for the fields whose values differ. */
 export function diff<T extends Record<string, unknown>>(before: T, after: Partial<T>): Record<string, { before: unknown; after: unknown }> {
-  const changes: Record<string, { before: unknown; after: unknown }> = {};
+  // Keyed by the patch's field names: no prototype, and only own values of `before` are read.
+  const changes: Record<string, { before: unknown; after: unknown }> = Object.create(null);
   for (const [key, value] of Object.entries(after)) {
-    if (JSON.stringify(before[key]) !== JSON.stringify(value)) changes[key] = { before: before[key], after: value };
+    const old = Object.hasOwn(before, key) ? before[key] : undefined;
+    if (JSON.stringify(old) !== JSON.stringify(value)) changes[key] = { before: old, after: value };
   }
   return changes;
 }

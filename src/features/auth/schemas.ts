@@ -1,5 +1,6 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import type { User } from '../../db/schema/index.js';
+import { JsonObject } from '../../lib/json-depth.js';
 import type { IssuedSession } from './sessions.js';
 
 // Request and response shapes of /api/v1/auth. Response schemas list every field that may
@@ -10,8 +11,9 @@ const Password = Type.String({ minLength: 1, maxLength: 1024 });
 const NewPassword = Type.String({ maxLength: 1024 });
 export const Email = Type.String({ format: 'email', minLength: 3, maxLength: 320 });
 const FullName = Type.Union([Type.String({ maxLength: 200 }), Type.Null()]);
-// Preferences are the client's own JSON object, bounded in size by the body limit.
+// Preferences are the client's own JSON object, bounded in size by the body limit and in depth.
 const Preferences = Type.Record(Type.String(), Type.Unknown(), { maxProperties: 100 });
+const PreferencesInput = JsonObject({ maxProperties: 100 });
 const OpaqueToken = Type.String({ minLength: 1, maxLength: 200 });
 const Timestamp = Type.String({ format: 'date-time' });
 const NullableTimestamp = Type.Union([Timestamp, Type.Null()]);
@@ -68,7 +70,7 @@ export const LogoutBody = Type.Union([
   Type.Object({ scope: Type.Optional(Type.Union([Type.Literal('local'), Type.Literal('global'), Type.Literal('others')])) }, strict),
   Type.Null(),
 ]);
-export const ProfileBody = Type.Object({ full_name: Type.Optional(FullName), preferences: Type.Optional(Preferences) }, { ...strict, minProperties: 1 });
+export const ProfileBody = Type.Object({ full_name: Type.Optional(FullName), preferences: Type.Optional(PreferencesInput) }, { ...strict, minProperties: 1 });
 export const ChangePasswordBody = Type.Object({ current_password: Password, new_password: NewPassword }, strict);
 export const ForgotBody = Type.Object({ email: Email }, strict);
 export const ResetBody = Type.Object({ token: OpaqueToken, new_password: NewPassword }, strict);

@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { AppError, toAppError } from '../../errors.js';
+import { AppError, isInputTooComplex, toAppError } from '../../errors.js';
 import { API_KEY_MESSAGES, checkApiKey } from './apikey.js';
 
 // What both Supabase-compatible surfaces share: the anon-key gate in front of every route,
@@ -29,6 +29,7 @@ export function compatErrorHandler(toShape: (error: unknown) => ShapedError) {
     const shaped = toShape(framework ? toAppError(error) : error);
     // 503 is the database or a deadline, not a bug: logged as such, like the native surface does.
     if (shaped.statusCode >= 500) request.log.error({ err: error }, shaped.statusCode === 503 ? 'service unavailable' : 'unhandled error');
+    else if (isInputTooComplex(error)) request.log.warn({ err: error }, 'request too deeply nested or too complex');
     else request.log.info({ status: shaped.statusCode, code: (shaped.toJSON() as { code?: unknown; error_code?: unknown }).error_code ?? (shaped.toJSON() as { code?: unknown }).code }, 'request rejected');
     reply.headers(shaped.headers);
     return reply.code(shaped.statusCode).send(shaped.toJSON());

@@ -1,6 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { DOCUMENT_STATUSES } from '../../db/schema/index.js';
 import { Nullable, Timestamp, Uuid } from '../../lib/http-schemas.js';
+import { JsonObject } from '../../lib/json-depth.js';
 
 export const CONTENT_TEXT_MAX_BYTES = 1_048_576;
 export const BATCH_MAX = 1000;
@@ -22,7 +23,7 @@ const writable = {
   // Bounded in bytes (1 MiB of UTF-8) by the route; this only stops absurd inputs early.
   content_text: Nullable(Type.String({ maxLength: CONTENT_TEXT_MAX_BYTES, pattern: '^[^\\u0000]*$' })),
   tags: Type.Array(Text(1, 100), { maxItems: 100, uniqueItems: true }),
-  metadata: Type.Record(Type.String(), Type.Unknown()),
+  metadata: JsonObject(),
 };
 
 export const DocumentCreate = Type.Object(

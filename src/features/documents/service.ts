@@ -41,7 +41,7 @@ function assertContentBytes(content: string | null | undefined) {
 type AuditView = Record<string, unknown>;
 function auditView(row: Partial<FullDocumentRow>): AuditView {
   const { etag: _e, created_at: _c, updated_at: _u, analysis_count: _a, id: _i, ...fields } = row;
-  if ('content_text' in fields) {
+  if (Object.hasOwn(fields, 'content_text')) {
     const text = fields.content_text;
     fields.content_text = text == null ? null : ({ bytes: Buffer.byteLength(text), sha256: createHash('sha256').update(text).digest('hex') } as unknown as string);
   }

@@ -117,6 +117,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       await auth.updateProfile(ctx(request), sub, {
         ...(full_name === undefined ? {} : { full_name: typeof full_name === 'string' ? full_name.slice(0, 200) : null }),
         metadata: (existing) => {
+          // Spread defines own properties (never the __proto__ setter), so the client's keys
+          // cannot reach a prototype; the value stays an ordinary object, as drizzle needs.
           const merged: Record<string, unknown> = { ...existing, ...rest };
           for (const [key, value] of Object.entries(rest)) if (value === null) delete merged[key];
           return merged;

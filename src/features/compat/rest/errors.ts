@@ -1,4 +1,4 @@
-import { AppError, isDatabaseUnavailable, sqlState } from '../../../errors.js';
+import { AppError, isDatabaseUnavailable, sqlState, toAppError } from '../../../errors.js';
 
 // PostgREST's error body: {code, message, details, hint}, with PostgREST's codes and statuses
 // (docs.postgrest.org, "Errors"). supabase-js hands this object to the caller as `error`,
@@ -115,5 +115,9 @@ export function toPostgrestError(error: unknown): PostgrestError {
     const message = e.cause?.message ?? (e.message?.startsWith('Failed query') ? 'invalid input' : e.message) ?? 'invalid input';
     return databaseError(state, message, e.cause?.detail ?? e.detail ?? null);
   }
+  // Anything else the native surface classifies as the client's (input too deep or too
+  // complex, a plugin's 4xx) is classified the same way here.
+  const classified = toAppError(error);
+  if (classified.statusCode < 500) return toPostgrestError(classified);
   return new PostgrestError(500, 'XX000', 'An unexpected error occurred.');
 }

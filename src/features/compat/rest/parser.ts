@@ -3,6 +3,11 @@ import { invalidRange, parseError, PostgrestError } from './errors.js';
 // PostgREST's URL grammar (docs.postgrest.org, "Tables and Views") parsed into a small AST.
 // Pure: no table knowledge here. Column names and values stay text; resolve.ts checks names
 // against the allowlist and types values before anything reaches SQL.
+//
+// Every name in a URL or header is the client's: `__proto__`, `constructor` and `toString`
+// are names like any other. They key Maps and Sets here, never a plain object, so no name
+// can reach (or write to) Object.prototype; resolve.ts answers them as unknown columns or
+// relations.
 
 export const FILTER_OPERATORS = ['eq', 'neq', 'gt', 'gte', 'lt', 'lte', 'in', 'is', 'like', 'ilike', 'cs', 'cd', 'fts', 'plfts', 'phfts', 'wfts'] as const;
 export type FilterOperator = (typeof FILTER_OPERATORS)[number];
@@ -53,7 +58,7 @@ export interface Scope {
 export interface ParsedQuery extends Scope {
   select: SelectItem[];
   /** `analyses.status=eq.done`, `analyses.order=...`: keyed by embedded relation (or alias). */
-  embedded: Record<string, Scope>;
+  embedded: Map<string, Scope>;
   onConflict?: string[];
   /** `columns=` of an insert/upsert: which body keys to use. */
   columns?: string[];
@@ -331,11 +336,14 @@ const ROOT_ONLY = new Set(['select', 'on_conflict', 'columns']);
 
 /** Every parameter of a /rest/v1 URL, in order (repeated keys are separate entries). */
 export function parseQuery(params: Iterable<[string, string]>): ParsedQuery {
-  const query: ParsedQuery = { select: [{ type: 'star' }], filters: [], order: [], embedded: {} };
+  const query: ParsedQuery = { select: [{ type: 'star' }], filters: [], order: [], embedded: new Map() };
   const scopeOf = (path: string[]): Scope => {
     if (path.length === 0) return query;
     if (path.length > 1) throw parseError(`"failed to parse ${path.join('.')}"`, 'offbase embeds one level deep');
-    return (query.embedded[path[0]!] ??= { filters: [], order: [] });
+    const name = path[0]!;
+    let scope = query.embedded.get(name);
+    if (!scope) query.embedded.set(name, (scope = { filters: [], order: [] }));
+    return scope;
   };
   for (const [key, value] of params) {
     if (ROOT_ONLY.has(key)) {
@@ -372,14 +380,14 @@ export interface Preferences {
   maxAffected?: number;
 }
 
-const PREFERENCES: Record<string, readonly string[]> = {
-  return: ['representation', 'minimal', 'headers-only'],
-  count: ['exact', 'planned', 'estimated'],
-  resolution: ['merge-duplicates', 'ignore-duplicates'],
-  missing: ['default', 'null'],
-  handling: ['strict', 'lenient'],
-  tx: ['commit', 'rollback'],
-};
+const PREFERENCES = new Map<string, readonly string[]>([
+  ['return', ['representation', 'minimal', 'headers-only']],
+  ['count', ['exact', 'planned', 'estimated']],
+  ['resolution', ['merge-duplicates', 'ignore-duplicates']],
+  ['missing', ['default', 'null']],
+  ['handling', ['strict', 'lenient']],
+  ['tx', ['commit', 'rollback']],
+]);
 
 /**
  * `Prefer: return=representation, count=exact` (one header or several). Unknown or invalid
@@ -396,7 +404,7 @@ export function parsePrefer(header: string | string[] | undefined): Preferences 
       continue;
     }
     if (key === 'timezone' || key === 'params') continue;
-    if (!PREFERENCES[key]?.includes(value)) {
+    if (!PREFERENCES.get(key)?.includes(value)) {
       invalid.push(item);
       continue;
     }

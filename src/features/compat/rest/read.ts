@@ -39,8 +39,15 @@ export function toJsonValue(resource: Resource, column: string, value: unknown):
   }
 }
 
-const project = (resource: Resource, fields: Field[], row: Record<string, unknown>) =>
-  Object.fromEntries(fields.map((f) => [f.key, toJsonValue(resource, f.column, row[f.column])]));
+/**
+ * One output row. Its keys are the client's aliases (`select=__proto__:title` is a valid
+ * PostgREST alias), so the row has no prototype: assigning any key makes an own property.
+ */
+function project(resource: Resource, fields: Field[], row: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = Object.create(null);
+  for (const f of fields) out[f.key] = toJsonValue(resource, f.column, row[f.column]);
+  return out;
+}
 
 /** Column map for a select: the projected columns plus the keys embeddings join on. */
 function columnsFor(resource: Resource, fields: Field[], extra: string[]) {

@@ -56,7 +56,7 @@ export function resolveSelect(resource: Resource, query: Pick<ParsedQuery, 'sele
     const key = item.alias ?? item.relation;
     const isCount = item.select.length === 1 && item.select[0]!.type === 'column' && item.select[0]!.name === 'count' && !Object.hasOwn(target.columns, 'count');
     if (isCount && relation.cardinality !== 'many') throw parseError(`"failed to parse select parameter"`, 'count applies to a to-many embedding');
-    const scope: Scope = query.embedded[key] ?? { filters: [], order: [] };
+    const scope: Scope = query.embedded.get(key) ?? { filters: [], order: [] };
     embeds.push({
       key,
       relation,
@@ -71,7 +71,7 @@ export function resolveSelect(resource: Resource, query: Pick<ParsedQuery, 'sele
     });
   }
   const used = new Set(embeds.map((e) => e.key));
-  for (const key of Object.keys(query.embedded)) {
+  for (const key of query.embedded.keys()) {
     if (!used.has(key)) {
       throw new PostgrestError(400, 'PGRST108', `'${key}' is not an embedded resource in this request`, null, `Verify that '${key}' is included in the 'select' query parameter.`);
     }

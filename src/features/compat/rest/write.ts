@@ -50,7 +50,8 @@ function databaseCheck(request: FastifyRequest, resource: Resource, schema: Reso
 function cleanRow(input: WriteInput, body: unknown, allowed: Set<string> | null, missingAsNull: string[], keep: string[]): Row {
   const { resource, userId } = input;
   if (!body || typeof body !== 'object' || Array.isArray(body)) throw invalidBody('Each row must be a JSON object');
-  const row: Row = {};
+  // Only allowlisted column names are ever assigned; the row has no prototype all the same.
+  const row: Row = Object.create(null);
   for (const [key, value] of Object.entries(body as Row)) {
     if (!Object.hasOwn(resource.columns, key)) throw unknownBodyColumn(resource.name, key);
     if (allowed && !allowed.has(key)) continue;
@@ -62,7 +63,7 @@ function cleanRow(input: WriteInput, body: unknown, allowed: Set<string> | null,
     if (key === 'id' && !keep.includes('id')) continue;
     row[key] = value;
   }
-  for (const key of missingAsNull) if (!(key in row) && !resource.readOnly.includes(key) && key !== 'owner_id') row[key] = null;
+  for (const key of missingAsNull) if (!Object.hasOwn(row, key) && !resource.readOnly.includes(key) && key !== 'owner_id') row[key] = null;
   return row;
 }
 
@@ -78,6 +79,16 @@ function split<T extends string>(row: Row, keys: T[]): [Record<T, unknown>, Row]
 
 const ON_CONFLICT_S3 = ['s3_bucket', 's3_key'];
 
+/**
+ * A body value quoted in an error, as PostgreSQL quotes the text it refused. Never String() of
+ * an object or array: that recurses through every nested level of what the client sent.
+ */
+function valueText(value: unknown): string {
+  if (typeof value === 'string') return value.slice(0, 100);
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  return Array.isArray(value) ? '[...]' : '{...}';
+}
+
 function upsertTarget(resource: Resource, onConflict: string[] | undefined): 'id' | 's3' {
   const target = (onConflict ?? ['id']).filter((c) => c !== 'owner_id').sort();
   if (target.length === 1 && target[0] === 'id') return 'id';
@@ -92,7 +103,8 @@ export async function insertRows(input: WriteInput, body: unknown, prefs: Prefer
   if (body === undefined || body === null || items.length === 0) return [];
   if (columns) for (const c of columns) if (!Object.hasOwn(resource.columns, c)) throw unknownBodyColumn(resource.name, c);
   // PostgREST fills the columns a row lacks with NULL unless `Prefer: missing=default`.
-  const declared = columns ?? (Array.isArray(body) ? [...new Set(items.flatMap((i) => (i && typeof i === 'object' ? Object.keys(i) : [])))] : []);
+  // (Only real columns: a key that is not one is PGRST204 for the row that carries it.)
+  const declared = columns ?? (Array.isArray(body) ? [...new Set(items.flatMap((i) => (i && typeof i === 'object' ? Object.keys(i) : [])))].filter((k) => Object.hasOwn(resource.columns, k)) : []);
   const missingAsNull = prefs.missing === 'default' ? [] : declared;
   const allowed = columns ? new Set(columns) : null;
   const rows = items.map((item) => cleanRow(input, item, allowed, missingAsNull, ['id']));
@@ -105,7 +117,7 @@ export async function insertRows(input: WriteInput, body: unknown, prefs: Prefer
       if (id != null) throw new PostgrestError(403, '42501', 'analyses ids are assigned by the server');
       if (!isUuid(document_id)) {
         if (document_id == null) throw new PostgrestError(400, '23502', 'null value in column "document_id" of relation "analyses" violates not-null constraint');
-        throw new PostgrestError(400, '22P02', `invalid input syntax for type uuid: "${String(document_id)}"`);
+        throw new PostgrestError(400, '22P02', `invalid input syntax for type uuid: "${valueText(document_id)}"`);
       }
       databaseCheck(request, resource, resource.create, rest);
       return { ...(rest as AnalysisCreate), document_id };
@@ -121,18 +133,18 @@ export async function insertRows(input: WriteInput, body: unknown, prefs: Prefer
 
   const documents = rows.map((row) => {
     const [{ id }, rest] = split(row, ['id']);
-    if (id != null && !isUuid(id)) throw new PostgrestError(400, '22P02', `invalid input syntax for type uuid: "${String(id)}"`);
+    if (id != null && !isUuid(id)) throw new PostgrestError(400, '22P02', `invalid input syntax for type uuid: "${valueText(id)}"`);
     databaseCheck(request, resource, resource.create, rest);
     const tooLong = documentsService.checkContentBytes((rest as DocumentCreate).content_text);
     if (tooLong) throw new PostgrestError(400, '23514', 'new row for relation "documents" violates check constraint "documents_content_text_check"', tooLong);
     return { ...(rest as DocumentCreate), ...(id == null ? {} : { id: id as string }) };
   });
   // The batch INSERT assigns ids itself; a client-chosen id goes through a single insert or an upsert.
-  if (Array.isArray(body) && !prefs.resolution && documents.some((d) => 'id' in d)) {
+  if (Array.isArray(body) && !prefs.resolution && documents.some((d) => Object.hasOwn(d, 'id'))) {
     throw new PostgrestError(400, '0A000', 'client-chosen ids are supported on single-row inserts and on upserts, not in array inserts', null, 'Insert the rows one by one, or use upsert().');
   }
   if (prefs.resolution === 'ignore-duplicates') {
-    if (documents.some((d) => 'id' in d)) throw new PostgrestError(400, '0A000', 'ignoreDuplicates with client-chosen ids is not supported by offbase');
+    if (documents.some((d) => Object.hasOwn(d, 'id'))) throw new PostgrestError(400, '0A000', 'ignoreDuplicates with client-chosen ids is not supported by offbase');
     return documentsService.createDocuments(db, request, documents as DocumentCreate[], { ignoreDuplicates: true });
   }
   if (prefs.resolution === 'merge-duplicates') {
@@ -150,7 +162,7 @@ export async function updateRows(input: WriteInput, body: unknown, where: SQL): 
   const { resource, request } = input;
   if (!body || typeof body !== 'object' || Array.isArray(body)) throw invalidBody('PATCH takes one JSON object');
   const patch = cleanRow(input, body, null, [], []);
-  if (resource.name === 'analyses' && 'document_id' in patch) throw new PostgrestError(403, '42501', 'the document of an analysis cannot be changed');
+  if (resource.name === 'analyses' && Object.hasOwn(patch, 'document_id')) throw new PostgrestError(403, '42501', 'the document of an analysis cannot be changed');
   if (Object.keys(patch).length === 0) return [];
   databaseCheck(request, resource, resource.patch, patch);
   const db = request.server.db;

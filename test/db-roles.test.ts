@@ -21,11 +21,15 @@ const MIGRATE = `offbase_migrate_${suffix}`;
 const DB = `offbase_roles_${suffix}`;
 const LEGACY_DB = `offbase_roles_legacy_${suffix}`;
 const PASSWORDS = { appPassword: 'app-password-0123456789abcdef', migratePassword: 'migrate-password-0123456789abcdef' };
+const MASTER_PASSWORD = 'master-password-0123456789abcdef';
+// Every role logs in with its password: the test server may require passwords (the embedded
+// one does) or trust loopback (a local server); both must work.
+const passwordOf: Record<string, string> = { [MASTER]: MASTER_PASSWORD, [APP]: PASSWORDS.appPassword, [MIGRATE]: PASSWORDS.migratePassword };
 
 const urlAs = (user: string, db: string) => {
   const url = new URL(adminUrl);
   url.username = user;
-  url.password = '';
+  url.password = passwordOf[user] ?? '';
   url.pathname = `/${db}`;
   return url.toString();
 };
@@ -45,7 +49,7 @@ let t: TestApp;
 let asApp: postgres.Sql;
 
 beforeAll(async () => {
-  await superuser.unsafe(`create role ${MASTER} login createrole`);
+  await superuser.unsafe(`create role ${MASTER} login createrole password '${MASTER_PASSWORD}'`);
   for (const db of [DB, LEGACY_DB]) await superuser.unsafe(`create database ${db} owner ${MASTER}`);
   const result = await bootstrapRoles(connect(MASTER, DB), { appRole: APP, migrateRole: MIGRATE, ...PASSWORDS });
   expect(result).toEqual({ created: [MIGRATE, APP], reassigned: 0 });

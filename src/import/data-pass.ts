@@ -11,7 +11,7 @@ import {
   type MappingFile,
 } from './mapping.js';
 import type { Progress } from './progress.js';
-import { ident, ImportError, tableColumns } from './source.js';
+import { assertAllRowsVisible, ident, ImportError, tableColumns } from './source.js';
 import { keepDocumentsUpdatedAt, syncIdentity, writeBatch, type WriteStrategy } from './writer.js';
 
 // Data tables: plan (mapping, skip reasons computed in the source, conflicts with the target)
@@ -63,14 +63,7 @@ export async function loadColumnPlan(ctx: DataContext, table: DataTable): Promis
   if (source.length === 0) throw new ImportError(`the source has no table ${schema}.${name}${ctx.mapping[table]?.table ? '' : ` (name it with --mapping)`}`);
   // Row level security would hide rows from a role that neither owns the table nor bypasses
   // RLS, and the import would silently miss them: refuse instead.
-  const [rls] = await ctx.source<{ hidden: boolean; role: string }[]>`
-    select c.relrowsecurity and not r.rolsuper and not r.rolbypassrls
-             and (c.relforcerowsecurity or not pg_has_role(current_user, c.relowner, 'USAGE')) as hidden, current_user as role
-    from pg_class c join pg_namespace n on n.oid = c.relnamespace, pg_roles r
-    where n.nspname = ${schema} and c.relname = ${name} and r.rolname = current_user`;
-  if (rls?.hidden) {
-    throw new ImportError(`row level security on ${schema}.${name} hides rows from ${rls.role}: connect as the table owner (postgres on Supabase) or a role with BYPASSRLS`);
-  }
+  await assertAllRowsVisible(ctx.source, schema, name);
   const target = await tableColumns(ctx.target, 'public', table);
   if (target.length === 0) throw new ImportError(`offbase table ${table} does not exist: run migrations first`);
   return planColumns(table, source, target, ctx.mapping);

@@ -10,19 +10,77 @@ export const TABLES = ['users', 'documents', 'analyses', 'audit_logs'] as const;
 export type TableName = (typeof TABLES)[number];
 export type DataTable = Exclude<TableName, 'users'>;
 
+/** How a value is changed on its way in: a replacement for NULL, and/or a map of values. */
+export const TransformSchema = Type.Object(
+  {
+    /** the value (JSON) an offbase column gets where the source has NULL. */
+    when_null: Type.Optional(Type.Unknown()),
+    /** source value (as text) → offbase value (JSON), e.g. { "completed": "ready" }; others pass unchanged. */
+    values: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  },
+  { additionalProperties: false },
+);
+export type Transform = Static<typeof TransformSchema>;
+
+const SourceTable = Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_$]*\\.[A-Za-z_][A-Za-z0-9_$]*$' });
+
+// One entry shape for every data table, so any table offbase declares can get an entry.
 export const TableMappingSchema = Type.Object(
   {
     /** schema.table in the source; defaults to public.<offbase table>. */
-    table: Type.Optional(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_$]*\\.[A-Za-z_][A-Za-z0-9_$]*$' })),
+    table: Type.Optional(SourceTable),
     /** source column → offbase column; null drops the source column. */
     columns: Type.Optional(Type.Record(Type.String(), Type.Union([Type.String(), Type.Null()]))),
     /** offbase column → constant JSON value, for columns the source does not have. */
     defaults: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    /** offbase column → transform of the value the source column carries. */
+    transforms: Type.Optional(Type.Record(Type.String(), TransformSchema)),
+    /**
+     * When the source id cannot be offbase's (uuid audit ids into bigint): offbase generates the
+     * id and the source id is kept under "supabase_id" in the named jsonb column.
+     */
+    id: Type.Optional(Type.Object({ generate: Type.Literal(true), source_id_into: Type.String() }, { additionalProperties: false })),
   },
   { additionalProperties: false },
 );
+export type TableMapping = Static<typeof TableMappingSchema>;
+
+export const UsersMappingSchema = Type.Object(
+  {
+    /** address → the auth.users id that keeps it when several accounts share it. */
+    keep: Type.Optional(Type.Record(Type.String(), Type.String({ pattern: '^[0-9a-fA-F-]{36}$' }))),
+    /** A profile table joined by id: its columns fill offbase's role / full_name / preferences / metadata. */
+    profile: Type.Optional(
+      Type.Object(
+        {
+          table: SourceTable,
+          id: Type.Optional(Type.String()),
+          columns: Type.Record(Type.String(), Type.Union([Type.Literal('role'), Type.Literal('full_name'), Type.Literal('preferences'), Type.Literal('metadata')])),
+          transforms: Type.Optional(Type.Record(Type.String(), TransformSchema)),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    /** The Firebase project's password hash parameters, for $fbscrypt$ hashes that do not carry them. */
+    firebase_scrypt: Type.Optional(
+      Type.Object(
+        {
+          signer_key: Type.String({ minLength: 1 }),
+          salt_separator: Type.String(),
+          rounds: Type.Integer({ minimum: 1, maximum: 32 }),
+          mem_cost: Type.Integer({ minimum: 1, maximum: 20 }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type UsersMapping = Static<typeof UsersMappingSchema>;
+
 export const MappingFileSchema = Type.Object(
   {
+    users: Type.Optional(UsersMappingSchema),
     documents: Type.Optional(TableMappingSchema),
     analyses: Type.Optional(TableMappingSchema),
     audit_logs: Type.Optional(TableMappingSchema),

@@ -120,6 +120,8 @@ export interface MappedColumn {
   source: string;
   target: string;
   targetType: string;
+  sourceType: string;
+  targetNotNull: boolean;
 }
 
 export interface ColumnPlan {
@@ -129,6 +131,10 @@ export interface ColumnPlan {
   dropped: { source: string; reason: string }[];
   /** offbase columns filled without a source column. */
   defaults: { target: string; value: unknown; from: 'mapping file' | 'database default' | 'null' }[];
+  /** offbase column → the mapping file's transform. */
+  transforms: Record<string, Transform>;
+  /** offbase generates the id; the source id goes under "supabase_id" in this jsonb column. */
+  generatedId: { sourceIdInto: string } | null;
 }
 
 export function sourceTableOf(table: DataTable, mapping: MappingFile): { schema: string; name: string } {
@@ -142,7 +148,7 @@ export function planColumns(table: DataTable, source: ColumnInfo[], target: Colu
   const constants = m.defaults ?? {};
   const byName = new Map(target.map((c) => [c.name, c]));
   const { schema, name } = sourceTableOf(table, mapping);
-  const plan: ColumnPlan = { sourceTable: `${schema}.${name}`, mapped: [], dropped: [], defaults: [] };
+  const plan: ColumnPlan = { sourceTable: `${schema}.${name}`, mapped: [], dropped: [], defaults: [], transforms: m.transforms ?? {}, generatedId: null };
   const sourceNames = new Set(source.map((c) => c.name));
   for (const col of Object.keys(renames)) {
     if (!sourceNames.has(col)) throw new ImportError(`mapping for ${table}: source column ${col} does not exist in ${plan.sourceTable}`);
@@ -156,11 +162,20 @@ export function planColumns(table: DataTable, source: ColumnInfo[], target: Colu
     else if (MANAGED_COLUMNS[table][t.name]) plan.dropped.push({ source: col.name, reason: MANAGED_COLUMNS[table][t.name]! });
     else if (covered.has(t.name)) throw new ImportError(`mapping for ${table}: two source columns map to ${t.name}`);
     else {
-      plan.mapped.push({ source: col.name, target: t.name, targetType: t.type });
+      plan.mapped.push({ source: col.name, target: t.name, targetType: t.type, sourceType: col.type, targetNotNull: t.notNull });
       covered.add(t.name);
     }
   }
+  if (m.id) {
+    const into = byName.get(m.id.source_id_into);
+    if (!into || into.type !== 'jsonb') throw new ImportError(`mapping for ${table}: id.source_id_into must name a jsonb column of offbase's ${table}`);
+    plan.generatedId = { sourceIdInto: into.name };
+  }
+  for (const col of Object.keys(plan.transforms)) {
+    if (!plan.mapped.some((c) => c.target === col)) throw new ImportError(`mapping for ${table}: transforms.${col}: no source column maps to ${col}`);
+  }
   for (const t of target) {
+    if (plan.generatedId && t.name === plan.generatedId.sourceIdInto) covered.add(t.name);
     if (covered.has(t.name) || t.generated || MANAGED_COLUMNS[table][t.name]) continue;
     if (Object.hasOwn(constants, t.name)) plan.defaults.push({ target: t.name, value: constants[t.name], from: 'mapping file' });
     else if (t.hasDefault) plan.defaults.push({ target: t.name, value: null, from: 'database default' });
@@ -174,6 +189,12 @@ export function planColumns(table: DataTable, source: ColumnInfo[], target: Colu
   for (const required of ['id', ...Object.keys(PARENTS[table])]) {
     if (!covered.has(required)) throw new ImportError(`${table}: no source column maps to ${required} (use --mapping)`);
   }
+  const id = plan.mapped.find((c) => c.target === 'id')!;
+  if (!plan.generatedId && /^(bigint|integer|smallint)$/.test(id.targetType) && !/^(bigint|integer|smallint)$/.test(id.sourceType)) {
+    throw new ImportError(
+      `${table}: source ids are ${id.sourceType} but offbase's are ${id.targetType}: let offbase generate them and keep the source id, e.g. "id": { "generate": true, "source_id_into": "<a jsonb column>" } in the mapping file`,
+    );
+  }
   return plan;
 }
 
@@ -186,17 +207,55 @@ export function sourceExpr(plan: ColumnPlan, target: string): string {
   return `t.${ident(col.source)}`;
 }
 
-/** SELECT yielding one JSON text per row, in offbase column names, ordered by id. */
+const jsonLiteral = (v: unknown) => `${quoteLiteral(JSON.stringify(v))}::json`;
+
+/** The JSON value a mapped column carries, after its transform. */
+function columnJson(col: MappedColumn, t: Transform | undefined): string {
+  const src = `t.${ident(col.source)}`;
+  if (!t) return src;
+  const whens: string[] = [];
+  if (t.when_null !== undefined) whens.push(`when ${src} is null then ${jsonLiteral(t.when_null)}`);
+  for (const [from, to] of Object.entries(t.values ?? {})) whens.push(`when ${src}::text = ${quoteLiteral(from)} then ${jsonLiteral(to)}`);
+  return whens.length ? `case ${whens.join(' ')} else to_json(${src}) end` : src;
+}
+
+/** The source id, as text: what reports name a row by. */
+export const sourceIdText = (plan: ColumnPlan) => `${sourceExpr(plan, 'id')}::text`;
+
+/**
+ * SELECT yielding one JSON text per row, in offbase column names with the mapping file's
+ * transforms applied, ordered by id. Every row also carries "__source_id" (ignored by the
+ * writer's json_populate_recordset) so refusals name the source row.
+ */
 export function rowsQuery(plan: ColumnPlan, idType: string, where = 'true'): string {
-  const cols = plan.mapped.map((c) => `t.${ident(c.source)} as ${ident(c.target)}`);
-  for (const d of plan.defaults) {
-    if (d.from === 'mapping file') cols.push(`${quoteLiteral(JSON.stringify(d.value))}::json as ${ident(d.target)}`);
+  const cols: string[] = [];
+  for (const c of plan.mapped) {
+    if (plan.generatedId && c.target === 'id') continue;
+    let expr = columnJson(c, plan.transforms[c.target]);
+    if (plan.generatedId?.sourceIdInto === c.target) expr = withSourceId(plan, `to_jsonb(${expr})`);
+    cols.push(`${expr} as ${ident(c.target)}`);
   }
+  if (plan.generatedId && !plan.mapped.some((c) => c.target === plan.generatedId!.sourceIdInto)) {
+    cols.push(`${withSourceId(plan, 'null::jsonb')} as ${ident(plan.generatedId.sourceIdInto)}`);
+  }
+  for (const d of plan.defaults) {
+    if (d.from === 'mapping file') cols.push(`${jsonLiteral(d.value)} as ${ident(d.target)}`);
+  }
+  cols.push(`${sourceIdText(plan)} as "__source_id"`);
   const [schema, name] = plan.sourceTable.split('.') as [string, string];
-  return `select row_to_json(x)::text as j from (select ${cols.join(', ')} from ${ident(schema)}.${ident(name)} t where ${where}) x order by x.id::${idType}`;
+  const order = plan.generatedId ? `x."__source_id" collate "C"` : `x.id::${idType}`;
+  return `select row_to_json(x)::text as j from (select ${cols.join(', ')} from ${ident(schema)}.${ident(name)} t where ${where}) x order by ${order}`;
+}
+
+/** A jsonb object holding the source id under "supabase_id" (merged into an object value, else wrapping it). */
+function withSourceId(plan: ColumnPlan, value: string): string {
+  return `(case when jsonb_typeof(${value}) = 'object' then ${value} when ${value} is null or jsonb_typeof(${value}) = 'null' then '{}'::jsonb
+    else jsonb_build_object('value', ${value}) end || jsonb_build_object('supabase_id', ${sourceIdText(plan)}))`;
 }
 
 /** Offbase columns a row of this plan carries (what the writer inserts). */
 export function targetColumns(plan: ColumnPlan): string[] {
-  return [...plan.mapped.map((c) => c.target), ...plan.defaults.filter((d) => d.from === 'mapping file').map((d) => d.target)];
+  const cols = plan.mapped.map((c) => c.target).filter((c) => !(plan.generatedId && c === 'id'));
+  if (plan.generatedId && !cols.includes(plan.generatedId.sourceIdInto)) cols.push(plan.generatedId.sourceIdInto);
+  return [...cols, ...plan.defaults.filter((d) => d.from === 'mapping file').map((d) => d.target)];
 }

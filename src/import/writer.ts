@@ -34,6 +34,10 @@ export interface WriteSpec {
    * and a row edited in offbase after the import (newer updated_at) is never overwritten.
    */
   update?: boolean;
+  /** offbase generates the ids: a row is already present when this jsonb column holds its supabase_id. */
+  dedupeOn?: string;
+  /** columns whose source text is JSON to store as json/jsonb. */
+  parseJson?: string[];
 }
 
 const STAGE = 'offbase_import_stage';
@@ -41,6 +45,10 @@ const STAGE = 'offbase_import_stage';
 function insertFrom(spec: WriteSpec, src: string): string {
   const cols = spec.columns.map(ident).join(', ');
   const checks = Object.entries(spec.parents).map(([col, parent]) => `exists (select 1 from ${ident(parent)} p where p.id = src.${ident(col)})`);
+  if (spec.dedupeOn) {
+    const c = ident(spec.dedupeOn);
+    checks.push(`not exists (select 1 from ${ident(spec.table)} d where d.${c} ->> 'supabase_id' = src.${c} ->> 'supabase_id')`);
+  }
   return `with src as (${src}),
     ok as (select * from src where ${checks.length ? checks.join(' and ') : 'true'}),
     ins as (insert into ${ident(spec.table)} as t (${cols}) select ${cols} from ok ${onConflict(spec)} returning (xmax = 0) as fresh)
@@ -54,9 +62,16 @@ function onConflict(spec: WriteSpec): string {
   return `on conflict (id) do update set ${set.join(', ')} where t.updated_at < excluded.updated_at`;
 }
 
+/** The typed rows from JSON (alias e, column j): offbase's row type, text made JSON where asked. */
+function typedRows(spec: WriteSpec, from: string): string {
+  const cols = spec.columns.map((c) => (spec.parseJson?.includes(c) ? `(e.j ->> ${quote(c)})::jsonb as ${ident(c)}` : `r.${ident(c)}`));
+  return `select ${cols.join(', ')} from ${from}, json_populate_record(null::${ident(spec.table)}, e.j) r`;
+}
+const quote = (v: string) => `'${v.replace(/'/g, "''")}'`;
+
 /** Multi-row INSERT from one json parameter: one round trip, PostgreSQL does the parsing. */
 async function writeInsert(tx: TransactionSql, spec: WriteSpec, rows: string[]): Promise<BatchResult> {
-  const src = `select * from json_populate_recordset(null::${ident(spec.table)}, $1::text::json)`;
+  const src = typedRows(spec, 'json_array_elements($1::text::json) e(j)');
   const [r] = await tx.unsafe<BatchResult[]>(insertFrom(spec, src), [`[${rows.join(',')}]`]);
   return r!;
 }
@@ -70,7 +85,7 @@ async function writeCopy(tx: TransactionSql, spec: WriteSpec, rows: string[]): P
     for (const row of rows) yield `${row.replace(/\\/g, '\\\\')}\n`;
   }
   await pipeline(lines(), writable as unknown as Writable);
-  const src = `select r.* from ${STAGE} s, json_populate_record(null::${ident(spec.table)}, s.j) r`;
+  const src = typedRows(spec, `${STAGE} e`);
   const [r] = await tx.unsafe<BatchResult[]>(insertFrom(spec, src));
   return r!;
 }
@@ -91,27 +106,32 @@ export async function writeBatch(target: Sql, spec: WriteSpec, rows: string[], s
   } catch (err) {
     if (!rowError(err)) throw err;
   }
-  // One bad row must not stop the import: redo the batch row by row, each under a savepoint,
-  // and report the rows offbase refuses (validation then lists them as missing).
-  return inTx(async (tx) => {
-    const sum: BatchResult = { total: 0, eligible: 0, inserted: 0, updated: 0, rejected: [] };
-    for (const row of rows) {
-      try {
-        const r = (await tx.savepoint((sp) => writeInsert(sp as unknown as TransactionSql, spec, [row]))) as BatchResult;
-        sum.total += r.total;
-        sum.eligible += r.eligible;
-        sum.inserted += r.inserted;
-        sum.updated += r.updated;
-      } catch (err) {
-        if (!rowError(err)) throw err;
-        sum.total++;
-        sum.eligible++;
-        const id = String((JSON.parse(row) as { id?: unknown }).id);
-        sum.rejected!.push({ id, error: (err as Error).message });
-      }
+  // A row the constraint check could not foresee (a unique index, a trigger...): split the batch
+  // in halves under savepoints until the refused rows are isolated. The good rows still go in
+  // as multi-row statements, and the cost is a few statements per refused row, not one per row.
+  return inTx((tx) => writeSplit(tx, spec, rows));
+}
+
+async function writeSplit(tx: TransactionSql, spec: WriteSpec, rows: string[]): Promise<BatchResult> {
+  try {
+    return (await tx.savepoint((sp) => writeInsert(sp as unknown as TransactionSql, spec, rows))) as BatchResult;
+  } catch (err) {
+    if (!rowError(err)) throw err;
+    if (rows.length === 1) {
+      const row = JSON.parse(rows[0]!) as { id?: unknown; __source_id?: unknown };
+      return { total: 1, eligible: 1, inserted: 0, updated: 0, rejected: [{ id: String(row.__source_id ?? row.id), error: (err as Error).message }] };
     }
-    return sum;
-  });
+  }
+  const half = rows.length >> 1;
+  const a = await writeSplit(tx, spec, rows.slice(0, half));
+  const b = await writeSplit(tx, spec, rows.slice(half));
+  return {
+    total: a.total + b.total,
+    eligible: a.eligible + b.eligible,
+    inserted: a.inserted + b.inserted,
+    updated: a.updated + b.updated,
+    rejected: [...(a.rejected ?? []), ...(b.rejected ?? [])],
+  };
 }
 
 /**

@@ -4,11 +4,11 @@
 // internationalized addresses (RFC 6531): letters, marks and digits of any script in the local
 // part and in domain labels, e.g. zoë@exämple.com.
 
-const LOCAL = String.raw`[\p{L}\p{M}\p{N}.!#$%&'*+/=?^_\x60{|}~-]+`;
+const ATOM = String.raw`[\p{L}\p{M}\p{N}!#$%&'*+/=?^_\x60{|}~-]+`;
 const LABEL = String.raw`[\p{L}\p{M}\p{N}](?:[\p{L}\p{M}\p{N}-]{0,61}[\p{L}\p{M}\p{N}])?`;
 
-/** For JSON Schema (`pattern`, compiled with the u flag by Ajv). */
-export const EMAIL_PATTERN = `^${LOCAL}@${LABEL}(?:\\.${LABEL})*$`;
+/** Dot-separated atoms, @, two or more dot-separated labels. For JSON Schema `pattern` (Ajv compiles it with the u flag). */
+export const EMAIL_PATTERN = `^${ATOM}(?:\\.${ATOM})*@(?:${LABEL}\\.)+${LABEL}$`;
 export const EMAIL_MIN_LENGTH = 3;
 export const EMAIL_MAX_LENGTH = 320;
 

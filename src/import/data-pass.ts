@@ -212,7 +212,7 @@ export async function copyData(
     parents: PARENTS[table],
     update: opts.update ?? false,
     ...(around ? { around } : {}),
-    ...(plan.generatedId ? { dedupeOn: plan.generatedId.sourceIdInto } : {}),
+    ...(plan.generatedId ? { sourceIdInto: plan.generatedId.sourceIdInto } : {}),
     ...(rules.parseJson.length ? { parseJson: rules.parseJson } : {}),
   };
   const result: DataResult = { read: 0, inserted: 0, updated: 0, already_present: 0, parent_missing_in_target: 0, rejected: 0, rejected_rows: [], seconds: 0, rows_per_s: 0 };

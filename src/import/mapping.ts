@@ -225,18 +225,14 @@ export const sourceIdText = (plan: ColumnPlan) => `${sourceExpr(plan, 'id')}::te
 /**
  * SELECT yielding one JSON text per row, in offbase column names with the mapping file's
  * transforms applied, ordered by id. Every row also carries "__source_id" (ignored by the
- * writer's json_populate_recordset) so refusals name the source row.
+ * writer's json_populate_recordset) so refusals name the source row, and generated-id tables
+ * keep it (the writer merges it into the row's jsonb column).
  */
 export function rowsQuery(plan: ColumnPlan, idType: string, where = 'true'): string {
   const cols: string[] = [];
   for (const c of plan.mapped) {
     if (plan.generatedId && c.target === 'id') continue;
-    let expr = columnJson(c, plan.transforms[c.target]);
-    if (plan.generatedId?.sourceIdInto === c.target) expr = withSourceId(plan, `to_jsonb(${expr})`);
-    cols.push(`${expr} as ${ident(c.target)}`);
-  }
-  if (plan.generatedId && !plan.mapped.some((c) => c.target === plan.generatedId!.sourceIdInto)) {
-    cols.push(`${withSourceId(plan, 'null::jsonb')} as ${ident(plan.generatedId.sourceIdInto)}`);
+    cols.push(`${columnJson(c, plan.transforms[c.target])} as ${ident(c.target)}`);
   }
   for (const d of plan.defaults) {
     if (d.from === 'mapping file') cols.push(`${jsonLiteral(d.value)} as ${ident(d.target)}`);
@@ -245,12 +241,6 @@ export function rowsQuery(plan: ColumnPlan, idType: string, where = 'true'): str
   const [schema, name] = plan.sourceTable.split('.') as [string, string];
   const order = plan.generatedId ? `x."__source_id" collate "C"` : `x.id::${idType}`;
   return `select row_to_json(x)::text as j from (select ${cols.join(', ')} from ${ident(schema)}.${ident(name)} t where ${where}) x order by ${order}`;
-}
-
-/** A jsonb object holding the source id under "supabase_id" (merged into an object value, else wrapping it). */
-function withSourceId(plan: ColumnPlan, value: string): string {
-  return `(case when jsonb_typeof(${value}) = 'object' then ${value} when ${value} is null or jsonb_typeof(${value}) = 'null' then '{}'::jsonb
-    else jsonb_build_object('value', ${value}) end || jsonb_build_object('supabase_id', ${sourceIdText(plan)}))`;
 }
 
 /** Offbase columns a row of this plan carries (what the writer inserts). */

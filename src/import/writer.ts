@@ -34,8 +34,11 @@ export interface WriteSpec {
    * and a row edited in offbase after the import (newer updated_at) is never overwritten.
    */
   update?: boolean;
-  /** offbase generates the ids: a row is already present when this jsonb column holds its supabase_id. */
-  dedupeOn?: string;
+  /**
+   * offbase generates the ids: the row's source id ("__source_id") is kept under supabase_id in
+   * this jsonb column, and a row is already present when offbase holds that supabase_id.
+   */
+  sourceIdInto?: string;
   /** columns whose source text is JSON to store as json/jsonb. */
   parseJson?: string[];
 }
@@ -45,13 +48,13 @@ const STAGE = 'offbase_import_stage';
 function insertFrom(spec: WriteSpec, src: string): string {
   const cols = spec.columns.map(ident).join(', ');
   const checks = Object.entries(spec.parents).map(([col, parent]) => `exists (select 1 from ${ident(parent)} p where p.id = src.${ident(col)})`);
-  if (spec.dedupeOn) {
-    const c = ident(spec.dedupeOn);
-    checks.push(`not exists (select 1 from ${ident(spec.table)} d where d.${c} ->> 'supabase_id' = src.${c} ->> 'supabase_id')`);
-  }
+  // Generated ids cannot conflict: a row is already present when offbase holds its supabase_id.
+  const fresh = spec.sourceIdInto
+    ? `where not exists (select 1 from ${ident(spec.table)} d where d.${ident(spec.sourceIdInto)} ->> 'supabase_id' = ok.${ident(spec.sourceIdInto)} ->> 'supabase_id')`
+    : '';
   return `with src as (${src}),
     ok as (select * from src where ${checks.length ? checks.join(' and ') : 'true'}),
-    ins as (insert into ${ident(spec.table)} as t (${cols}) select ${cols} from ok ${onConflict(spec)} returning (xmax = 0) as fresh)
+    ins as (insert into ${ident(spec.table)} as t (${cols}) select ${cols} from ok ${fresh} ${onConflict(spec)} returning (xmax = 0) as fresh)
     select (select count(*) from src)::int as total, (select count(*) from ok)::int as eligible,
       (select count(*) from ins where fresh)::int as inserted, (select count(*) from ins where not fresh)::int as updated`;
 }
@@ -64,7 +67,14 @@ function onConflict(spec: WriteSpec): string {
 
 /** The typed rows from JSON (alias e, column j): offbase's row type, text made JSON where asked. */
 function typedRows(spec: WriteSpec, from: string): string {
-  const cols = spec.columns.map((c) => (spec.parseJson?.includes(c) ? `(e.j ->> ${quote(c)})::jsonb as ${ident(c)}` : `r.${ident(c)}`));
+  const value = (c: string) => (spec.parseJson?.includes(c) ? `(e.j ->> ${quote(c)})::jsonb` : `r.${ident(c)}`);
+  const cols = spec.columns.map((c) => {
+    if (c !== spec.sourceIdInto) return `${value(c)} as ${ident(c)}`;
+    // An object gets supabase_id added; anything else is kept under "value" beside it.
+    const v = `to_jsonb(${value(c)})`;
+    return `(case when jsonb_typeof(${v}) = 'object' then ${v} when ${v} is null or jsonb_typeof(${v}) = 'null' then '{}'::jsonb
+      else jsonb_build_object('value', ${v}) end || jsonb_build_object('supabase_id', e.j ->> '__source_id')) as ${ident(c)}`;
+  });
   return `select ${cols.join(', ')} from ${from}, json_populate_record(null::${ident(spec.table)}, e.j) r`;
 }
 const quote = (v: string) => `'${v.replace(/'/g, "''")}'`;

@@ -144,4 +144,25 @@ describe('import-supabase from a real-shaped seed project: data', () => {
     expect(again.results.audit_logs).toMatchObject({ inserted: 0, already_present: 3 });
     expect(again.results.documents).toMatchObject({ inserted: 0, already_present: 120 });
   });
+
+  it('a refusal no check foresees (a unique index) is isolated by splitting the batch, the rest still comes across', async () => {
+    const [owner] = await src.sql<{ id: string }[]>`select id::text from auth.users where email = 'ann@example.com'`;
+    const twins = await src.sql<{ id: string }[]>`
+      insert into public.documents (user_id, title, storage_path, tags, metadata)
+      select ${owner!.id}, 'Twin ' || i, 'same/key.pdf', '{}', '{}' from generate_series(1, 2) i returning id::text`;
+    const fine = await src.sql<{ id: string }[]>`
+      insert into public.documents (user_id, title, storage_path, tags, metadata)
+      select ${owner!.id}, 'Fine ' || i, 'fine/' || i, '{}', '{}' from generate_series(1, 30) i returning id::text`;
+    try {
+      const lines: string[] = [];
+      await expect(run({ apply: true, only: ['documents'], mappingPath: mapping(transforms) }, lines)).rejects.toThrow(/validation failed: documents: 1 missing/);
+      expect(lines.join('\n')).toMatch(/documents: inserted 31, updated 0, already present 120, refused by offbase 1/);
+      expect(lines.join('\n')).toMatch(/refused [0-9a-f-]{36}: duplicate key value violates unique constraint "documents_owner_s3_key"/);
+      expect(await count('documents')).toBe(151);
+    } finally {
+      const all = [...twins, ...fine].map((x) => x.id);
+      await target.sql`delete from documents where id = any(${all}::uuid[])`;
+      await src.sql`delete from public.documents where id = any(${all}::uuid[])`;
+    }
+  });
 });

@@ -60,7 +60,8 @@ function insertFrom(spec: WriteSpec, src: string): string {
 }
 
 function onConflict(spec: WriteSpec): string {
-  if (!spec.update || !spec.columns.includes('updated_at')) return 'on conflict do nothing';
+  // Only an id already present is a no-op: any other unique violation is a refused row, with its reason.
+  if (!spec.update || !spec.columns.includes('updated_at')) return 'on conflict (id) do nothing';
   const set = spec.columns.filter((c) => c !== 'id').map((c) => `${ident(c)} = excluded.${ident(c)}`);
   return `on conflict (id) do update set ${set.join(', ')} where t.updated_at < excluded.updated_at`;
 }

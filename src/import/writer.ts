@@ -5,7 +5,7 @@ import { ident } from './source.js';
 import type { TableName } from './mapping.js';
 
 // Writes one batch of rows (JSON text, offbase column names) in the caller's transaction.
-// Insert-only: ON CONFLICT DO NOTHING makes a second run a no-op and a stopped run resumable,
+// Insert-only: ON CONFLICT (id) DO NOTHING makes a second run a no-op and a stopped run resumable,
 // and never overwrites a row that was changed in offbase after it was imported.
 
 export type WriteStrategy = 'insert' | 'copy';

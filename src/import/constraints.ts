@@ -96,20 +96,23 @@ export async function loadTargetRules(target: Sql, table: string, plan: ColumnPl
       add(`length:${name}`, `char_length(${t}) > ${length[1]}`, { column: name, problem: `longer than ${col.type}`, message: `value too long for type ${col.type} (column "${name}")` });
     }
   }
-  // CHECK constraints, on the row as json_populate_record types it (only when its types are valid).
-  for (const c of checks) {
-    const expr = c.def.replace(/^CHECK /, '').replace(/ NOT VALID$/, '');
-    const guard = typeGuards.length ? `${typeGuards.join(' and ')} and ` : '';
-    add(`check:${c.name}`, `${guard}not coalesce((select ${expr} from json_populate_record(null::${ident(table)}, e.j) as ${ident(table)}), true)`, {
+  // CHECK constraints, on the row as json_populate_record types it: one typed record per row
+  // for all of them, made only when the row's values are valid for their types.
+  const exprs = checks.map((c) => c.def.replace(/^CHECK /, '').replace(/ NOT VALID$/, ''));
+  checks.forEach((c, i) => {
+    add(`check:${c.name}`, `not coalesce(c.ok[${i + 1}], true)`, {
       column: c.cols.join(', ') || '(row)',
       problem: `check ${c.name}`,
       message: `new row for relation "${table}" violates check constraint "${c.name}"`,
     });
-  }
+  });
+  // (CASE evaluates the typed record only when the guard holds: an invalid value never raises.)
+  const record = `(select array[${exprs.map((x) => `(${x})`).join(', ')}] from json_populate_record(null::${ident(table)}, e.j) as ${ident(table)})`;
+  const typed = exprs.length ? `cross join lateral (select case when ${typeGuards.length ? typeGuards.join(' and ') : 'true'} then ${record} end as ok) c` : '';
   const list = bad.length ? `array_remove(array[${bad.join(', ')}], null)` : `'{}'::text[]`;
   const query = `select i, id, bad from (
       select (e.n - 1)::int as i, coalesce(e.j ->> '__source_id', e.j ->> 'id') as id, ${list} as bad
-      from json_array_elements($1::text::json) with ordinality e(j, n)) q
+      from json_array_elements($1::text::json) with ordinality e(j, n) ${typed}) q
     where cardinality(bad) > 0`;
   return { table, columns, query, problems, parseJson };
 }

@@ -137,8 +137,10 @@ function usersQuery(src: UsersSource, mapping: UsersMapping): string {
   if (mapping.profile) {
     const [schema, name] = mapping.profile.table.split('.') as [string, string];
     const pairs = Object.entries(mapping.profile.columns).map(([from, to]) => `'${to}', p.${ident(from)}`);
-    cols.push(`json_build_object(${pairs.join(', ')}) as profile`);
-    join = ` left join ${ident(schema)}.${ident(name)} p on p.${ident(mapping.profile.id ?? 'id')} = u.id`;
+    // At most one profile per user, even when the table's id is not unique.
+    cols.push('p.profile');
+    join = ` left join lateral (select json_build_object(${pairs.join(', ')}) as profile from ${ident(schema)}.${ident(name)} p
+      where p.${ident(mapping.profile.id ?? 'id')} = u.id limit 1) p on true`;
   }
   return `select row_to_json(x)::text as j from (select ${cols.join(', ')} from auth.users u${join}) x order by x.id`;
 }

@@ -102,9 +102,6 @@ const GOTRUE_META_KEYS = ['sub', 'email', 'email_verified', 'phone_verified'];
 
 export type UserMapping = { ok: true; row: OffbaseUserRow; notes: UserNote[] } | { ok: false; reason: UserSkipReason };
 
-/** True when encrypted_password holds a hash (of any format): the account has a password. */
-export const hasPassword = (hash: string | null) => !!hash && hash.startsWith('$');
-
 /** The stored hash as offbase keeps it, or why there is none. */
 export function importHash(hash: string, firebase: UsersMapping['firebase_scrypt']): { hash: string } | { note: 'unusable_hash' | 'firebase_needs_reset' } {
   if (KEPT_HASH.test(hash)) return { hash };

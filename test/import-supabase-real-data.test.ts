@@ -60,6 +60,10 @@ beforeAll(async () => {
       insert into public.analysis (document_id, user_id, status, tokens, result) values (${docs[1]!}, ${owners[1]!}, ${status}, ${tokens}, ${s.json({ k: key })}) returning id::text`;
     analyses[key] = a!.id;
   }
+  // An analysis that is fine itself, of a document offbase would refuse (NULL tags, 'completed').
+  const [orphaned] = await s<{ id: string }[]>`
+    insert into public.analysis (document_id, user_id, status, tokens) values (${docs[0]!}, ${owners[0]!}, 'pending', '1') returning id::text`;
+  analyses.ofRefused = orphaned!.id;
   await s`insert into public.audit_logs (user_id, action, entity_type, details) values (${owners[0]!}, 'document.create', 'document', '{"title": "Doc 0"}'), (null, 'system.boot', 'system', null)`;
   const [bad] = await s<{ id: string }[]>`insert into public.audit_logs (user_id, action, entity_type, details) values (${owners[0]!}, 'x', 'y', '{oops') returning id::text`;
   badJsonAudit = bad!.id;
@@ -93,7 +97,8 @@ describe('import-supabase from a real-shaped seed project: data', () => {
     expect(d.will_import).toBe(120 - 48);
     const a = report.plan.analyses!;
     // 'processing' also has tokens 'n/a': reported for the type; its CHECK is tested once that is fixed.
-    expect(a.will_refuse).toBe(2);
+    expect(a.will_refuse).toBe(3);
+    expect(by(a, 'document_id', 'its parent would be refused')).toMatchObject({ count: 1, examples: [analyses.ofRefused] });
     expect(by(a, 'status', 'check analyses_status_check')).toMatchObject({ count: 1, examples: [analyses.done] });
     expect(by(a, 'tokens_used', 'not a valid integer')).toMatchObject({ count: 1, examples: [analyses.busy] });
     const l = report.plan.audit_logs!;
@@ -102,7 +107,7 @@ describe('import-supabase from a real-shaped seed project: data', () => {
     const text = lines.join('\n');
     expect(text).toContain('  offbase would refuse 48 row(s):');
     expect(text).toMatch(/\n {4}tags: NULL into NOT NULL: 12 \(e\.g\. [0-9a-f-]{36}, /);
-    expect(text).toContain('--apply would refuse: analyses: 2 row(s)');
+    expect(text).toContain('--apply would refuse: analyses: 3 row(s)');
     expect(await count('documents')).toBe(0);
   });
 
@@ -134,6 +139,7 @@ describe('import-supabase from a real-shaped seed project: data', () => {
       [analyses.busy!]: ['running', null],
       [analyses.ok!]: ['pending', 7],
       [analyses.failed!]: ['failed', null],
+      [analyses.ofRefused!]: ['pending', 1],
     });
     const logs = await target.sql<{ id: string; changes: Record<string, unknown> | null }[]>`select id::text, changes from audit_logs order by id`;
     expect(logs).toHaveLength(3);

@@ -30,6 +30,8 @@ export interface DataContext {
   plans: Partial<Record<DataTable, ColumnPlan>>;
   /** offbase's constraints per table, loaded once. */
   rules?: Partial<Record<DataTable, TargetRules>>;
+  /** dry run: ids of the rows offbase would refuse, per table, so their children are predicted too. */
+  refusedIds?: Partial<Record<DataTable, Set<string>>>;
 }
 
 export interface DataPlan {
@@ -157,9 +159,28 @@ export async function planData(ctx: DataContext, table: DataTable, opts: { check
     const rows = ctx.source
       .unsafe<{ j: string }[]>(rowsQuery(plan, ID_TYPES[table], eligibleWhere(ctx, table)), withSkipped(eligibleWhere(ctx, table), ctx.skippedUserIds))
       .cursor(opts.batchSize);
+    const refusedIds = ((ctx.refusedIds ??= {})[table] = new Set<string>());
+    // A row whose parent would be refused cannot come across either (analyses of a refused document).
+    const refusedParents = Object.entries(PARENTS[table])
+      .map(([col, parent]) => [col, ctx.refusedIds?.[parent as DataTable]] as const)
+      .filter((x): x is readonly [string, Set<string>] => (x[1]?.size ?? 0) > 0);
     for await (const batch of rows) {
       const texts = batch.map((b) => b.j);
       const refused = await findRefusals(ctx.target, rules, texts);
+      if (refusedParents.length) {
+        const seen = new Set(refused.map((r) => r.index));
+        texts.forEach((text, index) => {
+          const row = JSON.parse(text) as Record<string, unknown>;
+          for (const [col, ids] of refusedParents) {
+            if (!ids.has(String(row[col]))) continue;
+            const problem = { column: col, problem: 'its parent would be refused', message: `its ${col.replace(/_id$/, '')} was refused` };
+            const r = refused.find((x) => x.index === index);
+            if (r) r.problems.push(problem);
+            else if (!seen.has(index)) refused.push({ index, id: String(row.__source_id ?? row.id), problems: [problem] });
+          }
+        });
+      }
+      for (const r of refused) refusedIds.add(r.id);
       willRefuse += refused.length;
       tallyRefusals(tally, refused);
       conflicts.already_in_target += await alreadyInTarget(ctx, table, texts);

@@ -1,4 +1,7 @@
+import { randomBytes } from 'node:crypto';
+import { FirebaseScrypt } from 'firebase-scrypt';
 import { describe, expect, it } from 'vitest';
+import { verifyPassword } from '../src/features/auth/passwords.js';
 import { chooseTwin, importHash, mapUser, type SupabaseUser } from '../src/import/users.js';
 
 // The users rules on their own: which twin keeps an address, which hashes are kept, and how
@@ -70,5 +73,19 @@ describe('mapUser', () => {
     const m = mapUser({ ...base, profile: { role: 'owner', full_name: ' Pat ', preferences: { a: 1 } } }, now, mapping);
     expect(m).toMatchObject({ ok: true, row: { role: 'admin', full_name: 'Pat', preferences: { a: 1 } } });
     expect(mapUser({ ...base, profile: { role: 'editor' } }, now, mapping)).toMatchObject({ ok: true, row: { role: 'user' }, notes: ['magic_link_or_invited', 'role_unmapped'] });
+  });
+});
+
+describe('verifyPassword with Firebase scrypt (what importHash stores)', () => {
+  const params = { memoryCost: 19456, timeCost: 2, parallelism: 1 };
+  it('verifies the right password, asks for a re-hash, refuses a wrong one and out-of-range parameters without throwing', async () => {
+    const signerKey = randomBytes(64).toString('base64');
+    const salt = randomBytes(12).toString('base64');
+    const digest = await new FirebaseScrypt({ memCost: 14, rounds: 8, saltSeparator: 'Bw==', signerKey }).hash('correct horse 1', salt);
+    const stored = (importHash(`$fbscrypt$v=1,n=14,r=8,p=1$${salt}$${digest}`, { signer_key: signerKey, salt_separator: 'Bw==', rounds: 8, mem_cost: 14 }) as { hash: string }).hash;
+    expect(await verifyPassword(stored, 'correct horse 1', params)).toEqual({ ok: true, needsRehash: true });
+    expect(await verifyPassword(stored, 'correct horse 2', params)).toEqual({ ok: false, needsRehash: true });
+    expect(await verifyPassword(stored, '', params)).toEqual({ ok: false, needsRehash: false });
+    expect(await verifyPassword(stored.replace('n=14', 'n=16'), 'correct horse 1', params)).toMatchObject({ ok: false });
   });
 });

@@ -205,6 +205,8 @@ export function summarize(r: ImportReport): string[] {
       lines.push(`  ${kind} ${a.count} ${a.imported ? 'imported' : 'skipped'}: ${ACCOUNT_KINDS[kind].note}${shown.length ? `: ${shown.join(', ')}${more}` : ''}`);
     }
     for (const s of u.skipped_users.slice(0, TEXT_CAP * 5)) lines.push(`  skipped ${s.id} (${s.reason})`);
+    const unlisted = Object.values(u.skipped).reduce((a, n) => a + (n ?? 0), 0) - Math.min(u.skipped_users.length, TEXT_CAP * 5);
+    if (unlisted > 0) lines.push(`  ... and ${unlisted} more skipped (see --report)`);
   }
   for (const t of ['documents', 'analyses', 'audit_logs'] as const) {
     const p = r.plan[t];

@@ -6,7 +6,9 @@ import argon2 from 'argon2';
 import { hash as bcryptHash } from '@node-rs/bcrypt';
 import { FirebaseScrypt } from 'firebase-scrypt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import postgres from 'postgres';
 import { runImport, type ImportOptions, type ImportReport } from '../src/import/run.js';
+import { describeDbError } from '../src/import/source.js';
 import { buildTestApp } from './helpers/app.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 import { importCli } from './helpers/supabase-source.js';
@@ -101,6 +103,17 @@ describe('import-supabase from a real-shaped Supabase project: users', () => {
     expect(res.out).toMatch(/^offbase: row level security on auth\.users hides rows from /);
     expect(res.out).not.toContain(src.password);
     expect(await userCount()).toBe(0);
+    // Behind the check, the source session's row_security=off turns any filtering RLS would
+    // still do into an error (never fewer rows), reported the same way.
+    const reader = postgres(src.readerUrl, { max: 1, onnotice: () => {}, connection: { row_security: 'off' } });
+    try {
+      const err = await reader`select count(*) from auth.users`.catch((e: unknown) => e);
+      expect(describeDbError(err, 'import failed', [src.password], src.readerRole)).toBe(
+        `row level security on table users hides rows from ${src.readerRole}: connect as a role with BYPASSRLS (postgres on Supabase) or as the table owner, or run ALTER ROLE ${src.readerRole} BYPASSRLS`,
+      );
+    } finally {
+      await reader.end();
+    }
   }, 60_000);
 
   it('the dry run (as the BYPASSRLS postgres role) accounts for every user by kind, and predicts the MFA refusal', async () => {

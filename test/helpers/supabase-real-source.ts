@@ -38,22 +38,38 @@ export async function createRealSupabaseSource(): Promise<RealSupabaseSource> {
   const name = `${inject('templateDb').replace('offbase_tpl_', 'offbase_t_')}_sbr${tag}`;
   const roles = { auth: `sbr_${tag}_auth_admin`, pg: `sbr_${tag}_postgres`, reader: `sbr_${tag}_reader` };
   const password = `pw-${randomBytes(9).toString('hex')}`;
-  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
-  try {
-    await admin.unsafe(`create role ${roles.auth} nologin noinherit createrole`);
-    await admin.unsafe(`create role ${roles.pg} login password '${password}' nosuperuser bypassrls createrole`);
-    await admin.unsafe(`create role ${roles.reader} login password '${password}' nosuperuser nobypassrls`);
-    await admin.unsafe(`create database ${name} owner ${roles.pg}`);
-  } finally {
-    await admin.end();
-  }
+  const cleanup = async () => {
+    const a = postgres(adminUrl, { max: 1, onnotice: () => {} });
+    try {
+      await a.unsafe(`drop database if exists ${name} with (force)`);
+      for (const r of Object.values(roles)) await a.unsafe(`drop role if exists ${r}`);
+    } finally {
+      await a.end();
+    }
+  };
   const superUrl = new URL(adminUrl);
   superUrl.pathname = `/${name}`;
   const sql = postgres(superUrl.toString(), { max: 2, onnotice: () => {} });
-  await sql.unsafe(fixture('supabase-auth.sql', { __AUTH_ADMIN__: roles.auth, __POSTGRES__: roles.pg }));
-  await sql.unsafe(fixture('supabase-seed-public.sql', { __POSTGRES__: roles.pg }));
-  await sql.unsafe(`grant usage on schema auth to ${roles.reader}; grant select on all tables in schema auth to ${roles.reader};
-    grant select on all tables in schema public to ${roles.reader}`);
+  try {
+    const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
+    try {
+      await admin.unsafe(`create role ${roles.auth} nologin noinherit createrole`);
+      await admin.unsafe(`create role ${roles.pg} login password '${password}' nosuperuser bypassrls createrole`);
+      await admin.unsafe(`create role ${roles.reader} login password '${password}' nosuperuser nobypassrls`);
+      await admin.unsafe(`create database ${name} owner ${roles.pg}`);
+    } finally {
+      await admin.end();
+    }
+    await sql.unsafe(fixture('supabase-auth.sql', { __AUTH_ADMIN__: roles.auth, __POSTGRES__: roles.pg }));
+    await sql.unsafe(fixture('supabase-seed-public.sql', { __POSTGRES__: roles.pg }));
+    await sql.unsafe(`grant usage on schema auth to ${roles.reader}; grant select on all tables in schema auth to ${roles.reader};
+      grant select on all tables in schema public to ${roles.reader}`);
+  } catch (err) {
+    // Roles are cluster-global: never leave them behind when the setup fails.
+    await sql.end({ timeout: 5 });
+    await cleanup();
+    throw err;
+  }
   const as = (role: string) => {
     const u = new URL(superUrl);
     u.username = role;
@@ -70,13 +86,7 @@ export async function createRealSupabaseSource(): Promise<RealSupabaseSource> {
     sql,
     async drop() {
       await sql.end({ timeout: 5 });
-      const a = postgres(adminUrl, { max: 1, onnotice: () => {} });
-      try {
-        await a.unsafe(`drop database if exists ${name} with (force)`);
-        for (const r of Object.values(roles)) await a.unsafe(`drop role if exists ${r}`);
-      } finally {
-        await a.end();
-      }
+      await cleanup();
     },
   };
 }

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -6,8 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runImport, type ImportOptions, type ImportReport } from '../src/import/run.js';
 import { buildTestApp } from './helpers/app.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
-import { ROOT } from './helpers/process.js';
-import { createSupabaseSource, insertAuthUser, SOURCE_MAPPING, type SupabaseSource } from './helpers/supabase-source.js';
+import { createSupabaseSource, importCli, insertAuthUser, SOURCE_MAPPING, type SupabaseSource } from './helpers/supabase-source.js';
 
 // The Supabase exit end to end: a stand-in Supabase database, a migrated offbase database,
 // dry run → apply → second run → validation of a damaged target, in process and as the CLI.
@@ -101,13 +99,14 @@ describe('import-supabase', () => {
     const u = r.plan.users!;
     expect(u.source_rows).toBe(10);
     expect(u.will_import).toBe(7);
-    expect(u.skipped).toEqual({ deleted: 1, email_collision: 1, no_email: 1 });
+    // A phone-only account is a customer with its own reason, not "no email".
+    expect(u.skipped).toEqual({ deleted: 1, email_collision: 1, phone_only: 1 });
     expect(u.skipped_users.map((s) => s.id).sort()).toEqual([ids.dave, ids.graceNew, ids.phone].sort());
     expect(u.without_password.count).toBe(2);
     expect(u.without_password.users.map((x) => x.email).sort()).toEqual(['carol@example.com', 'magic@example.com']);
     expect(u.banned).toBe(1);
     expect(u.admins).toBe(1);
-    expect(u.email_collisions).toEqual([{ email: 'grace@example.com', ids: [ids.graceOld, ids.graceNew], kept: ids.graceOld }]);
+    expect(u.email_collisions).toEqual([{ email: 'grace@example.com', ids: [ids.graceOld, ids.graceNew], kept: ids.graceOld, why: 'the oldest account' }]);
     expect(u.dropped).toContain('phone');
 
     const d = r.plan.documents!;
@@ -309,20 +308,10 @@ describe('import-supabase', () => {
   }, 90_000);
 });
 
-/** Runs `tsx src/cli.ts import-supabase` as a real process against the test databases. */
+/** The CLI against the test databases, with this file's source and mapping unless given. */
 function cli(args: string[]): Promise<{ code: number | null; out: string }> {
-  const full = ['--import', 'tsx', path.join(ROOT, 'src/cli.ts'), 'import-supabase', ...args];
+  const full = [...args];
   if (!args.includes('--source')) full.push('--source', src.url);
   if (!args.includes('--mapping')) full.push('--mapping', mappingPath);
-  return new Promise((resolve) => {
-    let out = '';
-    const child = spawn(process.execPath, full, {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, NODE_ENV: 'test', DATABASE_URL: target.url },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (out += d));
-    child.once('exit', (code) => resolve({ code, out }));
-  });
+  return importCli(full, target.url);
 }

@@ -19,8 +19,9 @@ export function registerImportSupabase(program: Command, databaseUrl: DatabaseUr
     .option('--batch-size <n>', 'rows per batch (one transaction each)', '1000')
     .option('--report <file>', 'write plan, results and validation as JSON')
     .option('--mapping <file>', 'JSON file with source table / column renames and defaults')
+    .option('--allow-mfa-downgrade', 'import users with verified MFA factors although offbase cannot ask for their second factor yet', false)
     .option('--strategy <insert|copy>', 'how batches are written: multi-row INSERT, or COPY into a staging table', 'insert')
-    .action(async (opts: { source: string; apply: boolean; update: boolean; validate: boolean; only?: string; batchSize: string; report?: string; mapping?: string; strategy: string }) => {
+    .action(async (opts: { source: string; apply: boolean; update: boolean; validate: boolean; only?: string; batchSize: string; report?: string; mapping?: string; strategy: string; allowMfaDowngrade: boolean }) => {
       const batchSize = Number(opts.batchSize);
       if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 100_000) throw new ImportError('--batch-size must be an integer from 1 to 100000');
       if (opts.strategy !== 'insert' && opts.strategy !== 'copy') throw new ImportError('--strategy must be insert or copy');
@@ -42,6 +43,7 @@ export function registerImportSupabase(program: Command, databaseUrl: DatabaseUr
           ...(opts.mapping ? { mappingPath: opts.mapping } : {}),
           ...(opts.report ? { reportPath: opts.report } : {}),
           strategy: opts.strategy as WriteStrategy,
+          allowMfaDowngrade: opts.allowMfaDowngrade,
         });
       } finally {
         await stop();

@@ -10,8 +10,9 @@ import {
   type DataTable,
   type MappingFile,
 } from './mapping.js';
+import { findRefusals, loadTargetRules, tallyRefusals, type RefusalSummary, type TargetRules } from './constraints.js';
 import type { Progress } from './progress.js';
-import { ident, ImportError, tableColumns } from './source.js';
+import { assertAllRowsVisible, ident, ImportError, tableColumns } from './source.js';
 import { keepDocumentsUpdatedAt, syncIdentity, writeBatch, type WriteStrategy } from './writer.js';
 
 // Data tables: plan (mapping, skip reasons computed in the source, conflicts with the target)
@@ -27,6 +28,10 @@ export interface DataContext {
   skippedUserIds: string[];
   /** Column plans of every data table, so analyses can test their document's eligibility. */
   plans: Partial<Record<DataTable, ColumnPlan>>;
+  /** offbase's constraints per table, loaded once. */
+  rules?: Partial<Record<DataTable, TargetRules>>;
+  /** dry run: ids of the rows offbase would refuse, per table, so their children are predicted too. */
+  refusedIds?: Partial<Record<DataTable, Set<string>>>;
 }
 
 export interface DataPlan {
@@ -38,6 +43,13 @@ export interface DataPlan {
   will_import: number;
   skipped: Record<string, number>;
   conflicts: { already_in_target: number } | null;
+  /** transforms from the mapping file, by offbase column. */
+  transforms: ColumnPlan['transforms'];
+  /** offbase generates ids; the source id is kept under supabase_id in this column. */
+  generated_id: { source_id_into: string } | null;
+  /** rows --apply would refuse (offbase constraints), and per column and problem, count and example ids. */
+  will_refuse: number;
+  refusals: RefusalSummary[];
 }
 
 export interface DataResult {
@@ -63,14 +75,7 @@ export async function loadColumnPlan(ctx: DataContext, table: DataTable): Promis
   if (source.length === 0) throw new ImportError(`the source has no table ${schema}.${name}${ctx.mapping[table]?.table ? '' : ` (name it with --mapping)`}`);
   // Row level security would hide rows from a role that neither owns the table nor bypasses
   // RLS, and the import would silently miss them: refuse instead.
-  const [rls] = await ctx.source<{ hidden: boolean; role: string }[]>`
-    select c.relrowsecurity and not r.rolsuper and not r.rolbypassrls
-             and (c.relforcerowsecurity or not pg_has_role(current_user, c.relowner, 'USAGE')) as hidden, current_user as role
-    from pg_class c join pg_namespace n on n.oid = c.relnamespace, pg_roles r
-    where n.nspname = ${schema} and c.relname = ${name} and r.rolname = current_user`;
-  if (rls?.hidden) {
-    throw new ImportError(`row level security on ${schema}.${name} hides rows from ${rls.role}: connect as the table owner (postgres on Supabase) or a role with BYPASSRLS`);
-  }
+  await assertAllRowsVisible(ctx.source, schema, name);
   const target = await tableColumns(ctx.target, 'public', table);
   if (target.length === 0) throw new ImportError(`offbase table ${table} does not exist: run migrations first`);
   return planColumns(table, source, target, ctx.mapping);
@@ -143,22 +148,42 @@ export async function planData(ctx: DataContext, table: DataTable, opts: { check
     else skipped[r.reason] = r.n;
   }
   let conflicts: DataPlan['conflicts'] = null;
+  const tally = new Map<string, RefusalSummary>();
+  let willRefuse = 0;
   if (opts.checkConflicts) {
-    // Ids already in offbase: the apply will leave those rows untouched.
-    const idType = ID_TYPES[table];
+    // One streamed read of the rows as they would be written: ids already in offbase (the
+    // apply leaves those rows untouched) and every row an offbase constraint would refuse.
+    const rules = await rulesOf(ctx, table);
     conflicts = { already_in_target: 0 };
-    opts.progress.start(`${table} (conflicts)`, willImport);
-    const ids = ctx.source
-      .unsafe<{ id: string }[]>(
-        `select (${sourceExpr(plan, 'id')})::${idType}::text as id from ${fromClause(plan)} where ${eligibleWhere(ctx, table)}`,
-        withSkipped(eligibleWhere(ctx, table), ctx.skippedUserIds),
-      )
+    opts.progress.start(`${table} (checks)`, willImport);
+    const rows = ctx.source
+      .unsafe<{ j: string }[]>(rowsQuery(plan, ID_TYPES[table], eligibleWhere(ctx, table)), withSkipped(eligibleWhere(ctx, table), ctx.skippedUserIds))
       .cursor(opts.batchSize);
-    for await (const batch of ids) {
-      const [r] = await ctx.target.unsafe<{ n: number }[]>(`select count(*)::int as n from ${ident(table)} where id = any($1::${idType}[])`, [
-        batch.map((b) => b.id),
-      ]);
-      conflicts.already_in_target += r!.n;
+    const refusedIds = ((ctx.refusedIds ??= {})[table] = new Set<string>());
+    // A row whose parent would be refused cannot come across either (analyses of a refused document).
+    const refusedParents = Object.entries(PARENTS[table])
+      .map(([col, parent]) => [col, ctx.refusedIds?.[parent as DataTable]] as const)
+      .filter((x): x is readonly [string, Set<string>] => (x[1]?.size ?? 0) > 0);
+    for await (const batch of rows) {
+      const texts = batch.map((b) => b.j);
+      const refused = await findRefusals(ctx.target, rules, texts);
+      if (refusedParents.length) {
+        const seen = new Set(refused.map((r) => r.index));
+        texts.forEach((text, index) => {
+          const row = JSON.parse(text) as Record<string, unknown>;
+          for (const [col, ids] of refusedParents) {
+            if (!ids.has(String(row[col]))) continue;
+            const problem = { column: col, problem: 'its parent would be refused', message: `its ${col.replace(/_id$/, '')} was refused` };
+            const r = refused.find((x) => x.index === index);
+            if (r) r.problems.push(problem);
+            else if (!seen.has(index)) refused.push({ index, id: String(row.__source_id ?? row.id), problems: [problem] });
+          }
+        });
+      }
+      for (const r of refused) refusedIds.add(r.id);
+      willRefuse += refused.length;
+      tallyRefusals(tally, refused);
+      conflicts.already_in_target += await alreadyInTarget(ctx, table, texts);
       opts.progress.tick(batch.length);
     }
     opts.progress.stop();
@@ -169,10 +194,29 @@ export async function planData(ctx: DataContext, table: DataTable, opts: { check
     columns: plan.mapped.map((c) => ({ source: c.source, target: c.target })),
     dropped: plan.dropped,
     defaults: plan.defaults,
-    will_import: willImport,
+    will_import: willImport - willRefuse,
     skipped,
     conflicts,
+    transforms: plan.transforms,
+    generated_id: plan.generatedId ? { source_id_into: plan.generatedId.sourceIdInto } : null,
+    will_refuse: willRefuse,
+    refusals: [...tally.values()],
   };
+}
+
+async function rulesOf(ctx: DataContext, table: DataTable): Promise<TargetRules> {
+  ctx.rules ??= {};
+  return (ctx.rules[table] ??= await loadTargetRules(ctx.target, table, ctx.plans[table]!, targetColumns(ctx.plans[table]!)));
+}
+
+/** How many of these rows (JSON texts) offbase already holds, by id or by kept source id. */
+async function alreadyInTarget(ctx: DataContext, table: DataTable, rows: string[]): Promise<number> {
+  const plan = ctx.plans[table]!;
+  const query = plan.generatedId
+    ? `select count(*)::int as n from ${ident(table)} where ${ident(plan.generatedId.sourceIdInto)} ->> 'supabase_id' = any(select e ->> '__source_id' from json_array_elements($1::text::json) e)`
+    : `select count(*)::int as n from ${ident(table)} where id = any(select (e ->> 'id')::${ID_TYPES[table]} from json_array_elements($1::text::json) e)`;
+  const [r] = await ctx.target.unsafe<{ n: number }[]>(query, [`[${rows.join(',')}]`]);
+  return r!.n;
 }
 
 export async function copyData(
@@ -182,7 +226,16 @@ export async function copyData(
 ): Promise<DataResult> {
   const plan = ctx.plans[table]!;
   const around = table === 'analyses' ? await keepDocumentsUpdatedAt(ctx.target) : null;
-  const spec = { table, columns: targetColumns(plan), parents: PARENTS[table], update: opts.update ?? false, ...(around ? { around } : {}) };
+  const rules = await rulesOf(ctx, table);
+  const spec = {
+    table,
+    columns: targetColumns(plan),
+    parents: PARENTS[table],
+    update: opts.update ?? false,
+    ...(around ? { around } : {}),
+    ...(plan.generatedId ? { sourceIdInto: plan.generatedId.sourceIdInto } : {}),
+    ...(rules.parseJson.length ? { parseJson: rules.parseJson } : {}),
+  };
   const result: DataResult = { read: 0, inserted: 0, updated: 0, already_present: 0, parent_missing_in_target: 0, rejected: 0, rejected_rows: [], seconds: 0, rows_per_s: 0 };
   if (table === 'analyses') result.documents_updated_at_kept = around !== null;
   const started = Date.now();
@@ -192,12 +245,20 @@ export async function copyData(
     .unsafe<{ j: string }[]>(rowsQuery(plan, ID_TYPES[table], eligibleWhere(ctx, table)), withSkipped(eligibleWhere(ctx, table), ctx.skippedUserIds))
     .cursor(opts.batchSize);
   for await (const batch of cursor) {
+    // Rows an offbase constraint refuses are set aside (and reported) before the batch is
+    // written, so the rest goes in as one statement.
+    const texts = batch.map((b) => b.j);
+    const refused = await findRefusals(ctx.target, rules, texts);
+    const skip = new Set(refused.map((x) => x.index));
     const r = await writeBatch(
       ctx.target,
       spec,
-      batch.map((b) => b.j),
+      skip.size ? texts.filter((_, i) => !skip.has(i)) : texts,
       opts.strategy,
     );
+    r.total += refused.length;
+    r.eligible += refused.length;
+    r.rejected = [...refused.map((x) => ({ id: x.id, error: x.problems.map((p) => p.message).join('; ') })), ...(r.rejected ?? [])];
     result.read += r.total;
     result.inserted += r.inserted;
     const rejected = r.rejected ?? [];
@@ -209,7 +270,7 @@ export async function copyData(
     opts.progress.tick(batch.length);
   }
   opts.progress.stop();
-  if (ID_TYPES[table] === 'bigint') await syncIdentity(ctx.target, table);
+  if (ID_TYPES[table] === 'bigint' && !plan.generatedId) await syncIdentity(ctx.target, table);
   result.seconds = (Date.now() - started) / 1000;
   result.rows_per_s = result.seconds > 0 ? Math.round(result.read / result.seconds) : 0;
   return result;

@@ -10,19 +10,77 @@ export const TABLES = ['users', 'documents', 'analyses', 'audit_logs'] as const;
 export type TableName = (typeof TABLES)[number];
 export type DataTable = Exclude<TableName, 'users'>;
 
+/** How a value is changed on its way in: a replacement for NULL, and/or a map of values. */
+export const TransformSchema = Type.Object(
+  {
+    /** the value (JSON) an offbase column gets where the source has NULL. */
+    when_null: Type.Optional(Type.Unknown()),
+    /** source value (as text) → offbase value (JSON), e.g. { "completed": "ready" }; others pass unchanged. */
+    values: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  },
+  { additionalProperties: false },
+);
+export type Transform = Static<typeof TransformSchema>;
+
+const SourceTable = Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_$]*\\.[A-Za-z_][A-Za-z0-9_$]*$' });
+
+// One entry shape for every data table, so any table offbase declares can get an entry.
 export const TableMappingSchema = Type.Object(
   {
     /** schema.table in the source; defaults to public.<offbase table>. */
-    table: Type.Optional(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_$]*\\.[A-Za-z_][A-Za-z0-9_$]*$' })),
+    table: Type.Optional(SourceTable),
     /** source column → offbase column; null drops the source column. */
     columns: Type.Optional(Type.Record(Type.String(), Type.Union([Type.String(), Type.Null()]))),
     /** offbase column → constant JSON value, for columns the source does not have. */
     defaults: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    /** offbase column → transform of the value the source column carries. */
+    transforms: Type.Optional(Type.Record(Type.String(), TransformSchema)),
+    /**
+     * When the source id cannot be offbase's (uuid audit ids into bigint): offbase generates the
+     * id and the source id is kept under "supabase_id" in the named jsonb column.
+     */
+    id: Type.Optional(Type.Object({ generate: Type.Literal(true), source_id_into: Type.String() }, { additionalProperties: false })),
   },
   { additionalProperties: false },
 );
+export type TableMapping = Static<typeof TableMappingSchema>;
+
+export const UsersMappingSchema = Type.Object(
+  {
+    /** address → the auth.users id that keeps it when several accounts share it. */
+    keep: Type.Optional(Type.Record(Type.String(), Type.String({ pattern: '^[0-9a-fA-F-]{36}$' }))),
+    /** A profile table joined by id: its columns fill offbase's role / full_name / preferences / metadata. */
+    profile: Type.Optional(
+      Type.Object(
+        {
+          table: SourceTable,
+          id: Type.Optional(Type.String()),
+          columns: Type.Record(Type.String(), Type.Union([Type.Literal('role'), Type.Literal('full_name'), Type.Literal('preferences'), Type.Literal('metadata')])),
+          transforms: Type.Optional(Type.Record(Type.String(), TransformSchema)),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    /** The Firebase project's password hash parameters, for $fbscrypt$ hashes that do not carry them. */
+    firebase_scrypt: Type.Optional(
+      Type.Object(
+        {
+          signer_key: Type.String({ minLength: 1 }),
+          salt_separator: Type.String(),
+          rounds: Type.Integer({ minimum: 1, maximum: 32 }),
+          mem_cost: Type.Integer({ minimum: 1, maximum: 20 }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type UsersMapping = Static<typeof UsersMappingSchema>;
+
 export const MappingFileSchema = Type.Object(
   {
+    users: Type.Optional(UsersMappingSchema),
     documents: Type.Optional(TableMappingSchema),
     analyses: Type.Optional(TableMappingSchema),
     audit_logs: Type.Optional(TableMappingSchema),
@@ -62,6 +120,8 @@ export interface MappedColumn {
   source: string;
   target: string;
   targetType: string;
+  sourceType: string;
+  targetNotNull: boolean;
 }
 
 export interface ColumnPlan {
@@ -71,6 +131,10 @@ export interface ColumnPlan {
   dropped: { source: string; reason: string }[];
   /** offbase columns filled without a source column. */
   defaults: { target: string; value: unknown; from: 'mapping file' | 'database default' | 'null' }[];
+  /** offbase column → the mapping file's transform. */
+  transforms: Record<string, Transform>;
+  /** offbase generates the id; the source id goes under "supabase_id" in this jsonb column. */
+  generatedId: { sourceIdInto: string } | null;
 }
 
 export function sourceTableOf(table: DataTable, mapping: MappingFile): { schema: string; name: string } {
@@ -84,7 +148,7 @@ export function planColumns(table: DataTable, source: ColumnInfo[], target: Colu
   const constants = m.defaults ?? {};
   const byName = new Map(target.map((c) => [c.name, c]));
   const { schema, name } = sourceTableOf(table, mapping);
-  const plan: ColumnPlan = { sourceTable: `${schema}.${name}`, mapped: [], dropped: [], defaults: [] };
+  const plan: ColumnPlan = { sourceTable: `${schema}.${name}`, mapped: [], dropped: [], defaults: [], transforms: m.transforms ?? {}, generatedId: null };
   const sourceNames = new Set(source.map((c) => c.name));
   for (const col of Object.keys(renames)) {
     if (!sourceNames.has(col)) throw new ImportError(`mapping for ${table}: source column ${col} does not exist in ${plan.sourceTable}`);
@@ -98,11 +162,20 @@ export function planColumns(table: DataTable, source: ColumnInfo[], target: Colu
     else if (MANAGED_COLUMNS[table][t.name]) plan.dropped.push({ source: col.name, reason: MANAGED_COLUMNS[table][t.name]! });
     else if (covered.has(t.name)) throw new ImportError(`mapping for ${table}: two source columns map to ${t.name}`);
     else {
-      plan.mapped.push({ source: col.name, target: t.name, targetType: t.type });
+      plan.mapped.push({ source: col.name, target: t.name, targetType: t.type, sourceType: col.type, targetNotNull: t.notNull });
       covered.add(t.name);
     }
   }
+  if (m.id) {
+    const into = byName.get(m.id.source_id_into);
+    if (!into || into.type !== 'jsonb') throw new ImportError(`mapping for ${table}: id.source_id_into must name a jsonb column of offbase's ${table}`);
+    plan.generatedId = { sourceIdInto: into.name };
+  }
+  for (const col of Object.keys(plan.transforms)) {
+    if (!plan.mapped.some((c) => c.target === col)) throw new ImportError(`mapping for ${table}: transforms.${col}: no source column maps to ${col}`);
+  }
   for (const t of target) {
+    if (plan.generatedId && t.name === plan.generatedId.sourceIdInto) covered.add(t.name);
     if (covered.has(t.name) || t.generated || MANAGED_COLUMNS[table][t.name]) continue;
     if (Object.hasOwn(constants, t.name)) plan.defaults.push({ target: t.name, value: constants[t.name], from: 'mapping file' });
     else if (t.hasDefault) plan.defaults.push({ target: t.name, value: null, from: 'database default' });
@@ -116,6 +189,12 @@ export function planColumns(table: DataTable, source: ColumnInfo[], target: Colu
   for (const required of ['id', ...Object.keys(PARENTS[table])]) {
     if (!covered.has(required)) throw new ImportError(`${table}: no source column maps to ${required} (use --mapping)`);
   }
+  const id = plan.mapped.find((c) => c.target === 'id')!;
+  if (!plan.generatedId && /^(bigint|integer|smallint)$/.test(id.targetType) && !/^(bigint|integer|smallint)$/.test(id.sourceType)) {
+    throw new ImportError(
+      `${table}: source ids are ${id.sourceType} but offbase's are ${id.targetType}: let offbase generate them and keep the source id, e.g. "id": { "generate": true, "source_id_into": "<a jsonb column>" } in the mapping file`,
+    );
+  }
   return plan;
 }
 
@@ -128,17 +207,45 @@ export function sourceExpr(plan: ColumnPlan, target: string): string {
   return `t.${ident(col.source)}`;
 }
 
-/** SELECT yielding one JSON text per row, in offbase column names, ordered by id. */
+const jsonLiteral = (v: unknown) => `${quoteLiteral(JSON.stringify(v))}::json`;
+
+/** The JSON value a mapped column carries, after its transform. */
+function columnJson(col: MappedColumn, t: Transform | undefined): string {
+  const src = `t.${ident(col.source)}`;
+  if (!t) return src;
+  const whens: string[] = [];
+  if (t.when_null !== undefined) whens.push(`when ${src} is null then ${jsonLiteral(t.when_null)}`);
+  for (const [from, to] of Object.entries(t.values ?? {})) whens.push(`when ${src}::text = ${quoteLiteral(from)} then ${jsonLiteral(to)}`);
+  return whens.length ? `case ${whens.join(' ')} else to_json(${src}) end` : src;
+}
+
+/** The source id, as text: what reports name a row by. */
+export const sourceIdText = (plan: ColumnPlan) => `${sourceExpr(plan, 'id')}::text`;
+
+/**
+ * SELECT yielding one JSON text per row, in offbase column names with the mapping file's
+ * transforms applied, ordered by id. Every row also carries "__source_id" (ignored by the
+ * writer's json_populate_recordset) so refusals name the source row, and generated-id tables
+ * keep it (the writer merges it into the row's jsonb column).
+ */
 export function rowsQuery(plan: ColumnPlan, idType: string, where = 'true'): string {
-  const cols = plan.mapped.map((c) => `t.${ident(c.source)} as ${ident(c.target)}`);
-  for (const d of plan.defaults) {
-    if (d.from === 'mapping file') cols.push(`${quoteLiteral(JSON.stringify(d.value))}::json as ${ident(d.target)}`);
+  const cols: string[] = [];
+  for (const c of plan.mapped) {
+    if (plan.generatedId && c.target === 'id') continue;
+    cols.push(`${columnJson(c, plan.transforms[c.target])} as ${ident(c.target)}`);
   }
+  for (const d of plan.defaults) {
+    if (d.from === 'mapping file') cols.push(`${jsonLiteral(d.value)} as ${ident(d.target)}`);
+  }
+  cols.push(`${sourceIdText(plan)} as "__source_id"`);
   const [schema, name] = plan.sourceTable.split('.') as [string, string];
-  return `select row_to_json(x)::text as j from (select ${cols.join(', ')} from ${ident(schema)}.${ident(name)} t where ${where}) x order by x.id::${idType}`;
+  const order = plan.generatedId ? `x."__source_id" collate "C"` : `x.id::${idType}`;
+  return `select row_to_json(x)::text as j from (select ${cols.join(', ')} from ${ident(schema)}.${ident(name)} t where ${where}) x order by ${order}`;
 }
 
 /** Offbase columns a row of this plan carries (what the writer inserts). */
 export function targetColumns(plan: ColumnPlan): string[] {
-  return [...plan.mapped.map((c) => c.target), ...plan.defaults.filter((d) => d.from === 'mapping file').map((d) => d.target)];
+  const cols = plan.mapped.map((c) => c.target).filter((c) => !(plan.generatedId && c === 'id'));
+  if (plan.generatedId && !cols.includes(plan.generatedId.sourceIdInto)) cols.push(plan.generatedId.sourceIdInto);
+  return [...cols, ...plan.defaults.filter((d) => d.from === 'mapping file').map((d) => d.target)];
 }

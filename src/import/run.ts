@@ -3,8 +3,8 @@ import type { Sql } from 'postgres';
 import { copyData, loadColumnPlan, planData, type DataContext, type DataPlan, type DataResult } from './data-pass.js';
 import { loadMappingFile, TABLES, type DataTable, type TableName } from './mapping.js';
 import { createProgress, type Progress } from './progress.js';
-import { describeDbError, ImportError, openSource, openTarget, passwordOf, redactSecret, redactUrl } from './source.js';
-import { checkUsersSource, usersPass, type UsersPlan, type UsersResult } from './users-pass.js';
+import { describeDbError, ImportError, openSource, openTarget, passwordOf, redactSecret, redactUrl, userOf } from './source.js';
+import { ACCOUNT_KINDS, checkUsersSource, mfaUsers, usersPass, type AccountKind, type UsersPlan, type UsersResult } from './users-pass.js';
 import { validateTable, type TableValidation } from './validate.js';
 import type { WriteStrategy } from './writer.js';
 
@@ -23,6 +23,8 @@ export interface ImportOptions {
   mappingPath?: string;
   reportPath?: string;
   strategy?: WriteStrategy;
+  /** Import users with verified MFA factors although offbase cannot ask for their second factor. */
+  allowMfaDowngrade?: boolean;
   /** Plan and summary lines (stdout in the CLI). */
   out?: (line: string) => void;
   progress?: Progress;
@@ -37,6 +39,8 @@ export interface ImportReport {
   plan: { users?: UsersPlan } & Partial<Record<DataTable, DataPlan>>;
   results: { users?: UsersResult } & Partial<Record<DataTable, DataResult>>;
   validation: { ok: boolean; tables: Partial<Record<TableName, TableValidation>> } | null;
+  /** What --apply would refuse (the dry run) or refused to do: one line each. */
+  refusals: string[];
 }
 
 export function parseOnly(value: string | undefined): TableName[] {
@@ -63,6 +67,7 @@ export async function runImport(o: ImportOptions): Promise<ImportReport> {
     plan: {},
     results: {},
     validation: null,
+    refusals: [],
   };
   const source = openSource(o.sourceUrl);
   if (o.apply && o.validateOnly) throw new ImportError('--apply and --validate cannot be combined');
@@ -74,7 +79,7 @@ export async function runImport(o: ImportOptions): Promise<ImportReport> {
     await execute(o, { source, target, mapping, report, progress, strategy, out });
   } catch (err) {
     if (err instanceof ImportError) throw new ImportError(redactSecret(err.message, secrets));
-    throw new ImportError(describeDbError(err, 'import failed', secrets));
+    throw new ImportError(describeDbError(err, 'import failed', secrets, userOf(o.sourceUrl)));
   } finally {
     progress.stop();
     await Promise.allSettled([source.end({ timeout: 5 }), target.end({ timeout: 5 })]);
@@ -98,7 +103,16 @@ async function execute(
   const data = o.only.filter((t): t is DataTable => t !== 'users');
   const ctx: DataContext = { source: x.source, target: x.target, mapping: x.mapping, skippedUserIds: [], plans: {} };
   const needUsers = o.only.some((t) => t !== 'audit_logs');
-  if (needUsers) await checkUsersSource(x.source);
+  if (needUsers) {
+    const src = await checkUsersSource(x.source, x.mapping.users);
+    // Until offbase has MFA, importing these users would let them in with the password alone.
+    const mfa = o.only.includes('users') ? await mfaUsers(x.source, src) : { count: 0, users: [] };
+    if (mfa.count && !o.allowMfaDowngrade) {
+      const line = `${mfa.count} user(s) have verified MFA factors and offbase has no MFA yet: they would sign in with the password alone; pass --allow-mfa-downgrade to import them anyway`;
+      if (o.apply) throw new ImportError(`--apply refused: ${line}`);
+      report.refusals.push(line);
+    }
+  }
   // Every selected table is checked before anything is written: a missing table fails fast.
   for (const t of data) ctx.plans[t] = await loadColumnPlan(ctx, t);
   // analyses are eligible only when their document is: the documents mapping is needed too.
@@ -106,7 +120,16 @@ async function execute(
 
   if (needUsers) {
     const writeUsers = o.apply && o.only.includes('users');
-    const u = await usersPass({ source: x.source, target: x.target, apply: writeUsers, batchSize: o.batchSize, strategy: x.strategy, progress, update: o.update ?? false });
+    const u = await usersPass({
+      source: x.source,
+      target: x.target,
+      apply: writeUsers,
+      batchSize: o.batchSize,
+      strategy: x.strategy,
+      progress,
+      update: o.update ?? false,
+      ...(x.mapping.users ? { mapping: x.mapping.users } : {}),
+    });
     ctx.skippedUserIds = u.skippedIds;
     if (o.only.includes('users')) {
       report.plan.users = u.plan;
@@ -116,6 +139,10 @@ async function execute(
   for (const t of data) {
     const plan = await planData(ctx, t, { checkConflicts: !o.apply && !o.validateOnly, batchSize: o.batchSize, progress });
     report.plan[t] = plan;
+    if (plan.will_refuse) {
+      const what = plan.refusals.map((x) => `${x.column} ${x.problem} ${x.count}`).join(', ');
+      report.refusals.push(`${t}: ${plan.will_refuse} row(s) offbase would refuse (${what}); fix them with transforms in the mapping file`);
+    }
     if (o.apply) report.results[t] = await copyData(ctx, t, { batchSize: o.batchSize, strategy: x.strategy, progress, expected: plan.will_import, update: o.update ?? false });
   }
   if (o.apply || o.validateOnly) {
@@ -129,6 +156,10 @@ async function execute(
   report.finished_at = new Date().toISOString();
   if (o.reportPath) writeFileSync(o.reportPath, `${JSON.stringify(report, null, 2)}\n`);
   for (const line of summarize(report)) out(line);
+  for (const line of report.refusals) out(`${report.mode === 'dry-run' ? '--apply would refuse' : 'refused'}: ${line}`);
+  if (report.mode === 'dry-run' && report.refusals.length) {
+    throw new ImportError(`--apply would refuse: ${report.refusals.join('; ')}`);
+  }
   if (report.validation && !report.validation.ok) {
     throw new ImportError(`validation failed: ${describeFailures(report.validation.tables).join('; ')}`);
   }
@@ -152,6 +183,9 @@ const count = (r: Record<string, number | undefined>) =>
     .map(([k, n]) => `${k} ${n}`)
     .join(', ') || 'none';
 
+/** Addresses per kind in the text plan; the report lists up to 1000. */
+const TEXT_CAP = 20;
+
 /** The human-readable plan and results; the full detail is in --report. */
 export function summarize(r: ImportReport): string[] {
   const mode = { apply: '--apply', validate: '--validate (nothing is written)', 'dry-run': '(dry run: nothing is written)' }[r.mode];
@@ -161,11 +195,18 @@ export function summarize(r: ImportReport): string[] {
     lines.push(`users: ${u.source_rows} in auth.users, ${u.will_import} to import, skipped: ${count(u.skipped)}`);
     for (const c of u.columns) lines.push(`  ${c.source} → ${c.target}${c.note ? ` (${c.note})` : ''}`);
     if (u.dropped.length) lines.push(`  not imported: ${u.dropped.join(', ')}`);
-    lines.push(`  without a password (must reset it): ${u.without_password.count}${u.without_password.users.length ? `: ${u.without_password.users.map((x) => x.email).join(', ')}` : ''}`);
-    if (u.unrecognized_hash.count) lines.push(`  unrecognized password hash (must reset it): ${u.unrecognized_hash.count}`);
     lines.push(`  admins ${u.admins}, banned → disabled ${u.banned}, already in offbase ${u.conflicts.already_in_target}`);
-    for (const c of u.email_collisions) lines.push(`  email collision ${c.email}: ${c.ids.join(', ')} (keeping ${c.kept}, the oldest; the others are skipped)`);
-    for (const s of u.skipped_users) lines.push(`  skipped ${s.id} (${s.reason})`);
+    for (const c of u.email_collisions) {
+      lines.push(`  shared address ${c.email}: ${c.ids.join(', ')}; keeping ${c.kept} (${c.why}), the others are skipped`);
+    }
+    for (const [kind, a] of Object.entries(u.accounts) as [AccountKind, NonNullable<UsersPlan['accounts'][AccountKind]>][]) {
+      const shown = a.users.slice(0, TEXT_CAP).map((x) => x.email ?? x.phone ?? x.id);
+      const more = a.count > shown.length ? `, and ${a.count - shown.length} more (see --report)` : '';
+      lines.push(`  ${kind} ${a.count} ${a.imported ? 'imported' : 'skipped'}: ${ACCOUNT_KINDS[kind].note}${shown.length ? `: ${shown.join(', ')}${more}` : ''}`);
+    }
+    for (const s of u.skipped_users.slice(0, TEXT_CAP * 5)) lines.push(`  skipped ${s.id} (${s.reason})`);
+    const unlisted = Object.values(u.skipped).reduce((a, n) => a + (n ?? 0), 0) - Math.min(u.skipped_users.length, TEXT_CAP * 5);
+    if (unlisted > 0) lines.push(`  ... and ${unlisted} more skipped (see --report)`);
   }
   for (const t of ['documents', 'analyses', 'audit_logs'] as const) {
     const p = r.plan[t];
@@ -175,6 +216,15 @@ export function summarize(r: ImportReport): string[] {
     lines.push(`  columns: ${p.columns.map((c) => (c.source === c.target ? c.source : `${c.source} → ${c.target}`)).join(', ')}`);
     if (p.dropped.length) lines.push(`  dropped: ${p.dropped.map((d) => `${d.source} (${d.reason})`).join(', ')}`);
     if (p.defaults.length) lines.push(`  defaults: ${p.defaults.map((d) => `${d.target} = ${d.from === 'mapping file' ? JSON.stringify(d.value) : d.from}`).join(', ')}`);
+    for (const [col, tr] of Object.entries(p.transforms)) {
+      const parts = [];
+      if (tr.when_null !== undefined) parts.push(`NULL → ${JSON.stringify(tr.when_null)}`);
+      for (const [from, to] of Object.entries(tr.values ?? {})) parts.push(`${from} → ${JSON.stringify(to)}`);
+      lines.push(`  transform ${col}: ${parts.join(', ')}`);
+    }
+    if (p.generated_id) lines.push(`  id: generated by offbase; the source id is kept as ${p.generated_id.source_id_into}.supabase_id`);
+    if (p.will_refuse) lines.push(`  offbase would refuse ${p.will_refuse} row(s):`);
+    for (const x of p.refusals) lines.push(`    ${x.column}: ${x.problem}: ${x.count} (e.g. ${x.examples.join(', ')})`);
   }
   for (const [t, res] of Object.entries(r.results) as [string, UsersResult | DataResult][]) {
     const refusedRows = 'rejected_rows' in res ? res.rejected_rows : (res as UsersResult).rejected;

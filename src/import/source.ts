@@ -28,6 +28,14 @@ export function redactSecret(message: string, secrets: string[]): string {
   return out;
 }
 
+export function userOf(url: string): string {
+  try {
+    return decodeURIComponent(new URL(url).username) || 'the source role';
+  } catch {
+    return 'the source role';
+  }
+}
+
 export function passwordOf(url: string): string {
   try {
     return decodeURIComponent(new URL(url).password);
@@ -44,7 +52,9 @@ export function openSource(url: string): Sql {
   if (!/^postgres(ql)?:\/\//.test(url)) throw new ImportError('--source must be a postgres:// URL');
   return postgres(url, {
     ...common,
-    connection: { application_name: 'offbase-import', default_transaction_read_only: true, TimeZone: 'UTC', statement_timeout: 0 },
+    // row_security=off: should row level security still filter a query (a policy the checks
+    // below did not foresee), PostgreSQL raises an error instead of silently returning fewer rows.
+    connection: { application_name: 'offbase-import', default_transaction_read_only: true, TimeZone: 'UTC', statement_timeout: 0, row_security: 'off' },
   });
 }
 
@@ -83,10 +93,28 @@ export async function tableColumns(sql: Sql, schema: string, table: string): Pro
   return rows.map((r) => ({ name: r.name, type: r.type, notNull: r.not_null, hasDefault: r.has_default, generated: r.generated }));
 }
 
+/** The one-line refusal for a table whose rows RLS hides from the source role. */
+export const rlsHides = (table: string, role: string) =>
+  `row level security on ${table} hides rows from ${role}: connect as a role with BYPASSRLS (postgres on Supabase) or as the table owner, or run ALTER ROLE ${role} BYPASSRLS`;
+
+/**
+ * Refuses a source table whose rows row level security would hide from the connected role
+ * (RLS enabled, and the role is neither superuser, BYPASSRLS, nor the owner of an unforced
+ * table): the import would otherwise read a part of it and call it the whole.
+ */
+export async function assertAllRowsVisible(sql: Sql, schema: string, table: string): Promise<void> {
+  const [r] = await sql<{ hidden: boolean; role: string }[]>`
+    select c.relrowsecurity and not r.rolsuper and not r.rolbypassrls
+             and (c.relforcerowsecurity or not pg_has_role(current_user, c.relowner, 'USAGE')) as hidden, current_user as role
+    from pg_class c join pg_namespace n on n.oid = c.relnamespace, pg_roles r
+    where n.nspname = ${schema} and c.relname = ${table} and r.rolname = current_user`;
+  if (r?.hidden) throw new ImportError(rlsHides(`${schema}.${table}`, r.role));
+}
+
 export const ident = (name: string) => `"${name.replace(/"/g, '""')}"`;
 
 /** One line for a connection or query failure, with the secret removed. */
-export function describeDbError(err: unknown, what: string, secrets: string[]): string {
+export function describeDbError(err: unknown, what: string, secrets: string[], role = 'the source role'): string {
   const e = err as { code?: string; message?: string };
   const reason =
     e.code === 'ECONNREFUSED'
@@ -98,5 +126,8 @@ export function describeDbError(err: unknown, what: string, secrets: string[]): 
           : e.code === '3D000'
             ? 'database does not exist'
             : (e.message ?? String(err));
+  // row_security=off turned a filtered read into this error (see openSource).
+  const rls = e.code === '42501' ? /row-level security policy for table "([^"]+)"/.exec(e.message ?? '') : null;
+  if (rls) return redactSecret(rlsHides(`table ${rls[1]!}`, role), secrets);
   return redactSecret(`${what}: ${reason}`, secrets);
 }

@@ -48,13 +48,16 @@ function compare(a: string, b: string, bigint: boolean): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** Columns compared for content: everything mapped except updated_at (moved by triggers). */
+/** Columns compared for content: everything mapped except updated_at (moved by triggers) and transformed columns (changed on purpose). */
 function contentColumns(ctx: DataContext, table: DataTable) {
-  return ctx.plans[table]!.mapped.filter((c) => c.target !== 'updated_at');
+  const plan = ctx.plans[table]!;
+  return plan.mapped.filter((c) => c.target !== 'updated_at' && !plan.transforms[c.target]);
 }
 
 export async function validateTable(ctx: DataContext | null, table: TableName, source: Sql, target: Sql, skippedUserIds: string[]): Promise<TableValidation> {
-  const bigint = table === 'audit_logs';
+  const generated = table === 'users' ? null : (ctx?.plans[table]?.generatedId ?? null);
+  // Generated ids: rows are matched by the source id kept in offbase (supabase_id), as text.
+  const bigint = table === 'audit_logs' && !generated;
   const withContent = table === 'documents' && ctx !== null;
   let srcQuery: string;
   if (table === 'users') {
@@ -63,7 +66,8 @@ export async function validateTable(ctx: DataContext | null, table: TableName, s
     const plan = ctx!.plans[table]!;
     const idType = ID_TYPES[table];
     const [schema, name] = plan.sourceTable.split('.') as [string, string];
-    const idExpr = `(t.${ident(plan.mapped.find((c) => c.target === 'id')!.source)})::${idType}`;
+    const idSource = `t.${ident(plan.mapped.find((c) => c.target === 'id')!.source)}`;
+    const idExpr = generated ? `${idSource}::text collate "C"` : `(${idSource})::${idType}`;
     const hash = withContent
       ? `, md5(json_build_array(${contentColumns(ctx!, table)
           .map((c) => `(t.${ident(c.source)})::${c.targetType}`)
@@ -72,7 +76,10 @@ export async function validateTable(ctx: DataContext | null, table: TableName, s
     srcQuery = `select ${idExpr}::text as id${hash} from ${ident(schema)}.${ident(name)} t where ${eligibleWhere(ctx!, table)} order by ${idExpr}`;
   }
   const tgtHash = withContent ? `, md5(json_build_array(${contentColumns(ctx!, 'documents').map((c) => `t.${ident(c.target)}`).join(', ')})::text) as h` : '';
-  const tgtQuery = `select t.id::text as id${tgtHash} from ${ident(table)} t order by t.id`;
+  const kept = generated ? `(t.${ident(generated.sourceIdInto)} ->> 'supabase_id')` : null;
+  const tgtQuery = kept
+    ? `select ${kept} as id${tgtHash} from ${ident(table)} t where ${kept} is not null order by ${kept} collate "C"`
+    : `select t.id::text as id${tgtHash} from ${ident(table)} t order by t.id`;
 
   const v: TableValidation = {
     source_count: 0,

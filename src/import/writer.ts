@@ -5,7 +5,7 @@ import { ident } from './source.js';
 import type { TableName } from './mapping.js';
 
 // Writes one batch of rows (JSON text, offbase column names) in the caller's transaction.
-// Insert-only: ON CONFLICT DO NOTHING makes a second run a no-op and a stopped run resumable,
+// Insert-only: ON CONFLICT (id) DO NOTHING makes a second run a no-op and a stopped run resumable,
 // and never overwrites a row that was changed in offbase after it was imported.
 
 export type WriteStrategy = 'insert' | 'copy';
@@ -34,6 +34,13 @@ export interface WriteSpec {
    * and a row edited in offbase after the import (newer updated_at) is never overwritten.
    */
   update?: boolean;
+  /**
+   * offbase generates the ids: the row's source id ("__source_id") is kept under supabase_id in
+   * this jsonb column, and a row is already present when offbase holds that supabase_id.
+   */
+  sourceIdInto?: string;
+  /** columns whose source text is JSON to store as json/jsonb. */
+  parseJson?: string[];
 }
 
 const STAGE = 'offbase_import_stage';
@@ -41,22 +48,41 @@ const STAGE = 'offbase_import_stage';
 function insertFrom(spec: WriteSpec, src: string): string {
   const cols = spec.columns.map(ident).join(', ');
   const checks = Object.entries(spec.parents).map(([col, parent]) => `exists (select 1 from ${ident(parent)} p where p.id = src.${ident(col)})`);
+  // Generated ids cannot conflict: a row is already present when offbase holds its supabase_id.
+  const fresh = spec.sourceIdInto
+    ? `where not exists (select 1 from ${ident(spec.table)} d where d.${ident(spec.sourceIdInto)} ->> 'supabase_id' = ok.${ident(spec.sourceIdInto)} ->> 'supabase_id')`
+    : '';
   return `with src as (${src}),
     ok as (select * from src where ${checks.length ? checks.join(' and ') : 'true'}),
-    ins as (insert into ${ident(spec.table)} as t (${cols}) select ${cols} from ok ${onConflict(spec)} returning (xmax = 0) as fresh)
+    ins as (insert into ${ident(spec.table)} as t (${cols}) select ${cols} from ok ${fresh} ${onConflict(spec)} returning (xmax = 0) as fresh)
     select (select count(*) from src)::int as total, (select count(*) from ok)::int as eligible,
       (select count(*) from ins where fresh)::int as inserted, (select count(*) from ins where not fresh)::int as updated`;
 }
 
 function onConflict(spec: WriteSpec): string {
-  if (!spec.update || !spec.columns.includes('updated_at')) return 'on conflict do nothing';
+  // Only an id already present is a no-op: any other unique violation is a refused row, with its reason.
+  if (!spec.update || !spec.columns.includes('updated_at')) return 'on conflict (id) do nothing';
   const set = spec.columns.filter((c) => c !== 'id').map((c) => `${ident(c)} = excluded.${ident(c)}`);
   return `on conflict (id) do update set ${set.join(', ')} where t.updated_at < excluded.updated_at`;
 }
 
+/** The typed rows from JSON (alias e, column j): offbase's row type, text made JSON where asked. */
+function typedRows(spec: WriteSpec, from: string): string {
+  const value = (c: string) => (spec.parseJson?.includes(c) ? `(e.j ->> ${quote(c)})::jsonb` : `r.${ident(c)}`);
+  const cols = spec.columns.map((c) => {
+    if (c !== spec.sourceIdInto) return `${value(c)} as ${ident(c)}`;
+    // An object gets supabase_id added; anything else is kept under "value" beside it.
+    const v = `to_jsonb(${value(c)})`;
+    return `(case when jsonb_typeof(${v}) = 'object' then ${v} when ${v} is null or jsonb_typeof(${v}) = 'null' then '{}'::jsonb
+      else jsonb_build_object('value', ${v}) end || jsonb_build_object('supabase_id', e.j ->> '__source_id')) as ${ident(c)}`;
+  });
+  return `select ${cols.join(', ')} from ${from}, json_populate_record(null::${ident(spec.table)}, e.j) r`;
+}
+const quote = (v: string) => `'${v.replace(/'/g, "''")}'`;
+
 /** Multi-row INSERT from one json parameter: one round trip, PostgreSQL does the parsing. */
 async function writeInsert(tx: TransactionSql, spec: WriteSpec, rows: string[]): Promise<BatchResult> {
-  const src = `select * from json_populate_recordset(null::${ident(spec.table)}, $1::text::json)`;
+  const src = typedRows(spec, 'json_array_elements($1::text::json) e(j)');
   const [r] = await tx.unsafe<BatchResult[]>(insertFrom(spec, src), [`[${rows.join(',')}]`]);
   return r!;
 }
@@ -70,7 +96,7 @@ async function writeCopy(tx: TransactionSql, spec: WriteSpec, rows: string[]): P
     for (const row of rows) yield `${row.replace(/\\/g, '\\\\')}\n`;
   }
   await pipeline(lines(), writable as unknown as Writable);
-  const src = `select r.* from ${STAGE} s, json_populate_record(null::${ident(spec.table)}, s.j) r`;
+  const src = typedRows(spec, `${STAGE} e`);
   const [r] = await tx.unsafe<BatchResult[]>(insertFrom(spec, src));
   return r!;
 }
@@ -91,27 +117,32 @@ export async function writeBatch(target: Sql, spec: WriteSpec, rows: string[], s
   } catch (err) {
     if (!rowError(err)) throw err;
   }
-  // One bad row must not stop the import: redo the batch row by row, each under a savepoint,
-  // and report the rows offbase refuses (validation then lists them as missing).
-  return inTx(async (tx) => {
-    const sum: BatchResult = { total: 0, eligible: 0, inserted: 0, updated: 0, rejected: [] };
-    for (const row of rows) {
-      try {
-        const r = (await tx.savepoint((sp) => writeInsert(sp as unknown as TransactionSql, spec, [row]))) as BatchResult;
-        sum.total += r.total;
-        sum.eligible += r.eligible;
-        sum.inserted += r.inserted;
-        sum.updated += r.updated;
-      } catch (err) {
-        if (!rowError(err)) throw err;
-        sum.total++;
-        sum.eligible++;
-        const id = String((JSON.parse(row) as { id?: unknown }).id);
-        sum.rejected!.push({ id, error: (err as Error).message });
-      }
+  // A row the constraint check could not foresee (a unique index, a trigger...): split the batch
+  // in halves under savepoints until the refused rows are isolated. The good rows still go in
+  // as multi-row statements, and the cost is a few statements per refused row, not one per row.
+  return inTx((tx) => writeSplit(tx, spec, rows));
+}
+
+async function writeSplit(tx: TransactionSql, spec: WriteSpec, rows: string[]): Promise<BatchResult> {
+  try {
+    return (await tx.savepoint((sp) => writeInsert(sp as unknown as TransactionSql, spec, rows))) as BatchResult;
+  } catch (err) {
+    if (!rowError(err)) throw err;
+    if (rows.length === 1) {
+      const row = JSON.parse(rows[0]!) as { id?: unknown; __source_id?: unknown };
+      return { total: 1, eligible: 1, inserted: 0, updated: 0, rejected: [{ id: String(row.__source_id ?? row.id), error: (err as Error).message }] };
     }
-    return sum;
-  });
+  }
+  const half = rows.length >> 1;
+  const a = await writeSplit(tx, spec, rows.slice(0, half));
+  const b = await writeSplit(tx, spec, rows.slice(half));
+  return {
+    total: a.total + b.total,
+    eligible: a.eligible + b.eligible,
+    inserted: a.inserted + b.inserted,
+    updated: a.updated + b.updated,
+    rejected: [...(a.rejected ?? []), ...(b.rejected ?? [])],
+  };
 }
 
 /**

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -6,6 +7,7 @@ import { runInNewContext } from 'node:vm';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { hash } from '@node-rs/bcrypt';
 import postgres from 'postgres';
+import { ROOT } from './process.js';
 
 // A stand-in for a Supabase project's database: the auth schema with auth.users as Supabase
 // documents it, the anon / authenticated / service_role roles, and an app's public tables
@@ -200,4 +202,20 @@ export function writeSourceMapping(): string {
 export function exposeGc(): () => void {
   setFlagsFromString('--expose-gc');
   return runInNewContext('gc') as () => void;
+}
+
+/** Runs `tsx src/cli.ts import-supabase <args>` as a real process with offbase's database at targetUrl. */
+export function importCli(args: string[], targetUrl: string): Promise<{ code: number | null; out: string }> {
+  const full = ['--import', 'tsx', path.join(ROOT, 'src/cli.ts'), 'import-supabase', ...args];
+  return new Promise((resolve) => {
+    let out = '';
+    const child = spawn(process.execPath, full, {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, NODE_ENV: 'test', DATABASE_URL: targetUrl },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    child.once('exit', (code) => resolve({ code, out }));
+  });
 }

@@ -4,6 +4,7 @@ import argon2 from 'argon2';
 import pLimit from 'p-limit';
 import { verify as bcryptVerify } from '@node-rs/bcrypt';
 import { dictionary } from '@zxcvbn-ts/language-common';
+import { FirebaseScrypt } from 'firebase-scrypt';
 import { AppError } from '../../errors.js';
 
 // Password hashing and policy. No HTTP here: the /api/v1 and the GoTrue-compatible
@@ -62,6 +63,20 @@ export function hashPassword(password: string, params: Argon2Params): Promise<st
 const BCRYPT = /^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$/;
 const ARGON2 = /^\$argon2(id|i|d)\$v=(\d+)\$m=(\d+),t=(\d+),p=(\d+)\$/;
 
+// Firebase's modified scrypt in GoTrue's self-contained form (the importer writes the project's
+// salt separator and signer key into hashes that lacked them): verified, then re-hashed.
+// p is always 1 for Firebase; scrypt's memory stays within Node's default limit at n ≤ 15.
+export const FIREBASE_SCRYPT = /^\$fbscrypt\$v=1,n=(\d{1,2}),r=(\d{1,2}),p=1,ss=([A-Za-z0-9+/=_-]*),sk=([A-Za-z0-9+/=_-]+)\$([A-Za-z0-9+/=_-]+)\$([A-Za-z0-9+/=_-]+)$/;
+
+async function verifyFirebaseScrypt(hash: string, password: string): Promise<boolean> {
+  const [, n, r, saltSeparator, signerKey, salt, expected] = FIREBASE_SCRYPT.exec(hash)!;
+  const memCost = Number(n);
+  const rounds = Number(r);
+  if (memCost < 1 || memCost > 15 || rounds < 1 || 128 * 2 ** memCost * rounds > 32 * 1024 * 1024) return false;
+  const scrypt = new FirebaseScrypt({ memCost, rounds, saltSeparator: saltSeparator!, signerKey: signerKey! });
+  return hashing(() => scrypt.verify(password, salt!, expected!));
+}
+
 export interface VerifyResult {
   ok: boolean;
   /** The hash is bcrypt, or argon2 weaker than the configured parameters: store a new one. */
@@ -81,7 +96,7 @@ export function needsRehash(hash: string, params: Argon2Params): boolean {
   );
 }
 
-/** Checks a password against an argon2 or bcrypt ($2a$/$2b$/$2y$) hash; never throws on a malformed hash. */
+/** Checks a password against an argon2, bcrypt ($2a$/$2b$/$2y$) or Firebase scrypt hash; never throws on a malformed hash. */
 export async function verifyPassword(hash: string, password: string, params: Argon2Params): Promise<VerifyResult> {
   try {
     if (BCRYPT.test(hash)) {
@@ -91,6 +106,10 @@ export async function verifyPassword(hash: string, password: string, params: Arg
     if (ARGON2.test(hash)) {
       const ok = await queued(() => argon2.verify(hash, password), params.queueTimeoutMs);
       return { ok, needsRehash: ok && needsRehash(hash, params) };
+    }
+    if (FIREBASE_SCRYPT.test(hash)) {
+      if (!password) return { ok: false, needsRehash: false };
+      return { ok: await queued(() => verifyFirebaseScrypt(hash, password), params.queueTimeoutMs), needsRehash: true };
     }
   } catch (err) {
     // A corrupt hash is a failed login, not a 500; a full queue is a 503, not a failed login.

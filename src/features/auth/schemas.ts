@@ -1,6 +1,7 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import type { User } from '../../db/schema/index.js';
 import { JsonObject } from '../../lib/json-depth.js';
+import { EMAIL_MAX_LENGTH, EMAIL_MIN_LENGTH, EMAIL_PATTERN } from './email-rule.js';
 import type { IssuedSession } from './sessions.js';
 
 // Request and response shapes of /api/v1/auth. Response schemas list every field that may
@@ -9,7 +10,7 @@ import type { IssuedSession } from './sessions.js';
 // Generous upper bound for the parser; the password policy (8–256) answers weak_password.
 const Password = Type.String({ minLength: 1, maxLength: 1024 });
 const NewPassword = Type.String({ maxLength: 1024 });
-export const Email = Type.String({ format: 'email', minLength: 3, maxLength: 320 });
+export const Email = Type.String({ pattern: EMAIL_PATTERN, minLength: EMAIL_MIN_LENGTH, maxLength: EMAIL_MAX_LENGTH });
 const FullName = Type.Union([Type.String({ maxLength: 200 }), Type.Null()]);
 // Preferences are the client's own JSON object, bounded in size by the body limit and in depth.
 const Preferences = Type.Record(Type.String(), Type.Unknown(), { maxProperties: 100 });

@@ -1,13 +1,12 @@
 import { Type, type TSchema } from '@sinclair/typebox';
 import { JsonObject } from '../../../lib/json-depth.js';
-import { sessionViewOf } from '../../auth/schemas.js';
+import { Email, sessionViewOf } from '../../auth/schemas.js';
 
 // Bodies auth-js sends and the replies it reads. Fields auth-js adds on its own
 // (gotrue_meta_security, code_challenge...) are accepted and ignored; anything else is 400.
 
 const strict = { additionalProperties: false } as const;
 const Password = Type.String({ minLength: 1, maxLength: 1024 });
-const Email = Type.String({ format: 'email', minLength: 3, maxLength: 320 });
 const Metadata = JsonObject({ maxProperties: 100 });
 const Ignored = Type.Optional(Type.Unknown());
 const clientExtras = {

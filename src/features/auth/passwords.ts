@@ -109,7 +109,7 @@ export async function verifyPassword(hash: string, password: string, params: Arg
     }
     if (FIREBASE_SCRYPT.test(hash)) {
       if (!password) return { ok: false, needsRehash: false };
-      return { ok: await queued(() => verifyFirebaseScrypt(hash, password), params.queueTimeoutMs), needsRehash: true };
+      return { ok: await verifyFirebaseScrypt(hash, password), needsRehash: true };
     }
   } catch (err) {
     // A corrupt hash is a failed login, not a 500; a full queue is a 503, not a failed login.

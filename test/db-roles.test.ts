@@ -55,7 +55,7 @@ beforeAll(async () => {
   expect(result).toEqual({ created: [MIGRATE, APP], reassigned: 0 });
   await migrateAs(MIGRATE, DB, APP);
   const inspect = connect(MASTER, DB);
-  t = await buildTestApp({}, { testDb: { name: DB, url: urlAs(APP, DB), sql: inspect, drop: async () => {} } });
+  t = await buildTestApp({}, { testDb: { name: DB, url: urlAs(APP, DB), appUrl: urlAs(APP, DB), sql: inspect, drop: async () => {} } });
   asApp = t.database.sql;
 });
 

@@ -17,7 +17,7 @@ beforeAll(async () => {
   const url = server.adminUrl.replace(/\/postgres$/, '/offbase_health');
   const config = loadConfig(testEnv(url));
   await runMigrations(config.db, url);
-  const dropNothing = { name: 'offbase_health', url, sql: postgres(url, { max: 1 }), drop: async () => {} };
+  const dropNothing = { name: 'offbase_health', url, appUrl: url, sql: postgres(url, { max: 1 }), drop: async () => {} };
   t = await buildTestApp({ DB_CONNECT_TIMEOUT_S: '1' }, { testDb: dropNothing });
 });
 afterAll(async () => {

@@ -56,7 +56,8 @@ describe.skipIf(!binary)('behind PgBouncer (transaction pooling) with DB_PREPARE
   beforeAll(async () => {
     bouncer = await startPgBouncer(binary!, inject('adminUrl'));
     db = await createTestDatabase();
-    const pooled = { ...db, url: bouncer.url(db.url) };
+    // PgBouncer logs in to PostgreSQL as the admin user (test/helpers/pgbouncer.ts).
+    const pooled = { ...db, url: bouncer.url(db.url), appUrl: bouncer.url(db.url) };
     t = await buildTestApp({ DB_PREPARE: 'false', DB_POOL_MAX: '20' }, { testDb: pooled, extend: probeRoutes });
     user = await createUserWithToken(t.app);
   });

@@ -38,11 +38,17 @@ export function testEnv(url: string, env: Record<string, string> = {}): Record<s
  */
 export async function buildTestApp(
   env: Record<string, string> = {},
-  options: { testDb?: TestDatabase; extend?: (app: FastifyInstance) => void | Promise<void> } = {},
+  options: {
+    testDb?: TestDatabase;
+    extend?: (app: FastifyInstance) => void | Promise<void>;
+    /** Connect as the database owner instead of the app role (tests of owner-only operations). */
+    asOwner?: boolean;
+  } = {},
 ): Promise<TestApp> {
   const testDb = options.testDb ?? (await createTestDatabase());
-  const config = loadConfig(testEnv(testDb.url, env));
-  const database = await createDatabase(config.db, testDb.url);
+  const url = options.asOwner ? testDb.url : testDb.appUrl;
+  const config = loadConfig(testEnv(url, env));
+  const database = await createDatabase(config.db, url);
   const logs: string[] = [];
   const sink = new Writable({
     write(chunk, _enc, cb) {

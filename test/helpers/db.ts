@@ -8,6 +8,11 @@ export interface TestDatabase {
   url: string;
   /** Superuser connection to this database, for arranging and inspecting state directly. */
   sql: postgres.Sql;
+  /**
+   * The URL the app connects with: the run's app role on a migrated clone (DML only, the
+   * audit log append-only), the owner elsewhere. `url` is the superuser's.
+   */
+  appUrl: string;
   drop(): Promise<void>;
 }
 
@@ -31,7 +36,10 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   } finally {
     await admin.end();
   }
-  return openDatabase(adminUrl, name);
+  const appUrl = new URL(databaseUrl(adminUrl, name));
+  appUrl.username = inject('appRole');
+  appUrl.password = inject('appPassword');
+  return openDatabase(adminUrl, name, appUrl.toString());
 }
 
 /** An empty database with no migrations, for boot tests. */
@@ -44,12 +52,13 @@ export async function createEmptyDatabase(): Promise<TestDatabase> {
   return openDatabase(adminUrl, name);
 }
 
-function openDatabase(adminUrl: string, name: string): TestDatabase {
+function openDatabase(adminUrl: string, name: string, appUrl?: string): TestDatabase {
   const url = databaseUrl(adminUrl, name);
   const sql = postgres(url, { max: 2, onnotice: () => {} });
   return {
     name,
     url,
+    appUrl: appUrl ?? url,
     sql,
     async drop() {
       await sql.end({ timeout: 5 });

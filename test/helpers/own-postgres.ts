@@ -23,7 +23,7 @@ export async function ownPostgres(name = 'offbase_fault'): Promise<{ server: Own
   await runMigrations(config.db, url);
   const sql = postgres(url, { max: 2, onnotice: () => {} });
   // The whole server goes away with the test; drop() only closes the inspection pool.
-  return { server, testDb: { name, url, sql, drop: async () => void (await sql.end({ timeout: 1 })) } };
+  return { server, testDb: { name, url, appUrl: url, sql, drop: async () => void (await sql.end({ timeout: 1 })) } };
 }
 
 /** The postmaster's pid and its descendants' (backends, checkpointer, walwriter, ...). */

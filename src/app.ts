@@ -6,6 +6,7 @@ import { handleError, handleNotFound } from './errors.js';
 import { maxDepthKeyword } from './lib/json-depth.js';
 import { createLogger } from './logger.js';
 import { fastifyTrustProxy } from './lib/trust-proxy.js';
+import requestContext from './context/plugin.js';
 import authenticate from './plugins/authenticate.js';
 import database from './plugins/database.js';
 import http from './plugins/http.js';
@@ -80,6 +81,7 @@ export async function buildApp(config: Config, deps: AppDeps, options: BuildOpti
   await app.register(requestLog);
   await app.register(shutdown);
   await app.register(database, { database: deps.database });
+  await app.register(requestContext);
   await app.register(metrics, { config });
   await app.register(http, { config });
   await app.register(openapi);

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
+import type { FastifyRequest } from 'fastify';
 import {
   Accepted,
   ChangePasswordBody,
@@ -31,7 +32,7 @@ const errors = errorResponses;
 
 // /api/v1/auth: parse, call the auth service, shape the reply.
 const routes: FastifyPluginAsyncTypebox = async (app) => {
-  const ctx = (request: Parameters<typeof auth.getUser>[0]['request']) => ({ app, request });
+  const ctx = (request: FastifyRequest): auth.AuthContext => ({ app, request: request.ctx });
 
   // Emails are compared and stored trimmed and lower-cased; normalise before validation so
   // " Ada@Example.com " is accepted as ada@example.com.

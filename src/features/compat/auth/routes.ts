@@ -31,7 +31,7 @@ const errors = errorResponses;
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   const anonKey = app.config.auth.anonKey;
   // Tokens issued here carry GoTrue's claims on top of offbase's own.
-  const ctx = (request: FastifyRequest): auth.AuthContext => ({ app, request, claims: (user, sid) => goTrueClaims(user, sid) });
+  const ctx = (request: FastifyRequest): auth.AuthContext => ({ app, request: request.ctx, claims: (user, sid) => goTrueClaims(user, sid) });
 
   app.addHook('onRequest', apiKeyGuard(anonKey, (status, message) => new GoTrueError(status, 'no_api_key', message)));
   app.addHook('onSend', noStore);

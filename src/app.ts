@@ -8,6 +8,8 @@ import { createLogger } from './logger.js';
 import { fastifyTrustProxy } from './lib/trust-proxy.js';
 import requestContext from './context/plugin.js';
 import authenticate from './plugins/authenticate.js';
+import authMaintenance from './features/auth/plugin.js';
+import supabaseTokens from './features/compat/supabase-tokens/plugin.js';
 import database from './plugins/database.js';
 import http from './plugins/http.js';
 import metrics from './plugins/metrics.js';
@@ -86,6 +88,8 @@ export async function buildApp(config: Config, deps: AppDeps, options: BuildOpti
   await app.register(http, { config });
   await app.register(openapi);
   await app.register(authenticate, { config });
+  await app.register(supabaseTokens, { config });
+  await app.register(authMaintenance, { config });
   await app.register(mailer, { config });
   await app.register(rateLimit, { config });
 

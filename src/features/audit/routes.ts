@@ -4,12 +4,10 @@ import { AuditListResponse, AuditQuery } from './schemas.js';
 import { listAudit } from './service.js';
 
 const auditRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  app.addHook('onRequest', app.authenticate);
   app.get(
     '/audit-logs',
-    {
-      onRequest: app.authenticate,
-      schema: { tags: ['audit'], security: [{ bearer: [] }], querystring: AuditQuery, response: { 200: AuditListResponse, ...errorResponses() } },
-    },
+    { schema: { tags: ['audit'], security: [{ bearer: [] }], querystring: AuditQuery, response: { 200: AuditListResponse, ...errorResponses() } } },
     async (request) => listAudit(request.ctx, request.query),
   );
 };

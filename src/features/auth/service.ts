@@ -6,7 +6,6 @@ import type { OneTimeTokenKind } from '../../db/schema/index.js';
 import { AppError } from '../../errors.js';
 import type { MailMessage } from '../../plugins/mailer.js';
 import type { RateLimitRule } from '../../plugins/rate-limit.js';
-import type { AccessTokenClaims } from '../../plugins/authenticate.js';
 import { diff, recordAudit } from '../audit/record.js';
 import { passwordResetMail, verificationMail } from './emails.js';
 import { hashPassword, passwordWeaknesses, verifyDummy, verifyPassword } from './passwords.js';
@@ -38,7 +37,7 @@ export interface AuthContext {
 }
 
 const issuerOf = ({ app, claims }: AuthContext): TokenIssuer => ({
-  sign: (payload) => app.jwt.sign(payload as AccessTokenClaims),
+  sign: (payload) => app.jwt.sign(payload),
   decode: (token) => app.jwt.decode(token),
   refreshTtlS: app.config.auth.refreshTokenTtlS,
   claims,

@@ -4,7 +4,6 @@ import * as auth from '../../auth/service.js';
 import { noStore } from '../../../lib/no-store.js';
 import { apiKeyGuard, compatErrorHandler } from '../guard.js';
 import { userBearer } from '../apikey.js';
-import { isSupabaseToken } from '../../../plugins/supabase-tokens.js';
 import { badJwt, GoTrueError, noAuthorization, sessionNotFound, toGoTrueError, validationFailed } from './errors.js';
 import {
   Empty,
@@ -57,7 +56,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       try {
         app.jwt.verify(token);
       } catch {
-        if (!isSupabaseToken(app, token)) throw badJwt();
+        if (!app.tokenVerifiers.recognizes(token)) throw badJwt();
       }
       // Signature and expiry are fine, so the session was revoked (sign-out, reuse, disable;
       // for a Supabase cut-over token, any of the events that end all of the user's sessions).

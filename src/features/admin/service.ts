@@ -1,4 +1,3 @@
-import type { FastifyInstance } from 'fastify';
 import { requireActor, type RequestContext } from '../../context/index.js';
 import type { User, UserRole } from '../../db/schema/index.js';
 import { AppError } from '../../errors.js';
@@ -8,7 +7,6 @@ import { retireOneTimeTokens } from '../auth/tokens.js';
 import { listUsers, lockEnabledAdmins, type UserListFilter } from './queries.js';
 
 export interface AdminContext {
-  app: FastifyInstance;
   request: RequestContext;
 }
 
@@ -37,9 +35,9 @@ export interface AdminPatch {
  * lockEnabledAdmins), never a snapshot another transaction could be changing.
  */
 export async function update(ctx: AdminContext, id: string, patch: AdminPatch): Promise<User> {
-  const { app, request } = ctx;
+  const { request } = ctx;
   const actorId = requireActor(request).id;
-  return app.db.transaction(async (tx) => {
+  return request.db.transaction(async (tx) => {
     // The admin rows first, then the target: every admin change takes its locks in this order.
     const admins = await lockEnabledAdmins(tx);
     // The caller was an admin when the request was authenticated; a demotion or disabling of

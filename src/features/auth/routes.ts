@@ -20,7 +20,7 @@ import {
   toUserView,
 } from './schemas.js';
 import * as auth from './service.js';
-import { noStore } from '../../lib/no-store.js';
+import { noStore } from '../../plugins/no-store.js';
 
 const tags = ['auth'];
 const security = [{ bearer: [] }];

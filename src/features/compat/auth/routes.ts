@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import * as auth from '../../auth/service.js';
-import { noStore } from '../../../lib/no-store.js';
+import { noStore } from '../../../plugins/no-store.js';
 import { apiKeyGuard, compatErrorHandler } from '../guard.js';
 import { userBearer } from '../apikey.js';
 import { badJwt, GoTrueError, noAuthorization, sessionNotFound, toGoTrueError, validationFailed } from './errors.js';

@@ -6,7 +6,10 @@ import { handleError, handleNotFound } from './errors.js';
 import { maxDepthKeyword } from './lib/json-depth.js';
 import { createLogger } from './logger.js';
 import { fastifyTrustProxy } from './lib/trust-proxy.js';
+import requestContext from './context/plugin.js';
 import authenticate from './plugins/authenticate.js';
+import authMaintenance from './features/auth/plugin.js';
+import supabaseTokens from './features/compat/supabase-tokens/plugin.js';
 import database from './plugins/database.js';
 import http from './plugins/http.js';
 import metrics from './plugins/metrics.js';
@@ -80,10 +83,13 @@ export async function buildApp(config: Config, deps: AppDeps, options: BuildOpti
   await app.register(requestLog);
   await app.register(shutdown);
   await app.register(database, { database: deps.database });
+  await app.register(requestContext);
   await app.register(metrics, { config });
   await app.register(http, { config });
   await app.register(openapi);
   await app.register(authenticate, { config });
+  await app.register(supabaseTokens, { config });
+  await app.register(authMaintenance, { config });
   await app.register(mailer, { config });
   await app.register(rateLimit, { config });
 

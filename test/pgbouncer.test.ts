@@ -33,7 +33,7 @@ function probeRoutes(app: FastifyInstance) {
         .insert(documents)
         .values({ owner_id: request.user!.sub, title, s3_bucket: 'b', s3_key: `k/${title}` })
         .returning({ id: documents.id });
-      await recordAudit(tx, request, { actor_id: request.user!.sub, action: 'document.create', entity_type: 'document', entity_id: doc!.id });
+      await recordAudit(tx, request.ctx.audit, { actor_id: request.user!.sub, action: 'document.create', entity_type: 'document', entity_id: doc!.id });
       if (fail) throw new Error('forced rollback');
       return doc!.id;
     }).catch((err: Error) => (err.message === 'forced rollback' ? null : Promise.reject(err)));

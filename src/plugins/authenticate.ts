@@ -1,44 +1,40 @@
 import jwt from '@fastify/jwt';
-import { eq, sql } from 'drizzle-orm';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Config } from '../config.js';
-import { sessions, users, type UserRole } from '../db/schema/index.js';
 import { AppError } from '../errors.js';
+import type { AccessTokenClaims, SessionUser } from '../features/auth/claims.js';
 import { jwtKeyRing } from '../features/auth/jwt-keys.js';
-import { isUuid } from '../lib/uuid.js';
-import { supabaseTokenUser } from './supabase-tokens.js';
-
-export interface AccessTokenClaims {
-  sub: string;
-  role: UserRole;
-  email: string;
-  /** Session id: revoking the session invalidates the token before it expires. */
-  sid: string;
-  /** GoTrue's name for the session id, on tokens issued by /auth/v1 (which carry sid too). */
-  session_id?: string;
-  iat?: number;
-  exp?: number;
-  iss?: string;
-  aud?: string | string[];
-}
+import { createSessionCheck } from '../features/auth/session-check.js';
+import { TokenVerifiers } from '../features/auth/verifiers.js';
 
 declare module '@fastify/jwt' {
   interface FastifyJWT {
     payload: AccessTokenClaims;
-    user: AccessTokenClaims;
+    user: SessionUser;
   }
 }
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** preHandler: a valid Bearer access token of a live session and an enabled user. */
+    /**
+     * A valid Bearer access token of a live session and an enabled user, else 401. A route
+     * tree that needs a user says so with `app.addHook('onRequest', app.authenticate)`.
+     */
     authenticate(request: FastifyRequest, reply: FastifyReply): Promise<void>;
-    /** preHandler: authenticate, then require role=admin. */
+    /** authenticate, then role=admin, else 403: `app.addHook('onRequest', app.requireAdmin)`. */
     requireAdmin(request: FastifyRequest, reply: FastifyReply): Promise<void>;
+    /** Other issuers' access tokens accepted besides offbase's own (see features/auth/verifiers.ts). */
+    tokenVerifiers: TokenVerifiers;
   }
 }
 
+const BEARER = /^bearer\s+\S+/i;
+// A foreign token is looked at only when the header is exactly `Bearer <token>`.
+const WHOLE_BEARER = /^bearer\s+(\S+)$/i;
+
+// The HTTP edge of authentication: read the Bearer token, verify its signature with
+// @fastify/jwt, then hand the claims to the auth feature's session check.
 export default fp<{ config: Config }>(
   async (app, { config }) => {
     // Signs with the current key (its kid in the header); previous keys verify only.
@@ -51,42 +47,30 @@ export default fp<{ config: Config }>(
       verify: { algorithms: ['HS256'], allowedIss: config.auth.issuer, allowedAud: config.auth.audience, requiredClaims: ['exp', 'iss', 'aud'] },
     });
 
-    // Every authenticated request runs this: built once, not per request.
-    const sessionQuery = app.db
-      .select({ revoked_at: sessions.revoked_at, expires_at: sessions.expires_at, disabled_at: users.disabled_at, role: users.role, user_id: users.id })
-      .from(sessions)
-      .innerJoin(users, eq(users.id, sessions.user_id))
-      .where(eq(sessions.id, sql.placeholder('sid')))
-      .limit(1)
-      .prepare('offbase_authenticate_session');
+    const checkSession = createSessionCheck(app.db);
+    const verifiers = new TokenVerifiers();
+    app.decorate('tokenVerifiers', verifiers);
 
     app.decorate('authenticate', async (request: FastifyRequest) => {
       const header = request.headers.authorization;
-      if (!header || !/^bearer\s+\S+/i.test(header)) throw new AppError('unauthorized');
+      if (!header || !BEARER.test(header)) throw new AppError('unauthorized');
+      const token = header.replace(/^bearer\s+/i, '');
       let claims: AccessTokenClaims;
       try {
-        const key = keys.keyFor(header.replace(/^bearer\s+/i, ''));
+        const key = keys.keyFor(token);
         if (key === null) throw new Error('unknown kid');
         // A previous key is passed per call; the registered verify options still apply.
         claims = key === keys.current.secret ? await request.jwtVerify<AccessTokenClaims>() : await request.jwtVerify<AccessTokenClaims>({ key });
       } catch {
-        // Supabase cut-over hook (src/plugins/supabase-tokens.ts): off unless SUPABASE_JWT_SECRET is set.
-        const legacy = await supabaseTokenUser(app, request);
-        if (legacy) return void (request.user = legacy);
+        // Not one of ours: another issuer's, if one is plugged in (the Supabase cut-over).
+        const whole = WHOLE_BEARER.exec(header)?.[1];
+        const foreign = whole ? await verifiers.verify(whole) : null;
+        if (foreign) return void (request.user = foreign);
         throw new AppError('invalid_token');
       }
-      const sid = claims.sid ?? claims.session_id;
-      if (!isUuid(sid) || !isUuid(claims.sub)) throw new AppError('invalid_token');
-      // The session row is the source of truth: logout, password change and disabling
-      // revoke it, and the access token dies with it instead of at expiry. Deliberately no
-      // cache: one primary-key read on the primary makes a revocation in any task effective
-      // in every task on the next request (a replica could lag behind the revocation).
-      const [row] = await sessionQuery.execute({ sid });
-      if (!row || row.user_id !== claims.sub || row.revoked_at || row.disabled_at || Date.parse(row.expires_at) <= Date.now()) {
-        throw new AppError('invalid_token');
-      }
-      // The role is read fresh so a demotion takes effect on the next request.
-      request.user = { ...claims, sid, role: row.role };
+      const user = await checkSession(claims);
+      if (!user) throw new AppError('invalid_token');
+      request.user = user;
     });
 
     app.decorate('requireAdmin', async (request: FastifyRequest, reply: FastifyReply) => {

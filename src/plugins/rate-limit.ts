@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { sql } from 'drizzle-orm';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyBaseLogger } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Config } from '../config.js';
 import type { Db } from '../db/client.js';
@@ -19,8 +19,8 @@ export interface RateLimitRule {
 }
 
 export interface RateLimiter {
-  /** Counts one hit on every rule; throws 429 rate_limited with Retry-After when any is over. */
-  check(request: FastifyRequest | null, rules: RateLimitRule[]): Promise<void>;
+  /** Counts one hit on every rule; throws 429 rate_limited with Retry-After when any is over. `request` gives the logger. */
+  check(request: { log: FastifyBaseLogger } | null, rules: RateLimitRule[]): Promise<void>;
 }
 
 declare module 'fastify' {

@@ -10,8 +10,8 @@ const security = [{ bearer: [] }];
 
 // /api/v1/admin: user management for role=admin.
 const routes: FastifyPluginAsyncTypebox = async (app) => {
-  app.addHook('preHandler', app.requireAdmin);
-  const ctx = (request: FastifyRequest) => ({ app, request, actorId: request.user.sub });
+  app.addHook('onRequest', app.requireAdmin);
+  const ctx = (request: FastifyRequest) => ({ request: request.ctx });
 
   app.get('/users', { schema: { tags, security, querystring: ListQuery, response: { 200: UserList, ...errorResponses } } }, async (request) => {
     const { cursor, ...filter } = request.query;

@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { requireActor, type RequestContext } from '../../context/index.js';
 import type { User, UserRole } from '../../db/schema/index.js';
 import { AppError } from '../../errors.js';
 import { recordAudit } from '../audit/record.js';
@@ -7,9 +7,7 @@ import { retireOneTimeTokens } from '../auth/tokens.js';
 import { listUsers, lockEnabledAdmins, type UserListFilter } from './queries.js';
 
 export interface AdminContext {
-  app: FastifyInstance;
-  request: FastifyRequest;
-  actorId: string;
+  request: RequestContext;
 }
 
 export async function list(ctx: AdminContext, filter: UserListFilter): Promise<{ users: User[]; next: User | null }> {
@@ -37,8 +35,9 @@ export interface AdminPatch {
  * lockEnabledAdmins), never a snapshot another transaction could be changing.
  */
 export async function update(ctx: AdminContext, id: string, patch: AdminPatch): Promise<User> {
-  const { app, request, actorId } = ctx;
-  return app.db.transaction(async (tx) => {
+  const { request } = ctx;
+  const actorId = requireActor(request).id;
+  return request.db.transaction(async (tx) => {
     // The admin rows first, then the target: every admin change takes its locks in this order.
     const admins = await lockEnabledAdmins(tx);
     // The caller was an admin when the request was authenticated; a demotion or disabling of
@@ -65,7 +64,7 @@ export async function update(ctx: AdminContext, id: string, patch: AdminPatch): 
       // Links mailed before the disable (reset, verification) stay dead if the user is enabled again.
       await retireOneTimeTokens(tx, id);
     }
-    await recordAudit(tx, request, { actor_id: actorId, action: 'admin.user_update', entity_type: 'user', entity_id: id, changes: { ...changes, ...(revoked ? { sessions_revoked: { before: null, after: revoked } } : {}) } });
+    await recordAudit(tx, request.audit, { actor_id: actorId, action: 'admin.user_update', entity_type: 'user', entity_id: id, changes: { ...changes, ...(revoked ? { sessions_revoked: { before: null, after: revoked } } : {}) } });
     return after;
   });
 }

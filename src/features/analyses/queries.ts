@@ -1,8 +1,8 @@
 import { and, count, eq, inArray, sql, type SQL } from 'drizzle-orm';
 import type { DbOrTx } from '../../db/client.js';
 import { analyses, documents, type AnalysisKind, type AnalysisStatus } from '../../db/schema/index.js';
-import { compileFilters, compileOrder, decodeCursor, defineTable, keysetCondition, type Filter, type SortTerm } from '../../query/index.js';
-import type { Actor, RowsQuery } from '../documents/queries.js';
+import type { Actor } from '../../context/index.js';
+import { compileFilters, compileOrder, decodeCursor, defineTable, keysetCondition, ownerScope, type Filter, type RowsQuery, type SortTerm } from '../../query/index.js';
 
 export const analysisTable = defineTable({
   name: 'analyses',
@@ -34,14 +34,14 @@ export interface AnalysisValues {
   duration_ms?: number | null;
 }
 
-const scope = (actor: Actor): SQL | undefined => (actor.admin ? undefined : eq(analyses.owner_id, actor.id));
+const scope = (actor: Actor): SQL | undefined => ownerScope(actor, analyses.owner_id);
 
 /** The document, if the actor may see it: analyses attach only to visible documents. */
 export async function visibleDocument(db: DbOrTx, actor: Actor, documentId: string): Promise<{ id: string; owner_id: string } | undefined> {
   const [doc] = await db
     .select({ id: documents.id, owner_id: documents.owner_id })
     .from(documents)
-    .where(and(eq(documents.id, documentId), actor.admin ? undefined : eq(documents.owner_id, actor.id)))
+    .where(and(eq(documents.id, documentId), ownerScope(actor, documents.owner_id)))
     .limit(1);
   return doc;
 }

@@ -1,7 +1,8 @@
 import { and } from 'drizzle-orm';
+import type { Actor } from '../../context/index.js';
 import type { DbOrTx } from '../../db/client.js';
 import { audit_logs, type AuditLog } from '../../db/schema/index.js';
-import { compileFilters, compileOrder, decodeCursor, defineTable, keysetCondition, type Filter, type SortTerm } from '../../query/index.js';
+import { compileFilters, compileOrder, decodeCursor, defineTable, keysetCondition, ownerScope, type Filter, type SortTerm } from '../../query/index.js';
 
 export const auditTable = defineTable({
   name: 'audit_logs',
@@ -20,12 +21,16 @@ export const auditTable = defineTable({
 /** Newest first: (created_at, id) descending, served by the (actor_id, created_at, id) index. */
 export const NEWEST_FIRST: SortTerm[] = [{ column: 'created_at', direction: 'desc' }];
 
-export async function listAuditLogs(db: DbOrTx, filters: Filter[], limit: number, cursor?: string): Promise<AuditLog[]> {
+/**
+ * A user sees the trail of their own actions; an admin sees everyone's. An actor_id filter
+ * from a non-admin can only narrow their own rows (another id yields nothing).
+ */
+export async function listAuditLogs(db: DbOrTx, actor: Actor, actorId: string | undefined, filters: Filter[], limit: number, cursor?: string): Promise<AuditLog[]> {
   const after = cursor ? keysetCondition(auditTable, NEWEST_FIRST, decodeCursor(auditTable, NEWEST_FIRST, cursor)) : undefined;
   return db
     .select()
     .from(audit_logs)
-    .where(and(compileFilters(auditTable, filters), after))
+    .where(and(ownerScope(actor, audit_logs.actor_id, actorId), compileFilters(auditTable, filters), after))
     .orderBy(...compileOrder(auditTable, NEWEST_FIRST))
     .limit(limit + 1);
 }

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import type { FastifyRequest } from 'fastify';
+import type { AuditFields } from '../../context/index.js';
 import type { DbOrTx } from '../../db/client.js';
 import { audit_logs } from '../../db/schema/index.js';
 
@@ -26,11 +26,12 @@ function scrub(value: unknown): unknown {
 }
 
 /**
- * Appends an audit row. Pass the transaction of the write it describes, so a failed write
- * leaves no audit row and a written row always has one.
+ * Appends an audit row with the request's audit fields (null outside a request). Pass the
+ * transaction of the write it describes, so a failed write leaves no audit row and a written
+ * row always has one.
  */
-export async function recordAudit(db: DbOrTx, request: FastifyRequest | null, entry: AuditEntry): Promise<void> {
-  await recordAuditMany(db, request, [entry]);
+export async function recordAudit(db: DbOrTx, audit: AuditFields | null, entry: AuditEntry): Promise<void> {
+  await recordAuditMany(db, audit, [entry]);
 }
 
 /**
@@ -38,7 +39,7 @@ export async function recordAudit(db: DbOrTx, request: FastifyRequest | null, en
  * travel as one jsonb parameter: the query builder assembling thousands of parameters
  * costs far more than the insert itself.
  */
-export async function recordAuditMany(db: DbOrTx, request: FastifyRequest | null, entries: AuditEntry[]): Promise<void> {
+export async function recordAuditMany(db: DbOrTx, audit: AuditFields | null, entries: AuditEntry[]): Promise<void> {
   if (!entries.length) return;
   const rows = entries.map((entry) => ({
     actor_id: entry.actor_id,
@@ -49,7 +50,7 @@ export async function recordAuditMany(db: DbOrTx, request: FastifyRequest | null
   }));
   await db.execute(sql`
     insert into ${audit_logs} (actor_id, action, entity_type, entity_id, changes, request_id, ip, user_agent)
-    select x.actor_id, x.action, x.entity_type, x.entity_id, x.changes, ${request?.id ?? null}, ${request?.ip ?? null}, ${request?.headers['user-agent']?.slice(0, 512) ?? null}
+    select x.actor_id, x.action, x.entity_type, x.entity_id, x.changes, ${audit?.requestId ?? null}, ${audit?.ip ?? null}, ${audit?.userAgent?.slice(0, 512) ?? null}
     from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as x(actor_id uuid, action text, entity_type text, entity_id text, changes jsonb)`);
 }
 

@@ -72,7 +72,7 @@ export async function recordLogin(db: DbOrTx, id: string, verifiedHash: string, 
 
 /**
  * Ends the user's tokens that no session row backs (Supabase cut-over tokens): every such
- * token issued before now is refused from the next request on (see plugins/supabase-tokens.ts).
+ * token issued before now is refused from the next request on (see features/compat/supabase-tokens/verify.ts).
  */
 export async function revokeSessionlessTokens(db: DbOrTx, userId: string): Promise<void> {
   await db.update(users).set({ sessions_revoked_at: sql`now()` }).where(eq(users.id, userId));

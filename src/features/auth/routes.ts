@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
+import type { FastifyRequest } from 'fastify';
 import {
   Accepted,
   ChangePasswordBody,
@@ -19,11 +20,7 @@ import {
   toUserView,
 } from './schemas.js';
 import * as auth from './service.js';
-import { dummyHash } from './passwords.js';
-import { pruneAuthTables } from './sessions.js';
-import { noStore } from '../../lib/no-store.js';
-
-const PRUNE_EVERY_MS = 15 * 60_000;
+import { noStore } from '../../plugins/no-store.js';
 
 const tags = ['auth'];
 const security = [{ bearer: [] }];
@@ -31,7 +28,7 @@ const errors = errorResponses;
 
 // /api/v1/auth: parse, call the auth service, shape the reply.
 const routes: FastifyPluginAsyncTypebox = async (app) => {
-  const ctx = (request: Parameters<typeof auth.getUser>[0]['request']) => ({ app, request });
+  const ctx = (request: FastifyRequest): auth.AuthContext => ({ app, request: request.ctx });
 
   // Emails are compared and stored trimmed and lower-cased; normalise before validation so
   // " Ada@Example.com " is accepted as ada@example.com.
@@ -40,14 +37,6 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     if (body && typeof body === 'object' && typeof body.email === 'string') body.email = body.email.trim().toLowerCase();
   });
   app.addHook('onSend', noStore);
-  // The first login should not pay for the dummy hash used for unknown emails.
-  app.addHook('onReady', async () => void (await dummyHash(app.config.auth.argon2)));
-  // Ended sessions and dead tokens are pruned by every task now and then (idempotent deletes).
-  const prune = setInterval(() => {
-    pruneAuthTables(app.db, app.config.auth.refreshTokenTtlS).catch((err: Error) => app.log.warn({ err: err.message }, 'auth prune failed'));
-  }, PRUNE_EVERY_MS);
-  prune.unref();
-  app.addHook('onClose', async () => clearInterval(prune));
 
   app.post('/register', { schema: { tags, body: RegisterBody, response: { 201: Type.Union([SessionView, PendingVerificationView]), ...errors } } }, async (request, reply) => {
     const { user, session } = await auth.register(ctx(request), request.body);
@@ -62,24 +51,6 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/refresh', { schema: { tags, body: RefreshBody, response: { 200: SessionView, ...errors } } }, async (request) =>
     toSessionView(await auth.refresh(ctx(request), request.body.refresh_token)),
   );
-
-  app.post('/logout', { schema: { tags, security, body: LogoutBody, response: { 204: { type: 'null' }, ...errors } }, preHandler: app.authenticate }, async (request, reply) => {
-    await auth.logout(ctx(request), request.user.sub, request.user.sid, request.body?.scope ?? 'local');
-    return reply.code(204).send();
-  });
-
-  app.get('/me', { schema: { tags, security, response: { 200: UserView, ...errors } }, preHandler: app.authenticate }, async (request) =>
-    toUserView(await auth.getUser(ctx(request), request.user.sub)),
-  );
-
-  app.patch('/me', { schema: { tags, security, body: ProfileBody, response: { 200: UserView, ...errors } }, preHandler: app.authenticate }, async (request) =>
-    toUserView(await auth.updateProfile(ctx(request), request.user.sub, request.body)),
-  );
-
-  app.post('/password/change', { schema: { tags, security, body: ChangePasswordBody, response: { 204: { type: 'null' }, ...errors } }, preHandler: app.authenticate }, async (request, reply) => {
-    await auth.changePassword(ctx(request), request.user.sub, request.user.sid, request.body.current_password, request.body.new_password);
-    return reply.code(204).send();
-  });
 
   app.post('/password/forgot', { schema: { tags, body: ForgotBody, response: { 202: Accepted, ...errors } } }, async (request, reply) => {
     await auth.requestPasswordReset(ctx(request), request.body.email);
@@ -96,10 +67,34 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     return reply.code(204).send();
   });
 
-  app.post('/email/verify/resend', { schema: { tags, security, response: { 202: Accepted, ...errors } }, preHandler: app.authenticate }, async (request, reply) => {
-    await auth.resendVerification(ctx(request), request.user.sub);
-    return reply.code(202).send({ message: 'If the address is not verified yet, a new verification link has been sent.' });
-  });
+  // The signed-in routes: one route tree, one hook.
+  const signedInRoutes: FastifyPluginAsyncTypebox = async (signedIn) => {
+    signedIn.addHook('onRequest', app.authenticate);
+
+    signedIn.post('/logout', { schema: { tags, security, body: LogoutBody, response: { 204: { type: 'null' }, ...errors } } }, async (request, reply) => {
+      await auth.logout(ctx(request), request.user.sub, request.user.sid, request.body?.scope ?? 'local');
+      return reply.code(204).send();
+    });
+
+    signedIn.get('/me', { schema: { tags, security, response: { 200: UserView, ...errors } } }, async (request) =>
+      toUserView(await auth.getUser(ctx(request), request.user.sub)),
+    );
+
+    signedIn.patch('/me', { schema: { tags, security, body: ProfileBody, response: { 200: UserView, ...errors } } }, async (request) =>
+      toUserView(await auth.updateProfile(ctx(request), request.user.sub, request.body)),
+    );
+
+    signedIn.post('/password/change', { schema: { tags, security, body: ChangePasswordBody, response: { 204: { type: 'null' }, ...errors } } }, async (request, reply) => {
+      await auth.changePassword(ctx(request), request.user.sub, request.user.sid, request.body.current_password, request.body.new_password);
+      return reply.code(204).send();
+    });
+
+    signedIn.post('/email/verify/resend', { schema: { tags, security, response: { 202: Accepted, ...errors } } }, async (request, reply) => {
+      await auth.resendVerification(ctx(request), request.user.sub);
+      return reply.code(202).send({ message: 'If the address is not verified yet, a new verification link has been sent.' });
+    });
+  };
+  await app.register(signedInRoutes);
 };
 
 export default routes;

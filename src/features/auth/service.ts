@@ -1,11 +1,11 @@
 import { isIP } from 'node:net';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
+import type { RequestContext } from '../../context/index.js';
 import type { User } from '../../db/schema/index.js';
 import type { OneTimeTokenKind } from '../../db/schema/index.js';
 import { AppError } from '../../errors.js';
 import type { MailMessage } from '../../plugins/mailer.js';
 import type { RateLimitRule } from '../../plugins/rate-limit.js';
-import type { AccessTokenClaims } from '../../plugins/authenticate.js';
 import { diff, recordAudit } from '../audit/record.js';
 import { passwordResetMail, verificationMail } from './emails.js';
 import { hashPassword, passwordWeaknesses, verifyDummy, verifyPassword } from './passwords.js';
@@ -30,27 +30,27 @@ import { InvalidLinkError, consumeOneTimeToken, issueOneTimeToken, peekOneTimeTo
 
 export interface AuthContext {
   app: FastifyInstance;
-  /** The request being served: client IP for limits, and the audit record's context. */
-  request: FastifyRequest | null;
+  /** The request being served (null outside one): client IP for limits, the audit fields, the logger. */
+  request: RequestContext | null;
   /** Extra access-token claims of the surface serving the request (see TokenIssuer.claims). */
   claims?: TokenIssuer['claims'];
 }
 
 const issuerOf = ({ app, claims }: AuthContext): TokenIssuer => ({
-  sign: (payload) => app.jwt.sign(payload as AccessTokenClaims),
+  sign: (payload) => app.jwt.sign(payload),
   decode: (token) => app.jwt.decode(token),
   refreshTtlS: app.config.auth.refreshTokenTtlS,
   claims,
 });
 
-const metaOf = (request: FastifyRequest | null): SessionMeta => ({
-  userAgent: request?.headers['user-agent'] ?? null,
+const metaOf = (request: RequestContext | null): SessionMeta => ({
+  userAgent: request?.audit.userAgent ?? null,
   // sessions.ip is inet: a malformed forwarded address is dropped rather than failing the login.
-  ip: request?.ip && isIP(request.ip) ? request.ip : null,
+  ip: request?.audit.ip && isIP(request.audit.ip) ? request.audit.ip : null,
 });
 
 const limits = (ctx: AuthContext) => ctx.app.config.rateLimit;
-const ipOf = (ctx: AuthContext) => ctx.request?.ip ?? 'unknown';
+const ipOf = (ctx: AuthContext) => ctx.request?.audit.ip ?? 'unknown';
 const limit = (ctx: AuthContext, rules: RateLimitRule[]) => ctx.app.rateLimit.check(ctx.request, rules);
 
 function assertStrong(password: string, email: string) {
@@ -91,7 +91,7 @@ export async function register(ctx: AuthContext, input: RegisterInput): Promise<
     const user = await insertUser(tx, { email, password_hash, full_name: input.full_name ?? null, metadata: input.metadata ?? {} });
     const token = await issueOneTimeToken(tx, user.id, 'email_verification');
     const session = requireVerification ? null : await createSession(tx, issuerOf(ctx), user, metaOf(request));
-    await recordAudit(tx, request, { actor_id: user.id, action: 'auth.register', entity_type: 'user', entity_id: user.id, changes: { session_id: session?.sessionId ?? null } });
+    await recordAudit(tx, request?.audit ?? null, { actor_id: user.id, action: 'auth.register', entity_type: 'user', entity_id: user.id, changes: { session_id: session?.sessionId ?? null } });
     return { user, session, token };
   });
   sendLater(ctx, verificationMail(app.config.publicUrl, user.email, token));
@@ -117,7 +117,7 @@ export async function login(ctx: AuthContext, input: LoginInput): Promise<Issued
   const params = app.config.auth.argon2;
   const user = await findUserByEmail(app.db, email);
   const fail = async (reason: string): Promise<never> => {
-    await recordAudit(app.db, request, { actor_id: user?.id ?? null, action: 'auth.login_failed', entity_type: 'user', entity_id: user?.id ?? null, changes: { email, reason } });
+    await recordAudit(app.db, request?.audit ?? null, { actor_id: user?.id ?? null, action: 'auth.login_failed', entity_type: 'user', entity_id: user?.id ?? null, changes: { email, reason } });
     throw new AppError('invalid_credentials');
   };
   if (!user || !user.password_hash || user.disabled_at) {
@@ -127,14 +127,14 @@ export async function login(ctx: AuthContext, input: LoginInput): Promise<Issued
   const verified = await verifyPassword(user.password_hash, input.password, params);
   if (!verified.ok) return fail('wrong_password');
   if (app.config.auth.requireEmailVerification && !user.email_verified_at) {
-    await recordAudit(app.db, request, { actor_id: user.id, action: 'auth.login_failed', entity_type: 'user', entity_id: user.id, changes: { email, reason: 'email_not_verified' } });
+    await recordAudit(app.db, request?.audit ?? null, { actor_id: user.id, action: 'auth.login_failed', entity_type: 'user', entity_id: user.id, changes: { email, reason: 'email_not_verified' } });
     throw new AppError('email_not_verified');
   }
   const newHash = verified.needsRehash ? await hashPassword(input.password, params) : null;
   return app.db.transaction(async (tx) => {
     const fresh = (await recordLogin(tx, user.id, user.password_hash!, newHash))!;
     const session = await createSession(tx, issuerOf(ctx), fresh, metaOf(request));
-    await recordAudit(tx, request, { actor_id: user.id, action: 'auth.login', entity_type: 'user', entity_id: user.id, changes: { session_id: session.sessionId, method: 'password', rehashed: newHash !== null } });
+    await recordAudit(tx, request?.audit ?? null, { actor_id: user.id, action: 'auth.login', entity_type: 'user', entity_id: user.id, changes: { session_id: session.sessionId, method: 'password', rehashed: newHash !== null } });
     return session;
   });
 }
@@ -147,7 +147,7 @@ export async function refresh(ctx: AuthContext, refreshToken: string): Promise<I
     graceS: app.config.auth.refreshReuseGraceS,
     meta: metaOf(request),
     onReuse: (tx, { userId, sessionId }) =>
-      recordAudit(tx, request, { actor_id: userId, action: 'auth.refresh_reuse', entity_type: 'session', entity_id: sessionId, changes: { revoked: true } }),
+      recordAudit(tx, request?.audit ?? null, { actor_id: userId, action: 'auth.refresh_reuse', entity_type: 'session', entity_id: sessionId, changes: { revoked: true } }),
   });
   if (result.outcome === 'reused') {
     request?.log.warn({ session_id: result.sessionId, user_id: result.userId }, 'refresh token reused; session revoked');
@@ -169,7 +169,7 @@ export async function logout(ctx: AuthContext, userId: string, sessionId: string
     // ended a moment ago). A cut-over token can only be ended together with the user's other
     // cut-over tokens; offbase sessions live on.
     if (scope === 'local' && revoked === 0) await revokeSessionlessTokens(tx, userId);
-    await recordAudit(tx, request, { actor_id: userId, action: 'auth.logout', entity_type: 'session', entity_id: sessionId, changes: { scope, revoked } });
+    await recordAudit(tx, request?.audit ?? null, { actor_id: userId, action: 'auth.logout', entity_type: 'session', entity_id: sessionId, changes: { scope, revoked } });
   });
 }
 
@@ -197,7 +197,7 @@ export async function updateProfile(ctx: AuthContext, userId: string, patch: Pro
     const changes = diff(before, values);
     if (Object.keys(changes).length === 0) return before;
     const after = (await updateUser(tx, userId, values))!;
-    await recordAudit(tx, request, { actor_id: userId, action: 'user.update', entity_type: 'user', entity_id: userId, changes });
+    await recordAudit(tx, request?.audit ?? null, { actor_id: userId, action: 'user.update', entity_type: 'user', entity_id: userId, changes });
     return after;
   });
 }
@@ -217,7 +217,7 @@ export async function changePassword(ctx: AuthContext, userId: string, sessionId
   if (user.password_hash) ok = (await verifyPassword(user.password_hash, current, params)).ok;
   else await verifyDummy(current, params); // no password yet (imported): same cost, same answer
   if (!ok) {
-    await recordAudit(app.db, request, { actor_id: userId, action: 'auth.password_change_failed', entity_type: 'user', entity_id: userId, changes: { reason: 'wrong_password' } });
+    await recordAudit(app.db, request?.audit ?? null, { actor_id: userId, action: 'auth.password_change_failed', entity_type: 'user', entity_id: userId, changes: { reason: 'wrong_password' } });
     throw new AppError('invalid_credentials', 'The current password is incorrect.');
   }
   await setPassword(ctx, user, sessionId, next);
@@ -237,7 +237,7 @@ export async function setPassword(ctx: AuthContext, user: User, sessionId: strin
     await updateUser(tx, userId, { password_hash });
     await retireOneTimeTokens(tx, userId);
     const revoked = await revokeUserSessions(tx, userId, 'password_change', sessionId);
-    await recordAudit(tx, request, { actor_id: userId, action: 'auth.password_change', entity_type: 'user', entity_id: userId, changes: { sessions_revoked: revoked } });
+    await recordAudit(tx, request?.audit ?? null, { actor_id: userId, action: 'auth.password_change', entity_type: 'user', entity_id: userId, changes: { sessions_revoked: revoked } });
   });
 }
 
@@ -253,7 +253,7 @@ export async function requestPasswordReset(ctx: AuthContext, rawEmail: string): 
   if (!user || user.disabled_at) return;
   const token = await app.db.transaction(async (tx) => {
     const token = await issueOneTimeToken(tx, user.id, 'password_reset');
-    await recordAudit(tx, request, { actor_id: null, action: 'auth.password_reset_request', entity_type: 'user', entity_id: user.id });
+    await recordAudit(tx, request?.audit ?? null, { actor_id: null, action: 'auth.password_reset_request', entity_type: 'user', entity_id: user.id });
     return token;
   });
   sendLater(ctx, passwordResetMail(app.config.publicUrl, user.email, token));
@@ -277,7 +277,7 @@ export async function resetPassword(ctx: AuthContext, token: string, next: strin
     // Every other link mailed before the reset (other reset links, the sign-up verification link) dies with the old password.
     await retireOneTimeTokens(tx, user.id);
     const revoked = await revokeUserSessions(tx, user.id, 'password_reset');
-    await recordAudit(tx, request, { actor_id: user.id, action: 'auth.password_reset', entity_type: 'user', entity_id: user.id, changes: { sessions_revoked: revoked } });
+    await recordAudit(tx, request?.audit ?? null, { actor_id: user.id, action: 'auth.password_reset', entity_type: 'user', entity_id: user.id, changes: { sessions_revoked: revoked } });
   });
 }
 
@@ -289,7 +289,7 @@ export async function verifyEmail(ctx: AuthContext, token: string): Promise<void
     const user = userId ? await lockUser(tx, userId) : undefined;
     if (!user || user.disabled_at) throw new InvalidLinkError('The verification link is invalid, used or expired.');
     if (!user.email_verified_at) await updateUser(tx, user.id, { email_verified_at: new Date().toISOString() });
-    await recordAudit(tx, request, { actor_id: user.id, action: 'auth.email_verify', entity_type: 'user', entity_id: user.id, changes: { email: user.email } });
+    await recordAudit(tx, request?.audit ?? null, { actor_id: user.id, action: 'auth.email_verify', entity_type: 'user', entity_id: user.id, changes: { email: user.email } });
   });
 }
 
@@ -326,7 +326,7 @@ export async function signInWithLink(ctx: AuthContext, token: string, kind: OneT
     if (kind === 'email_verification' && user.email_verified_at) throw new InvalidLinkError();
     const fresh = user.email_verified_at ? user : (await updateUser(tx, user.id, { email_verified_at: new Date().toISOString() }))!;
     const session = await createSession(tx, issuerOf(ctx), fresh, metaOf(request));
-    await recordAudit(tx, request, { actor_id: user.id, action: 'auth.login', entity_type: 'user', entity_id: user.id, changes: { session_id: session.sessionId, method: kind } });
+    await recordAudit(tx, request?.audit ?? null, { actor_id: user.id, action: 'auth.login', entity_type: 'user', entity_id: user.id, changes: { session_id: session.sessionId, method: kind } });
     return session;
   });
 }

@@ -1,7 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { and, eq, isNull, sql } from 'drizzle-orm';
 import type { Db, DbOrTx } from '../../db/client.js';
-import { refresh_tokens, sessions, users, type User, type UserRole } from '../../db/schema/index.js';
+import { refresh_tokens, sessions, users, type User } from '../../db/schema/index.js';
+import type { AccessTokenClaims } from './claims.js';
 
 // Sessions, refresh-token rotation and access tokens. No HTTP shaping here: /api/v1/auth
 // and the GoTrue-compatible /auth/v1 surface both call these functions.
@@ -15,17 +16,8 @@ export interface SessionMeta {
   ip?: string | null;
 }
 
-export interface AccessTokenClaimsInput {
-  sub: string;
-  /** The user's role on /api/v1 tokens; 'authenticated' on GoTrue-shaped ones (authenticate reads the real role from the database). */
-  role: UserRole | 'authenticated';
-  email: string;
-  sid: string;
-  [claim: string]: unknown;
-}
-
-/** Signs with the pinned algorithm, issuer, audience and TTL (app.jwt.sign does). */
-export type AccessTokenSigner = (claims: AccessTokenClaimsInput) => string;
+/** Signs with the pinned algorithm, issuer, audience and TTL (app.jwt.sign does); a surface's extra claims ride along. */
+export type AccessTokenSigner = (claims: AccessTokenClaims & Record<string, unknown>) => string;
 /** Reads exp/iat back from a token we just signed. */
 export type AccessTokenDecoder = (token: string) => { iat?: number; exp?: number } | null;
 

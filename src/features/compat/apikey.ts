@@ -1,5 +1,4 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { FastifyRequest } from 'fastify';
 
 // The anon key: what supabase-js sends as `apikey` on every request (and as the Bearer token
 // while nobody is signed in). Supabase's gateway refuses requests without it; so does offbase.
@@ -9,8 +8,14 @@ const digest = (value: string) => createHash('sha256').update(value).digest();
 
 export type ApiKeyCheck = 'ok' | 'missing' | 'invalid' | 'not_configured';
 
+/** What the checks read from a request: its headers and its parsed query string. */
+export interface ApiKeySource {
+  headers: { apikey?: string | string[] | undefined; authorization?: string | undefined };
+  query?: unknown;
+}
+
 /** The `apikey` header, or the `apikey` query parameter (links and EventSource cannot set headers). */
-export function presentedApiKey(request: FastifyRequest): string | undefined {
+export function presentedApiKey(request: ApiKeySource): string | undefined {
   const header = request.headers.apikey;
   if (typeof header === 'string' && header) return header;
   const query = request.query as Record<string, unknown> | undefined;
@@ -23,7 +28,7 @@ export function isAnonKey(anonKey: string | null, candidate: string | undefined)
   return timingSafeEqual(digest(anonKey), digest(candidate));
 }
 
-export function checkApiKey(anonKey: string | null, request: FastifyRequest): ApiKeyCheck {
+export function checkApiKey(anonKey: string | null, request: ApiKeySource): ApiKeyCheck {
   if (!anonKey) return 'not_configured';
   const presented = presentedApiKey(request);
   if (presented === undefined) return 'missing';
@@ -37,7 +42,7 @@ export const API_KEY_MESSAGES: Record<Exclude<ApiKeyCheck, 'ok'>, string> = {
 };
 
 /** The Bearer token of the request, unless it is the anon key (which means "nobody signed in"). */
-export function userBearer(anonKey: string | null, request: FastifyRequest): string | null {
+export function userBearer(anonKey: string | null, request: ApiKeySource): string | null {
   const header = request.headers.authorization;
   const m = header ? /^bearer\s+(\S+)\s*$/i.exec(header) : null;
   if (!m) return null;

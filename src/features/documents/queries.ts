@@ -1,15 +1,9 @@
 import { and, eq, inArray, sql, type SQL } from 'drizzle-orm';
-import type { PgColumn } from 'drizzle-orm/pg-core';
 import type { DbOrTx } from '../../db/client.js';
 import { analyses, documents } from '../../db/schema/index.js';
-import { compileFilters, compileOrder, decodeCursor, defineTable, keysetCondition, type Filter, type SortTerm } from '../../query/index.js';
+import type { Actor } from '../../context/index.js';
+import { compileFilters, compileOrder, decodeCursor, defineTable, keysetCondition, ownerScope as scopeOf, type Filter, type RowsQuery, type SortTerm } from '../../query/index.js';
 import type { DocumentCreate, DocumentPatch, ListFilters } from './schemas.js';
-
-/** Who is asking: every statement below is scoped by it. */
-export interface Actor {
-  id: string;
-  admin: boolean;
-}
 
 // What the query layer may filter and sort documents by. content_text and search are absent
 // on purpose: neither is a list filter (search has its own endpoint).
@@ -61,10 +55,8 @@ const withContent = { ...documentColumns, content_text: documents.content_text, 
 export type DocumentRow = { [K in keyof typeof documentColumns]: (typeof documents.$inferSelect)[K] };
 export type FullDocumentRow = DocumentRow & { content_text: string | null; etag: string };
 
-/** owner_id = the caller, always, unless an admin; an owner_id filter can only narrow. */
-export function ownerScope(actor: Actor, ownerId?: string): SQL | undefined {
-  return and(actor.admin ? undefined : eq(documents.owner_id, actor.id), ownerId ? eq(documents.owner_id, ownerId) : undefined);
-}
+/** owner_id = the caller, always, unless admin powers apply; an owner_id filter can only narrow. */
+export const ownerScope = (actor: Actor, ownerId?: string): SQL | undefined => scopeOf(actor, documents.owner_id, ownerId);
 
 function listFilters(f: ListFilters): Filter[] {
   const filters: Filter[] = [];
@@ -210,15 +202,6 @@ export async function searchDocuments(db: DbOrTx, actor: Actor, q: string, limit
 // ---- General reads and filtered writes for other query surfaces (/rest/v1). The filter
 // arrives compiled by the query module over an allowlist; the owner scope is added here,
 // on every statement, exactly as above.
-
-export interface RowsQuery {
-  /** Output key → column (or expression). */
-  columns: Record<string, PgColumn | SQL>;
-  where?: SQL;
-  order?: SQL[];
-  limit?: number;
-  offset?: number;
-}
 
 export async function selectDocumentRows(db: DbOrTx, actor: Actor, rows: RowsQuery): Promise<Record<string, unknown>[]> {
   let query = db.select(rows.columns).from(documents).where(and(ownerScope(actor), rows.where)).$dynamic();

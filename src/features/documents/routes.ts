@@ -1,11 +1,12 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
+import type { FastifyRequest } from 'fastify';
 import { AppError } from '../../errors.js';
 import { errorResponses, IdParams } from '../../lib/http-schemas.js';
-import { keysetPage, parseSortKey } from '../../query/index.js';
 import { etagHeader, etagMatches, parseEtags } from './etag.js';
-import * as q from './queries.js';
+import { MARK_END, MARK_START } from './queries.js';
 import {
+  BATCH_MAX,
   BatchBody,
   BatchResponse,
   CountQuery,
@@ -31,17 +32,52 @@ const security = [{ bearer: [] }];
 // single-document writes get room for it, every other route keeps BODY_LIMIT_BYTES.
 const documentBodyLimit = (configured: number) => Math.max(configured, 2 * MiB);
 
+const MAX_ITEM_ERRORS = 100;
+
+/**
+ * The batch's documents, or a 400 naming every bad item (up to 100) by index. The route
+ * attaches rather than throws its validation error so that each item can be checked here
+ * with the route's own Ajv (same coercion and formats) and reported with its index.
+ */
+function batchItems(request: FastifyRequest): DocumentCreate[] {
+  const body = request.body as { documents?: unknown } | null;
+  const items = body?.documents;
+  if (!Array.isArray(items) || items.length === 0 || items.length > BATCH_MAX || Object.keys(body as object).some((k) => k !== 'documents')) {
+    throw new AppError('validation_failed', `The body must be {"documents": [...]} with 1 to ${BATCH_MAX} documents.`, [
+      { field: 'body.documents', message: `must be an array of 1 to ${BATCH_MAX} documents` },
+    ]);
+  }
+  const checkItem = request.compileValidationSchema(DocumentCreate);
+  const details: { index: number; field: string; message: string }[] = [];
+  items.forEach((item: unknown, index) => {
+    if (details.length >= MAX_ITEM_ERRORS) return;
+    if (!checkItem(item)) {
+      const [e] = checkItem.errors ?? [];
+      const extra = (e?.params ?? {}) as { additionalProperty?: string; missingProperty?: string };
+      const field = [e?.instancePath.replace(/^\//, '').replaceAll('/', '.'), extra.additionalProperty ?? extra.missingProperty].filter(Boolean).join('.');
+      details.push({ index, field: field || 'item', message: extra.additionalProperty ? 'is not an allowed field' : (e?.message ?? 'is invalid') });
+      return;
+    }
+    const problem = service.checkContentBytes((item as DocumentCreate).content_text);
+    if (problem) details.push({ index, field: 'content_text', message: problem });
+  });
+  if (details.length) throw new AppError('validation_failed', 'Some documents are invalid; nothing was written.', details);
+  if (request.validationError) throw request.validationError;
+  return items as DocumentCreate[];
+}
+
 const documentsRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  // onRequest, not preHandler: a caller without a valid token gets 401 before any body is
-  // parsed or validated (the batch route would otherwise read 16 MiB for nothing).
-  const auth = { onRequest: app.authenticate };
+  // Every route here needs a user. onRequest, not preHandler: a caller without a valid token
+  // gets 401 before any body is parsed or validated (the batch route would otherwise read
+  // 16 MiB for nothing).
+  app.addHook('onRequest', app.authenticate);
   const singleLimit = documentBodyLimit(app.config.bodyLimit);
 
   app.post(
     '/documents',
-    { ...auth, bodyLimit: singleLimit, schema: { tags, security, body: DocumentCreate, response: { 201: Document, ...errorResponses('conflict', 'payload_too_large') } } },
+    { bodyLimit: singleLimit, schema: { tags, security, body: DocumentCreate, response: { 201: Document, ...errorResponses('conflict', 'payload_too_large') } } },
     async (request, reply) => {
-      const row = await service.createDocument(app.db, request, request.body);
+      const row = await service.createDocument(request.ctx, request.body);
       return reply.code(201).header('etag', etagHeader(row.etag)).header('location', `/api/v1/documents/${row.id}`).send(service.toDocument(row));
     },
   );
@@ -49,66 +85,54 @@ const documentsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/documents/batch',
     {
-      ...auth,
       bodyLimit: 16 * MiB,
       // Validation errors are rebuilt below with the failing item's index for every item.
       attachValidation: true,
       schema: { tags, security, body: BatchBody, response: { 201: BatchResponse, ...errorResponses('conflict', 'payload_too_large') } },
     },
     async (request, reply) => {
-      const items = service.batchItems(request);
-      const rows = await service.createDocuments(app.db, request, items);
+      const rows = await service.createDocuments(request.ctx, batchItems(request));
       return reply.code(201).send({ data: rows.map(service.toDocument) });
     },
   );
 
   app.put(
     '/documents',
-    { ...auth, bodyLimit: singleLimit, schema: { tags, security, body: DocumentCreate, response: { 200: Document, 201: Document, ...errorResponses('payload_too_large') } } },
+    { bodyLimit: singleLimit, schema: { tags, security, body: DocumentCreate, response: { 200: Document, 201: Document, ...errorResponses('payload_too_large') } } },
     async (request, reply) => {
-      const { row, inserted } = await service.upsertDocument(app.db, request, request.body);
+      const { row, inserted } = await service.upsertDocument(request.ctx, request.body);
       return reply.code(inserted ? 201 : 200).header('etag', etagHeader(row.etag)).send(service.toDocument(row));
     },
   );
 
   app.get(
     '/documents',
-    { ...auth, schema: { tags, security, querystring: ListQuery, response: { 200: ListResponse, ...errorResponses('not_found') } } },
-    async (request) => {
-      const { sort = '-created_at', limit = 50, cursor, count, ...filters } = request.query;
-      const actor = service.actorOf(request);
-      const terms = parseSortKey(q.documentTable, sort);
-      const rows = await q.listDocuments(request.readDb, actor, filters, terms, limit, cursor);
-      const page = keysetPage(q.documentTable, terms, rows, limit, service.toDocument);
-      return count === 'exact' ? { ...page, total: await q.countDocuments(request.readDb, actor, filters) } : page;
-    },
+    { schema: { tags, security, querystring: ListQuery, response: { 200: ListResponse, ...errorResponses('not_found') } } },
+    async (request) => service.listDocuments(request.ctx, request.query),
   );
 
   app.get(
     '/documents/count',
-    { ...auth, schema: { tags, security, querystring: CountQuery, response: { 200: CountResponse, ...errorResponses() } } },
-    async (request) => ({ count: await q.countDocuments(request.readDb, service.actorOf(request), request.query) }),
+    { schema: { tags, security, querystring: CountQuery, response: { 200: CountResponse, ...errorResponses() } } },
+    async (request) => ({ count: await service.countDocuments(request.ctx, request.query) }),
   );
 
   app.get(
     '/documents/search',
-    { ...auth, schema: { tags, security, querystring: SearchQuery, response: { 200: SearchResponse, ...errorResponses() } } },
+    { schema: { tags, security, querystring: SearchQuery, response: { 200: SearchResponse, ...errorResponses() } } },
     async (request) => {
-      const { q: text, limit = 20, status, owner_id } = request.query;
-      const rows = await q.searchDocuments(request.readDb, service.actorOf(request), text, limit, status, owner_id);
-      return { data: rows.map((r) => ({ ...service.toDocument(r), snippet: highlight(r.snippet) })) };
+      const rows = await service.searchDocuments(request.ctx, request.query);
+      return { data: rows.map((r) => ({ ...r, snippet: highlight(r.snippet) })) };
     },
   );
 
   app.get(
     '/documents/:id',
     {
-      ...auth,
       schema: { tags, security, params: IdParams, headers: IfNoneMatchHeaders, response: { 200: DocumentWithContent, 304: Type.Null(), ...errorResponses('not_found') } },
     },
     async (request, reply) => {
-      const row = await q.getDocument(request.readDb, service.actorOf(request), request.params.id);
-      if (!row) throw new AppError('not_found');
+      const row = await service.getDocument(request.ctx, request.params.id);
       reply.header('etag', etagHeader(row.etag));
       if (etagMatches(request.headers['if-none-match'], row.etag)) return reply.code(304).send(null);
       return service.toDocument(row);
@@ -118,7 +142,6 @@ const documentsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.patch(
     '/documents/:id',
     {
-      ...auth,
       bodyLimit: singleLimit,
       schema: {
         tags,
@@ -131,7 +154,7 @@ const documentsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       const etags = parseEtags(request.headers['if-match']);
-      const row = await service.updateDocument(app.db, request, request.params.id, request.body, etags);
+      const row = await service.updateDocument(request.ctx, request.params.id, request.body, etags);
       return reply.header('etag', etagHeader(row.etag)).send(service.toDocument(row));
     },
   );
@@ -139,11 +162,10 @@ const documentsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.delete(
     '/documents/:id',
     {
-      ...auth,
       schema: { tags, security, params: IdParams, headers: IfMatchHeaders, response: { 204: Type.Null(), ...errorResponses('not_found', 'precondition_failed') } },
     },
     async (request, reply) => {
-      await service.deleteDocument(app.db, request, request.params.id, parseEtags(request.headers['if-match']));
+      await service.deleteDocument(request.ctx, request.params.id, parseEtags(request.headers['if-match']));
       return reply.code(204).send(null);
     },
   );
@@ -154,8 +176,8 @@ const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;'
 function highlight(snippet: string): string {
   return snippet
     .replace(/[&<>"']/g, (c) => ESCAPES[c]!)
-    .replaceAll(q.MARK_START, '<b>')
-    .replaceAll(q.MARK_END, '</b>');
+    .replaceAll(MARK_START, '<b>')
+    .replaceAll(MARK_END, '</b>');
 }
 
 export default documentsRoutes;

@@ -1,19 +1,18 @@
 import { createHash } from 'node:crypto';
-import type { FastifyRequest } from 'fastify';
-import type { Db, Tx } from '../../db/client.js';
+import type { SQL } from 'drizzle-orm';
+import { requireActor, writeTx, type Actor, type RequestContext } from '../../context/index.js';
+import type { Tx } from '../../db/client.js';
 import { AppError } from '../../errors.js';
 import { isoTimestamp } from '../../lib/http-schemas.js';
-import { clientDataError } from '../../query/index.js';
+import { keysetPage, parseSortKey, type KeysetPage } from '../../query/index.js';
 import { diff, recordAudit, recordAuditMany, type AuditEntry } from '../audit/record.js';
 import * as q from './queries.js';
-import type { Actor, DocumentRow, FullDocumentRow } from './queries.js';
-import { BATCH_MAX, CONTENT_TEXT_MAX_BYTES, DocumentCreate, type DocumentPatch } from './schemas.js';
-import type { SQL } from 'drizzle-orm';
+import type { DocumentRow, FullDocumentRow, SearchRow } from './queries.js';
+import { CONTENT_TEXT_MAX_BYTES, type DocumentCreate, type DocumentPatch, type ListFilters, type ListQuery, type SearchQuery } from './schemas.js';
 
-// Writes: each runs in one transaction with its audit row, so the trail and the data never
-// disagree. Reads go straight to queries.ts from the routes.
-
-export const actorOf = (request: FastifyRequest): Actor => ({ id: request.user.sub, admin: request.user.role === 'admin' });
+// The documents use cases. Writes each run in one transaction with their audit row, so the
+// trail and the data never disagree; reads go to the context's read handle. Every statement
+// is scoped by the context's actor (queries.ownerScope).
 
 /** A row as the API returns it: timestamps in RFC 3339, bigint as a number. */
 export function toDocument<T extends DocumentRow>(row: T): T {
@@ -23,6 +22,36 @@ export function toDocument<T extends DocumentRow>(row: T): T {
     created_at: isoTimestamp(row.created_at),
     updated_at: isoTimestamp(row.updated_at),
   };
+}
+
+// ---- Reads (the context's read handle: the replica, or the primary right after a write).
+
+/** One page of the caller's documents (every document for an admin), newest first by default. */
+export async function listDocuments(ctx: RequestContext, query: ListQuery): Promise<KeysetPage<DocumentRow> & { total?: number }> {
+  const { sort = '-created_at', limit = 50, cursor, count, ...filters } = query;
+  const actor = requireActor(ctx);
+  const terms = parseSortKey(q.documentTable, sort);
+  const rows = await q.listDocuments(ctx.readDb, actor, filters, terms, limit, cursor);
+  const page = keysetPage(q.documentTable, terms, rows, limit, toDocument);
+  return count === 'exact' ? { ...page, total: await q.countDocuments(ctx.readDb, actor, filters) } : page;
+}
+
+export async function countDocuments(ctx: RequestContext, filters: ListFilters): Promise<number> {
+  return q.countDocuments(ctx.readDb, requireActor(ctx), filters);
+}
+
+/** Ranked full-text hits; the snippet keeps ts_headline's markers (the route renders them). */
+export async function searchDocuments(ctx: RequestContext, query: SearchQuery): Promise<SearchRow[]> {
+  const { q: text, limit = 20, status, owner_id } = query;
+  const rows = await q.searchDocuments(ctx.readDb, requireActor(ctx), text, limit, status, owner_id);
+  return rows.map(toDocument);
+}
+
+/** The full document (content_text and etag included); 404 when the caller cannot see it. */
+export async function getDocument(ctx: RequestContext, id: string): Promise<FullDocumentRow> {
+  const row = await q.getDocument(ctx.readDb, requireActor(ctx), id);
+  if (!row) throw new AppError('not_found');
+  return row;
 }
 
 /** 1 MiB of UTF-8 is the limit (and a database CHECK); schema maxLength counts characters. */
@@ -58,63 +87,20 @@ const entry = (actor: Actor, action: string, id: string, changes: Record<string,
   changes,
 });
 
-/** Runs a write transaction, mapping data errors the database raises about values to 4xx. */
-export async function writeTx<T>(db: Db, fn: (tx: Tx) => Promise<T>): Promise<T> {
-  try {
-    return await db.transaction(fn);
-  } catch (err) {
-    throw clientDataError(err) ?? err;
-  }
-}
-
 const conflict = (bucket: string, key: string, index?: number) =>
   new AppError('conflict', 'A document with this s3_bucket and s3_key already exists.', [
     { field: 's3_key', message: `${bucket}/${key} already exists`, ...(index === undefined ? {} : { index }) },
   ]);
 
-export async function createDocument(db: Db, request: FastifyRequest, input: DocumentCreate): Promise<FullDocumentRow> {
+export async function createDocument(ctx: RequestContext, input: DocumentCreate): Promise<FullDocumentRow> {
   assertContentBytes(input.content_text);
-  const actor = actorOf(request);
-  return writeTx(db, async (tx) => {
+  const actor = requireActor(ctx);
+  return writeTx(ctx.db, async (tx) => {
     const row = await q.insertDocument(tx, actor.id, input);
     if (!row) throw conflict(input.s3_bucket, input.s3_key);
-    await recordAudit(tx, request, entry(actor, 'document.create', row.id, created(row)));
+    await recordAudit(tx, ctx.audit, entry(actor, 'document.create', row.id, created(row)));
     return row;
   });
-}
-
-const MAX_ITEM_ERRORS = 100;
-
-/**
- * The batch's documents, or a 400 naming every bad item (up to 100) by index. The route
- * attaches rather than throws its validation error so that each item can be checked here
- * with the route's own Ajv (same coercion and formats) and reported with its index.
- */
-export function batchItems(request: FastifyRequest): DocumentCreate[] {
-  const body = request.body as { documents?: unknown } | null;
-  const items = body?.documents;
-  if (!Array.isArray(items) || items.length === 0 || items.length > BATCH_MAX || Object.keys(body as object).some((k) => k !== 'documents')) {
-    throw new AppError('validation_failed', `The body must be {"documents": [...]} with 1 to ${BATCH_MAX} documents.`, [
-      { field: 'body.documents', message: `must be an array of 1 to ${BATCH_MAX} documents` },
-    ]);
-  }
-  const checkItem = request.compileValidationSchema(DocumentCreate);
-  const details: { index: number; field: string; message: string }[] = [];
-  items.forEach((item: unknown, index) => {
-    if (details.length >= MAX_ITEM_ERRORS) return;
-    if (!checkItem(item)) {
-      const [e] = checkItem.errors ?? [];
-      const extra = (e?.params ?? {}) as { additionalProperty?: string; missingProperty?: string };
-      const field = [e?.instancePath.replace(/^\//, '').replaceAll('/', '.'), extra.additionalProperty ?? extra.missingProperty].filter(Boolean).join('.');
-      details.push({ index, field: field || 'item', message: extra.additionalProperty ? 'is not an allowed field' : (e?.message ?? 'is invalid') });
-      return;
-    }
-    const problem = checkContentBytes((item as DocumentCreate).content_text);
-    if (problem) details.push({ index, field: 'content_text', message: problem });
-  });
-  if (details.length) throw new AppError('validation_failed', 'Some documents are invalid; nothing was written.', details);
-  if (request.validationError) throw request.validationError;
-  return items as DocumentCreate[];
 }
 
 /**
@@ -123,7 +109,7 @@ export function batchItems(request: FastifyRequest): DocumentCreate[] {
  * existing ones, or with earlier rows of the batch, are skipped instead, and only the
  * inserted rows are returned.
  */
-export async function createDocuments(db: Db, request: FastifyRequest, inputs: DocumentCreate[], opts: { ignoreDuplicates?: boolean } = {}): Promise<FullDocumentRow[]> {
+export async function createDocuments(ctx: RequestContext, inputs: DocumentCreate[], opts: { ignoreDuplicates?: boolean } = {}): Promise<FullDocumentRow[]> {
   const seen = new Map<string, number>();
   const dupes: { index: number; field: string; message: string }[] = [];
   inputs.forEach((d, index) => {
@@ -135,8 +121,8 @@ export async function createDocuments(db: Db, request: FastifyRequest, inputs: D
   if (opts.ignoreDuplicates) inputs = inputs.filter((_, index) => !dupes.some((d) => d.index === index));
   else if (dupes.length) throw new AppError('conflict', 'The batch contains the same s3_bucket and s3_key more than once.', dupes.slice(0, 100));
 
-  const actor = actorOf(request);
-  return writeTx(db, async (tx) => {
+  const actor = requireActor(ctx);
+  return writeTx(ctx.db, async (tx) => {
     const rows = await q.insertDocuments(tx, actor.id, inputs);
     if (rows.length < inputs.length && !opts.ignoreDuplicates) {
       const written = new Set(rows.map((r) => JSON.stringify([r.s3_bucket, r.s3_key])));
@@ -150,7 +136,7 @@ export async function createDocuments(db: Db, request: FastifyRequest, inputs: D
     }
     await recordAuditMany(
       tx,
-      request,
+      ctx.audit,
       rows.map((row) => entry(actor, 'document.batch_create', row.id, created(row))),
     );
     // RETURNING order is not guaranteed to follow VALUES order; answer in request order.
@@ -159,27 +145,27 @@ export async function createDocuments(db: Db, request: FastifyRequest, inputs: D
   });
 }
 
-async function upsertOne(tx: Tx, request: FastifyRequest, actor: Actor, input: DocumentCreate): Promise<{ row: FullDocumentRow; inserted: boolean }> {
+async function upsertOne(tx: Tx, ctx: RequestContext, actor: Actor, input: DocumentCreate): Promise<{ row: FullDocumentRow; inserted: boolean }> {
   // Locks the existing row (if any) so the audit's "before" is what the upsert overwrote.
   const before = await q.findByS3Key(tx, actor.id, input.s3_bucket, input.s3_key, true);
   const { inserted, ...row } = await q.upsertDocument(tx, actor.id, input);
   const changes = inserted || !before ? created(row) : diff(auditView(before), auditView(row));
-  await recordAudit(tx, request, { ...entry(actor, 'document.upsert', row.id, changes) });
+  await recordAudit(tx, ctx.audit, { ...entry(actor, 'document.upsert', row.id, changes) });
   return { row, inserted };
 }
 
-export async function upsertDocument(db: Db, request: FastifyRequest, input: DocumentCreate): Promise<{ row: FullDocumentRow; inserted: boolean }> {
+export async function upsertDocument(ctx: RequestContext, input: DocumentCreate): Promise<{ row: FullDocumentRow; inserted: boolean }> {
   assertContentBytes(input.content_text);
-  return writeTx(db, (tx) => upsertOne(tx, request, actorOf(request), input));
+  return writeTx(ctx.db, (tx) => upsertOne(tx, ctx, requireActor(ctx), input));
 }
 
 /** Several upserts on (owner, s3_bucket, s3_key), all or nothing, in request order. */
-export async function upsertDocuments(db: Db, request: FastifyRequest, inputs: DocumentCreate[]): Promise<{ row: FullDocumentRow; inserted: boolean }[]> {
+export async function upsertDocuments(ctx: RequestContext, inputs: DocumentCreate[]): Promise<{ row: FullDocumentRow; inserted: boolean }[]> {
   inputs.forEach((d) => assertContentBytes(d.content_text));
-  const actor = actorOf(request);
-  return writeTx(db, async (tx) => {
+  const actor = requireActor(ctx);
+  return writeTx(ctx.db, async (tx) => {
     const results: { row: FullDocumentRow; inserted: boolean }[] = [];
-    for (const input of inputs) results.push(await upsertOne(tx, request, actor, input));
+    for (const input of inputs) results.push(await upsertOne(tx, ctx, actor, input));
     return results;
   });
 }
@@ -189,22 +175,22 @@ export async function upsertDocuments(db: Db, request: FastifyRequest, inputs: D
  * updated with the given fields, an unknown id is inserted with it. An id that belongs to
  * someone else collides on insert and answers conflict, as the database would.
  */
-export async function upsertDocumentsById(db: Db, request: FastifyRequest, inputs: (DocumentCreate & { id: string })[]): Promise<{ row: FullDocumentRow; inserted: boolean }[]> {
+export async function upsertDocumentsById(ctx: RequestContext, inputs: (DocumentCreate & { id: string })[]): Promise<{ row: FullDocumentRow; inserted: boolean }[]> {
   inputs.forEach((d) => assertContentBytes(d.content_text));
-  const actor = actorOf(request);
-  return writeTx(db, async (tx) => {
+  const actor = requireActor(ctx);
+  return writeTx(ctx.db, async (tx) => {
     const results: { row: FullDocumentRow; inserted: boolean }[] = [];
     for (const { id, ...input } of inputs) {
       const before = await q.getDocument(tx, actor, id, true);
       if (before) {
         const row = (await q.updateDocument(tx, actor, id, input))!;
-        await recordAudit(tx, request, entry(actor, 'document.upsert', id, diff(auditView(before), auditView(row))));
+        await recordAudit(tx, ctx.audit, entry(actor, 'document.upsert', id, diff(auditView(before), auditView(row))));
         results.push({ row, inserted: false });
         continue;
       }
       const row = await q.insertDocument(tx, actor.id, { ...input, id } as DocumentCreate);
       if (!row) throw new AppError('conflict', 'A document with this id, or this s3_bucket and s3_key, already exists.');
-      await recordAudit(tx, request, entry(actor, 'document.upsert', row.id, created(row)));
+      await recordAudit(tx, ctx.audit, entry(actor, 'document.upsert', row.id, created(row)));
       results.push({ row, inserted: true });
     }
     return results;
@@ -215,49 +201,49 @@ export async function upsertDocumentsById(db: Db, request: FastifyRequest, input
  * Filtered bulk update (/rest/v1 PATCH): the rows it touches are locked, changed in one
  * statement and audited one by one, in one transaction. Only the caller's rows can match.
  */
-export async function updateDocumentsWhere(db: Db, request: FastifyRequest, where: SQL, patch: DocumentPatch): Promise<FullDocumentRow[]> {
+export async function updateDocumentsWhere(ctx: RequestContext, where: SQL, patch: DocumentPatch): Promise<FullDocumentRow[]> {
   assertContentBytes(patch.content_text);
-  const actor = actorOf(request);
-  return writeTx(db, async (tx) => {
+  const actor = requireActor(ctx);
+  return writeTx(ctx.db, async (tx) => {
     const before = new Map((await q.lockDocumentsWhere(tx, actor, where)).map((r) => [r.id, r]));
     const rows = await q.updateDocumentsByIds(tx, actor, [...before.keys()], patch);
-    await recordAuditMany(tx, request, rows.map((row) => entry(actor, 'document.update', row.id, diff(auditView(before.get(row.id)!), auditView(row)))));
+    await recordAuditMany(tx, ctx.audit, rows.map((row) => entry(actor, 'document.update', row.id, diff(auditView(before.get(row.id)!), auditView(row)))));
     return rows;
   });
 }
 
 /** Filtered bulk delete (/rest/v1 DELETE): returns the rows as they were. */
-export async function deleteDocumentsWhere(db: Db, request: FastifyRequest, where: SQL): Promise<FullDocumentRow[]> {
-  const actor = actorOf(request);
-  return writeTx(db, async (tx) => {
+export async function deleteDocumentsWhere(ctx: RequestContext, where: SQL): Promise<FullDocumentRow[]> {
+  const actor = requireActor(ctx);
+  return writeTx(ctx.db, async (tx) => {
     const before = await q.lockDocumentsWhere(tx, actor, where);
     const deleted = new Set(await q.deleteDocumentsByIds(tx, actor, before.map((r) => r.id)));
     const rows = before.filter((r) => deleted.has(r.id));
-    await recordAuditMany(tx, request, rows.map((row) => entry(actor, 'document.delete', row.id, removed(row))));
+    await recordAuditMany(tx, ctx.audit, rows.map((row) => entry(actor, 'document.delete', row.id, removed(row))));
     return rows;
   });
 }
 
-export async function updateDocument(db: Db, request: FastifyRequest, id: string, patch: DocumentPatch, etags: string[] | '*' | undefined): Promise<FullDocumentRow> {
+export async function updateDocument(ctx: RequestContext, id: string, patch: DocumentPatch, etags: string[] | '*' | undefined): Promise<FullDocumentRow> {
   assertContentBytes(patch.content_text);
-  const actor = actorOf(request);
-  return writeTx(db, async (tx) => {
+  const actor = requireActor(ctx);
+  return writeTx(ctx.db, async (tx) => {
     const before = await q.getDocument(tx, actor, id, true);
     if (!before) throw new AppError('not_found');
     const row = await q.updateDocument(tx, actor, id, patch, etags);
     if (!row) throw new AppError('precondition_failed');
     const changes = diff(auditView(before), auditView(row));
-    await recordAudit(tx, request, entry(actor, 'document.update', id, changes));
+    await recordAudit(tx, ctx.audit, entry(actor, 'document.update', id, changes));
     return row;
   });
 }
 
-export async function deleteDocument(db: Db, request: FastifyRequest, id: string, etags: string[] | '*' | undefined): Promise<void> {
-  const actor = actorOf(request);
-  await writeTx(db, async (tx) => {
+export async function deleteDocument(ctx: RequestContext, id: string, etags: string[] | '*' | undefined): Promise<void> {
+  const actor = requireActor(ctx);
+  await writeTx(ctx.db, async (tx) => {
     const before = await q.getDocument(tx, actor, id, true);
     if (!before) throw new AppError('not_found');
     if (!(await q.deleteDocument(tx, actor, id, etags))) throw new AppError('precondition_failed');
-    await recordAudit(tx, request, entry(actor, 'document.delete', id, removed(before)));
+    await recordAudit(tx, ctx.audit, entry(actor, 'document.delete', id, removed(before)));
   });
 }

@@ -1,10 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import * as auth from '../../auth/service.js';
-import { noStore } from '../../../lib/no-store.js';
+import { noStore } from '../../../plugins/no-store.js';
 import { apiKeyGuard, compatErrorHandler } from '../guard.js';
 import { userBearer } from '../apikey.js';
-import { isSupabaseToken } from '../../../plugins/supabase-tokens.js';
 import { badJwt, GoTrueError, noAuthorization, sessionNotFound, toGoTrueError, validationFailed } from './errors.js';
 import {
   Empty,
@@ -31,7 +30,7 @@ const errors = errorResponses;
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   const anonKey = app.config.auth.anonKey;
   // Tokens issued here carry GoTrue's claims on top of offbase's own.
-  const ctx = (request: FastifyRequest): auth.AuthContext => ({ app, request, claims: (user, sid) => goTrueClaims(user, sid) });
+  const ctx = (request: FastifyRequest): auth.AuthContext => ({ app, request: request.ctx, claims: (user, sid) => goTrueClaims(user, sid) });
 
   app.addHook('onRequest', apiKeyGuard(anonKey, (status, message) => new GoTrueError(status, 'no_api_key', message)));
   app.addHook('onSend', noStore);
@@ -57,7 +56,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       try {
         app.jwt.verify(token);
       } catch {
-        if (!isSupabaseToken(app, token)) throw badJwt();
+        if (!app.tokenVerifiers.recognizes(token)) throw badJwt();
       }
       // Signature and expiry are fine, so the session was revoked (sign-out, reuse, disable;
       // for a Supabase cut-over token, any of the events that end all of the user's sessions).

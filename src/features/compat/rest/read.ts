@@ -3,7 +3,7 @@ import type { DbOrTx } from '../../../db/client.js';
 import { isoTimestamp } from '../../../lib/http-schemas.js';
 import { compileFilters, compileOrder, type SortTerm } from '../../../query/index.js';
 import { countAnalysesByDocument } from '../../analyses/queries.js';
-import type { Actor } from '../../documents/queries.js';
+import type { Actor } from '../../../context/index.js';
 import type { Embed, Field, Projection } from './resolve.js';
 import type { Resource } from './resources.js';
 

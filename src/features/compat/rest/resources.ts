@@ -3,10 +3,11 @@ import { getTableColumns, type SQL } from 'drizzle-orm';
 import type { PgColumn } from 'drizzle-orm/pg-core';
 import type { DbOrTx } from '../../../db/client.js';
 import { analyses, documents } from '../../../db/schema/index.js';
-import type { ColumnSpec, ColumnType, TableSpec } from '../../../query/index.js';
+import type { Actor } from '../../../context/index.js';
+import type { ColumnSpec, ColumnType, RowsQuery, TableSpec } from '../../../query/index.js';
 import { analysisMatches, analysisTable, countAnalysisRows, selectAnalysisRows } from '../../analyses/queries.js';
 import { AnalysisCreate, AnalysisPatch } from '../../analyses/schemas.js';
-import { countDocumentRows, documentMatches, documentTable, selectDocumentRows, type Actor, type RowsQuery } from '../../documents/queries.js';
+import { countDocumentRows, documentMatches, documentTable, selectDocumentRows } from '../../documents/queries.js';
 import { DocumentCreate, DocumentPatch } from '../../documents/schemas.js';
 
 // The tables /rest/v1 serves, as allowlists over the data API's own table specs and queries.

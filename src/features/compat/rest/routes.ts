@@ -2,9 +2,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { SQL } from 'drizzle-orm';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { RequestContext } from '../../../context/index.js';
 import { compileFilters } from '../../../query/index.js';
-import { actorOf } from '../../documents/service.js';
-import type { Actor } from '../../documents/queries.js';
 import { userBearer } from '../apikey.js';
 import { apiKeyGuard, compatErrorHandler } from '../guard.js';
 import { invalidRange, notSingular, PostgrestError, rlsViolation, toPostgrestError, unknownTable } from './errors.js';
@@ -12,7 +11,7 @@ import { contentRange, effectiveRange, parseAccept, parsePrefer, parseQuery, par
 import { readRows, rootWhere, shapeRows } from './read.js';
 import { resolveFilters, resolveOrder, resolveSelect } from './resolve.js';
 import { resourceOf, type Resource } from './resources.js';
-import { deleteRows, insertRows, updateRows } from './write.js';
+import { deleteRows, insertRows, updateRows, type WriteInput } from './write.js';
 
 const tags = ['supabase-rest'];
 // Supabase's default max-rows: a read without a limit returns at most this many rows.
@@ -60,17 +59,24 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   app.setNotFoundHandler((_request, reply) => reply.code(404).send(new PostgrestError(404, 'PGRST125', 'Invalid path specified in request URL').toJSON()));
 
   /**
-   * null for the anon key alone (PostgREST's anon role); otherwise the user of a live session.
-   * This surface behaves like owner-only row-level security for everyone: an admin is a plain
-   * user here (a Supabase frontend's "my documents" must not list every user's), so the role
-   * the data API's write functions read from the request is lowered for this request only.
+   * null for the anon key alone (PostgREST's anon role); otherwise the context of a live
+   * session's user. This surface behaves like owner-only row-level security for everyone: an
+   * admin is a plain user here (a Supabase frontend's "my documents" must not list every
+   * user's), so the context is asked for no admin powers.
    */
-  async function callerOf(request: FastifyRequest, reply: FastifyReply): Promise<Actor | null> {
+  async function callerOf(request: FastifyRequest, reply: FastifyReply): Promise<{ ctx: RequestContext; actor: NonNullable<RequestContext['actor']> } | null> {
     if (!userBearer(anonKey, request)) return null;
     await app.authenticate(request, reply);
-    request.user = { ...request.user, role: 'user' };
-    return actorOf(request);
+    const ctx = request.ctx.withoutAdminPowers();
+    return { ctx, actor: ctx.actor! };
   }
+
+  const writeInput = (request: FastifyRequest, resource: Resource, ctx: RequestContext, userId: string): WriteInput => ({
+    resource,
+    ctx,
+    userId,
+    compile: (schema) => request.compileValidationSchema(schema),
+  });
 
   function prepare(request: FastifyRequest): { resource: Resource; query: ParsedQuery; prefs: Preferences } {
     const { table } = request.params as { table: string };
@@ -110,17 +116,18 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       const range = effectiveRange(query, parseRange(typeof request.headers.range === 'string' ? request.headers.range : undefined));
       if (range.offset > MAX_OFFSET) throw invalidRange(`offset must be at most ${MAX_OFFSET}`);
       const limit = Math.min(range.limit ?? MAX_ROWS, MAX_ROWS);
-      const actor = await callerOf(request, reply);
+      const caller = await callerOf(request, reply);
 
       let rows: Record<string, unknown>[] = [];
       let total: number | null = null;
       // The anon role sees nothing: owner-only row-level security has no row for it.
-      if (actor) {
+      if (caller) {
+        const { ctx, actor } = caller;
         const where = rootWhere(actor, resource, compileFilters(resource.spec, filters), projection.embeds);
         // count=planned and count=estimated are answered exactly.
-        if (prefs.count) total = await resource.count(request.readDb, actor, where);
+        if (prefs.count) total = await resource.count(ctx.readDb, actor, where);
         if (limit > 0 && (total === null || range.offset < total)) {
-          rows = await readRows(request.readDb, actor, { resource, projection, where, order, limit, offset: range.offset });
+          rows = await readRows(ctx.readDb, actor, { resource, projection, where, order, limit, offset: range.offset });
         }
       } else if (prefs.count) {
         total = 0;
@@ -142,16 +149,17 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       const { resource, query, prefs } = prepare(request);
       const accept = parseAccept(request.headers.accept);
       const projection = resolveSelect(resource, query);
-      const actor = await callerOf(request, reply);
-      if (!actor) throw rlsViolation(resource.name, true);
+      const caller = await callerOf(request, reply);
+      if (!caller) throw rlsViolation(resource.name, true);
+      const { ctx, actor } = caller;
       const count = Array.isArray(request.body) ? request.body.length : 1;
       if (accept.single && count !== 1) throw notSingular(count);
-      const written = await insertRows({ resource, request, userId: actor.id }, request.body, prefs, query.columns, query.onConflict);
+      const written = await insertRows(writeInput(request, resource, ctx, actor.id), request.body, prefs, query.columns, query.onConflict);
       reply.header('preference-applied', preferenceApplied(prefs, ['return', 'resolution', 'missing', 'count']));
       if (prefs.count) reply.header('content-range', `*/${written.length}`);
       // return=minimal: no body at all, as PostgREST.
       if (prefs.return !== 'representation') return reply.code(201).send(undefined as never);
-      return sendRows(request, reply, 201, await shapeRows(app.db, actor, resource, projection, written));
+      return sendRows(request, reply, 201, await shapeRows(ctx.db, actor, resource, projection, written));
     },
   );
 
@@ -164,35 +172,36 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     request: FastifyRequest,
     reply: FastifyReply,
     verb: 'UPDATE' | 'DELETE',
-    run: (resource: Resource, where: SQL, userId: string) => Promise<Record<string, unknown>[]>,
+    run: (input: WriteInput, where: SQL) => Promise<Record<string, unknown>[]>,
   ) {
     const { resource, query, prefs } = prepare(request);
     const accept = parseAccept(request.headers.accept);
     const projection = resolveSelect(resource, query);
     const where = mutationWhere(resource, query, verb);
-    const actor = await callerOf(request, reply);
+    const caller = await callerOf(request, reply);
     let rows: Record<string, unknown>[] = [];
-    if (actor) {
+    if (caller) {
+      const { ctx, actor } = caller;
       if (accept.single) {
-        const n = await resource.count(app.db, actor, where);
+        const n = await resource.count(ctx.db, actor, where);
         if (n !== 1) throw notSingular(n);
       }
-      rows = await run(resource, where, actor.id);
+      rows = await run(writeInput(request, resource, ctx, actor.id), where);
     }
     reply.header('preference-applied', preferenceApplied(prefs, ['return', 'count']));
     if (prefs.count) reply.header('content-range', `*/${rows.length}`);
     if (prefs.return !== 'representation') return reply.code(204).send(null);
-    return sendRows(request, reply, 200, actor ? await shapeRows(app.db, actor, resource, projection, rows) : []);
+    return sendRows(request, reply, 200, caller ? await shapeRows(caller.ctx.db, caller.actor, resource, projection, rows) : []);
   }
 
   const mutationResponses = { 200: Result, 204: { type: 'null' }, ...errors };
 
   app.patch('/:table', { schema: { tags, params: Params, querystring: Query, body: Row, response: mutationResponses } }, async (request, reply) =>
-    mutate(request, reply, 'UPDATE', (resource, where, userId) => updateRows({ resource, request, userId }, request.body, where)),
+    mutate(request, reply, 'UPDATE', (input, where) => updateRows(input, request.body, where)),
   );
 
   app.delete('/:table', { schema: { tags, params: Params, querystring: Query, response: mutationResponses } }, async (request, reply) =>
-    mutate(request, reply, 'DELETE', (resource, where, userId) => deleteRows({ resource, request, userId }, where)),
+    mutate(request, reply, 'DELETE', (input, where) => deleteRows(input, where)),
   );
 
   // PUT is PostgREST's single-row upsert by primary key; offbase answers it like PostgREST would

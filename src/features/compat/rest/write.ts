@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { SQL } from 'drizzle-orm';
-import type { FastifyRequest } from 'fastify';
+import type { TSchema } from '@sinclair/typebox';
+import type { RequestContext } from '../../../context/index.js';
 import { AppError } from '../../../errors.js';
 import { isUuid } from '../../../lib/uuid.js';
 import * as analysesService from '../../analyses/service.js';
@@ -14,11 +15,17 @@ import type { Resource } from './resources.js';
 // Writes for /rest/v1: PostgREST's body rules (unknown keys, `columns=`, `missing=`) checked
 // here, then the data API's own write functions (one transaction, audit rows included).
 
+/** A compiled validator, as the route's Ajv returns it (same coercion and formats as /api/v1). */
+export type Validate = ((value: unknown) => boolean) & { errors?: { instancePath: string; params: unknown; message?: string }[] | null };
+
 export interface WriteInput {
   resource: Resource;
-  request: FastifyRequest;
+  /** The request's context, admin powers off (owner-only row-level security). */
+  ctx: RequestContext;
   /** The signed-in user's id. */
   userId: string;
+  /** Compiles a body schema with the route's validator. */
+  compile: (schema: TSchema) => Validate;
 }
 
 type Row = Record<string, unknown>;
@@ -28,8 +35,8 @@ type Row = Record<string, unknown>;
  * formats as /api/v1), reported as PostgreSQL would: 23502 for a missing or null required
  * column, 22P02 for a value of the wrong type or shape.
  */
-function databaseCheck(request: FastifyRequest, resource: Resource, schema: Resource['create'], row: Row): void {
-  const check = request.compileValidationSchema(schema);
+function databaseCheck(compile: WriteInput['compile'], resource: Resource, schema: Resource['create'], row: Row): void {
+  const check = compile(schema);
   // Ajv's coercion may rewrite a null (to "" for a string branch): remember them first.
   const nulls = new Set(Object.keys(row).filter((k) => row[k] === null));
   if (check(row)) return;
@@ -98,7 +105,7 @@ function upsertTarget(resource: Resource, onConflict: string[] | undefined): 'id
 
 /** POST: one object or an array, insert or upsert; returns the written rows (full). */
 export async function insertRows(input: WriteInput, body: unknown, prefs: Preferences, columns?: string[], onConflict?: string[]): Promise<Row[]> {
-  const { resource, request } = input;
+  const { resource, ctx, compile } = input;
   const items = Array.isArray(body) ? body : [body];
   if (body === undefined || body === null || items.length === 0) return [];
   if (columns) for (const c of columns) if (!Object.hasOwn(resource.columns, c)) throw unknownBodyColumn(resource.name, c);
@@ -108,7 +115,6 @@ export async function insertRows(input: WriteInput, body: unknown, prefs: Prefer
   const missingAsNull = prefs.missing === 'default' ? [] : declared;
   const allowed = columns ? new Set(columns) : null;
   const rows = items.map((item) => cleanRow(input, item, allowed, missingAsNull, ['id']));
-  const db = request.server.db;
 
   if (resource.name === 'analyses') {
     if (prefs.resolution) throw new PostgrestError(400, '42P10', 'upsert on analyses is not supported by offbase; insert, or update with PATCH');
@@ -119,11 +125,11 @@ export async function insertRows(input: WriteInput, body: unknown, prefs: Prefer
         if (document_id == null) throw new PostgrestError(400, '23502', 'null value in column "document_id" of relation "analyses" violates not-null constraint');
         throw new PostgrestError(400, '22P02', `invalid input syntax for type uuid: "${valueText(document_id)}"`);
       }
-      databaseCheck(request, resource, resource.create, rest);
+      databaseCheck(compile, resource, resource.create, rest);
       return { ...(rest as AnalysisCreate), document_id };
     });
     try {
-      return await analysesService.createAnalyses(db, request, inputs);
+      return await analysesService.createAnalyses(ctx, inputs);
     } catch (err) {
       // A document the caller cannot see: what owner-only RLS answers for the new row.
       if (err instanceof AppError && err.code === 'not_found') throw rlsViolation(resource.name, false);
@@ -134,7 +140,7 @@ export async function insertRows(input: WriteInput, body: unknown, prefs: Prefer
   const documents = rows.map((row) => {
     const [{ id }, rest] = split(row, ['id']);
     if (id != null && !isUuid(id)) throw new PostgrestError(400, '22P02', `invalid input syntax for type uuid: "${valueText(id)}"`);
-    databaseCheck(request, resource, resource.create, rest);
+    databaseCheck(compile, resource, resource.create, rest);
     const tooLong = documentsService.checkContentBytes((rest as DocumentCreate).content_text);
     if (tooLong) throw new PostgrestError(400, '23514', 'new row for relation "documents" violates check constraint "documents_content_text_check"', tooLong);
     return { ...(rest as DocumentCreate), ...(id == null ? {} : { id: id as string }) };
@@ -145,35 +151,33 @@ export async function insertRows(input: WriteInput, body: unknown, prefs: Prefer
   }
   if (prefs.resolution === 'ignore-duplicates') {
     if (documents.some((d) => Object.hasOwn(d, 'id'))) throw new PostgrestError(400, '0A000', 'ignoreDuplicates with client-chosen ids is not supported by offbase');
-    return documentsService.createDocuments(db, request, documents as DocumentCreate[], { ignoreDuplicates: true });
+    return documentsService.createDocuments(ctx, documents as DocumentCreate[], { ignoreDuplicates: true });
   }
   if (prefs.resolution === 'merge-duplicates') {
     // On (s3_bucket, s3_key) the key decides which row; an id in the body must not rewrite the primary key.
-    if (upsertTarget(resource, onConflict) === 's3') return (await documentsService.upsertDocuments(db, request, documents.map(({ id: _id, ...d }: DocumentCreate & { id?: string }) => d))).map((r) => r.row);
+    if (upsertTarget(resource, onConflict) === 's3') return (await documentsService.upsertDocuments(ctx, documents.map(({ id: _id, ...d }: DocumentCreate & { id?: string }) => d))).map((r) => r.row);
     const withIds = documents.map((d) => ({ ...d, id: (d as { id?: string }).id ?? randomUUID() }));
-    return (await documentsService.upsertDocumentsById(db, request, withIds)).map((r) => r.row);
+    return (await documentsService.upsertDocumentsById(ctx, withIds)).map((r) => r.row);
   }
-  if (!Array.isArray(body)) return [await documentsService.createDocument(db, request, documents[0]!)];
-  return documentsService.createDocuments(db, request, documents);
+  if (!Array.isArray(body)) return [await documentsService.createDocument(ctx, documents[0]!)];
+  return documentsService.createDocuments(ctx, documents);
 }
 
 /** PATCH: the same change on every visible row the filter matches. */
 export async function updateRows(input: WriteInput, body: unknown, where: SQL): Promise<Row[]> {
-  const { resource, request } = input;
+  const { resource, ctx, compile } = input;
   if (!body || typeof body !== 'object' || Array.isArray(body)) throw invalidBody('PATCH takes one JSON object');
   const patch = cleanRow(input, body, null, [], []);
   if (resource.name === 'analyses' && Object.hasOwn(patch, 'document_id')) throw new PostgrestError(403, '42501', 'the document of an analysis cannot be changed');
   if (Object.keys(patch).length === 0) return [];
-  databaseCheck(request, resource, resource.patch, patch);
-  const db = request.server.db;
-  if (resource.name === 'analyses') return analysesService.updateAnalysesWhere(db, request, where, patch as AnalysisPatch);
-  return documentsService.updateDocumentsWhere(db, request, where, patch as DocumentPatch);
+  databaseCheck(compile, resource, resource.patch, patch);
+  if (resource.name === 'analyses') return analysesService.updateAnalysesWhere(ctx, where, patch as AnalysisPatch);
+  return documentsService.updateDocumentsWhere(ctx, where, patch as DocumentPatch);
 }
 
 /** DELETE: every visible row the filter matches; returns them as they were. */
 export async function deleteRows(input: WriteInput, where: SQL): Promise<Row[]> {
-  const { resource, request } = input;
-  const db = request.server.db;
-  if (resource.name === 'analyses') return analysesService.deleteAnalysesWhere(db, request, where);
-  return documentsService.deleteDocumentsWhere(db, request, where);
+  const { resource, ctx } = input;
+  if (resource.name === 'analyses') return analysesService.deleteAnalysesWhere(ctx, where);
+  return documentsService.deleteDocumentsWhere(ctx, where);
 }

@@ -1,9 +1,10 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { eq } from 'drizzle-orm';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { users } from '../db/schema/index.js';
-import { isUuid } from '../lib/uuid.js';
-import type { AccessTokenClaims } from './authenticate.js';
+import type { Db } from '../../../db/client.js';
+import { users } from '../../../db/schema/index.js';
+import { isUuid } from '../../../lib/uuid.js';
+import type { SessionUser } from '../../auth/claims.js';
+import type { TokenVerifier } from '../../auth/verifiers.js';
 
 // Supabase cut-over: with SUPABASE_JWT_SECRET set, access tokens the old Supabase project
 // issued keep working until they expire, so users signed in before the switch are not logged
@@ -61,28 +62,28 @@ export function verifySupabaseToken(token: string, secret: string, nowMs = Date.
   return c as VerifiedClaims;
 }
 
-/** Whether the token is a validly signed, unexpired Supabase user token (whoever it names): for error wording only. */
-export function isSupabaseToken(app: FastifyInstance, token: string): boolean {
-  const secret = app.config.auth.supabaseJwtSecret;
-  return secret !== null && verifySupabaseToken(token, secret) !== null;
-}
-
-/** request.user for a Supabase token of an existing, enabled user; null when not one (or not configured). */
-export async function supabaseTokenUser(app: FastifyInstance, request: FastifyRequest): Promise<AccessTokenClaims | null> {
-  const secret = app.config.auth.supabaseJwtSecret;
-  const token = /^bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '')?.[1];
-  if (!secret || !token) return null;
-  const claims = verifySupabaseToken(token, secret);
-  if (!claims) return null;
-  const [user] = await app.db
-    .select({ role: users.role, email: users.email, disabled_at: users.disabled_at, sessions_revoked_at: users.sessions_revoked_at })
-    .from(users)
-    .where(eq(users.id, claims.sub))
-    .limit(1);
-  if (!user || user.disabled_at) return null;
-  // iat has whole seconds: a token from the very second of the revocation counts as issued before it.
-  if (user.sessions_revoked_at && claims.iat <= Math.floor(Date.parse(user.sessions_revoked_at) / 1000)) return null;
-  // No offbase session backs this token: sid names the Supabase session (or none).
-  const sid = typeof claims.session_id === 'string' && isUuid(claims.session_id) ? claims.session_id : NIL_UUID;
-  return { sub: claims.sub, role: user.role, email: user.email, sid, ...(typeof claims.exp === 'number' ? { exp: claims.exp } : {}) };
+/**
+ * The verifier plugged into authentication (plugin.ts): a Supabase token signs in as an
+ * existing, enabled user whose sessions were not ended after the token was issued.
+ */
+export function supabaseTokenVerifier(db: Db, secret: string): TokenVerifier {
+  return {
+    name: 'supabase',
+    recognizes: (token) => verifySupabaseToken(token, secret) !== null,
+    async verify(token): Promise<SessionUser | null> {
+      const claims = verifySupabaseToken(token, secret);
+      if (!claims) return null;
+      const [user] = await db
+        .select({ role: users.role, email: users.email, disabled_at: users.disabled_at, sessions_revoked_at: users.sessions_revoked_at })
+        .from(users)
+        .where(eq(users.id, claims.sub))
+        .limit(1);
+      if (!user || user.disabled_at) return null;
+      // iat has whole seconds: a token from the very second of the revocation counts as issued before it.
+      if (user.sessions_revoked_at && claims.iat <= Math.floor(Date.parse(user.sessions_revoked_at) / 1000)) return null;
+      // No offbase session backs this token: sid names the Supabase session (or none).
+      const sid = typeof claims.session_id === 'string' && isUuid(claims.session_id) ? claims.session_id : NIL_UUID;
+      return { sub: claims.sub, role: user.role, email: user.email, sid, ...(typeof claims.exp === 'number' ? { exp: claims.exp } : {}) };
+    },
+  };
 }

@@ -1,0 +1,24 @@
+import fp from 'fastify-plugin';
+import type { Config } from '../../config.js';
+import { dummyHash } from './passwords.js';
+import { pruneAuthTables } from './sessions.js';
+
+const PRUNE_EVERY_MS = 15 * 60_000;
+
+// The auth feature's background work, started when the app is ready and stopped when it
+// closes: the dummy-hash warm-up (the first login for an unknown email should not pay for
+// it) and the pruning of ended sessions and dead tokens (idempotent deletes, every task).
+export default fp<{ config: Config }>(
+  async (app, { config }) => {
+    let prune: NodeJS.Timeout | undefined;
+    app.addHook('onReady', async () => {
+      prune = setInterval(() => {
+        pruneAuthTables(app.db, config.auth.refreshTokenTtlS).catch((err: Error) => app.log.warn({ err: err.message }, 'auth prune failed'));
+      }, PRUNE_EVERY_MS);
+      prune.unref();
+      await dummyHash(config.auth.argon2);
+    });
+    app.addHook('onClose', async () => clearInterval(prune));
+  },
+  { name: 'auth-maintenance', dependencies: ['database'] },
+);

@@ -28,6 +28,21 @@ export const REDACT_PATHS = [
   ...SECRET_FIELDS.map((f) => `*.*.${f}`),
 ];
 
+// A failed statement's error (drizzle's DrizzleQueryError) carries the statement's bind
+// parameters — user data, password hashes, token hashes — in `params`, its message and its
+// stack. The SQL text stays (it names the statement); the values never reach a log line.
+const PARAMS_IN_TEXT = /\nparams: .*/g;
+type SerializedError = ReturnType<typeof pino.stdSerializers.err> & { params?: unknown; message?: string; stack?: string };
+
+export function serializeError(err: Error): SerializedError {
+  const out = pino.stdSerializers.err(err) as SerializedError;
+  if (!out || typeof out !== 'object') return out;
+  delete out.params;
+  if (typeof out.message === 'string') out.message = out.message.replace(PARAMS_IN_TEXT, '\nparams: [redacted]');
+  if (typeof out.stack === 'string') out.stack = out.stack.replace(PARAMS_IN_TEXT, '\nparams: [redacted]');
+  return out;
+}
+
 export function loggerOptions(config: Pick<Config, 'logLevel'>): LoggerOptions {
   return {
     level: config.logLevel,
@@ -38,7 +53,7 @@ export function loggerOptions(config: Pick<Config, 'logLevel'>): LoggerOptions {
     serializers: {
       req: (req: { method?: string; url?: string }) => ({ method: req.method, url: req.url?.split('?')[0] }),
       res: (res: { statusCode?: number }) => ({ statusCode: res.statusCode }),
-      err: pino.stdSerializers.err,
+      err: serializeError,
     },
   };
 }

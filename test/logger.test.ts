@@ -1,0 +1,25 @@
+import { Writable } from 'node:stream';
+import { DrizzleQueryError } from 'drizzle-orm/errors';
+import { describe, expect, it } from 'vitest';
+import { createLogger } from '../src/logger.js';
+
+describe('logger', () => {
+  it("a failed statement's bind parameters never reach a log line", () => {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk, _enc, cb) {
+        lines.push(String(chunk));
+        cb();
+      },
+    });
+    const log = createLogger({ logLevel: 'info' }, sink);
+    const hash = '$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo';
+    const cause = Object.assign(new Error('permission denied for table users'), { code: '42501' });
+    log.error({ err: new DrizzleQueryError('insert into "users" ("email", "password_hash") values ($1, $2)', ['ada@example.com', hash], cause) }, 'unhandled error');
+    const line = lines.join('');
+    expect(line).toContain('insert into \\"users\\"');
+    expect(line).toContain('permission denied for table users');
+    expect(line).not.toContain(hash);
+    expect(line).not.toContain('ada@example.com');
+  });
+});

@@ -1,24 +1,7 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
-import { ERROR_CODES, type ErrorCode } from '../errors.js';
 
-// Schemas every JSON route shares: the one error shape, ids, timestamps.
-
-export const ErrorResponse = Type.Object(
-  {
-    code: Type.String(),
-    message: Type.String(),
-    request_id: Type.String(),
-    details: Type.Optional(
-      Type.Array(Type.Object({ field: Type.Optional(Type.String()), message: Type.String() }, { additionalProperties: true })),
-    ),
-  },
-);
-
-/** `{ 400: ErrorResponse, 404: ErrorResponse, ... }` for the codes a route can answer with. */
-export function errorResponses(...codes: ErrorCode[]): Record<number, TSchema> {
-  const statuses = new Set<number>([400, 401, 429, 500, 503, ...codes.map((c) => ERROR_CODES[c])]);
-  return Object.fromEntries([...statuses].map((s) => [s, ErrorResponse]));
-}
+// Schemas every JSON route shares: ids, timestamps, nullable columns. The error shape is in
+// errors/responses.ts.
 
 export const Uuid = Type.String({ format: 'uuid' });
 export const IdParams = Type.Object({ id: Uuid });

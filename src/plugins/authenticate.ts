@@ -4,7 +4,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Config } from '../config.js';
 import { sessions, users, type UserRole } from '../db/schema/index.js';
-import { AppError } from '../errors.js';
+import { AppError } from '../errors/app-error.js';
 import { jwtKeyRing } from '../features/auth/jwt-keys.js';
 import { isUuid } from '../lib/uuid.js';
 import { supabaseTokenUser } from './supabase-tokens.js';

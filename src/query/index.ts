@@ -6,4 +6,3 @@ export { compileOrder, parseSortKey, totalOrder, validateSort, type SortTerm } f
 export { decodeCursor, encodeCursor, keysetCondition } from './cursor.js';
 export { keysetPage, parseLimit, parseOffset, type KeysetPage, type LimitBounds } from './page.js';
 export { coerceValue, invalid, isTimestamp } from './values.js';
-export { clientDataError } from './db-errors.js';

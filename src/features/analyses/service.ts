@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import type { Db } from '../../db/client.js';
-import { AppError } from '../../errors.js';
+import { AppError } from '../../errors/app-error.js';
 import { isoTimestamp } from '../../lib/http-schemas.js';
 import type { SQL } from 'drizzle-orm';
 import { diff, recordAudit, recordAuditMany } from '../audit/record.js';
@@ -16,9 +16,9 @@ function cost(value: string | number | null | undefined): string | null | undefi
   if (value === undefined || value === null) return value;
   const text = typeof value === 'number' ? String(value) : value;
   if (!COST.test(text)) {
-    throw new AppError('validation_failed', 'cost_usd must be a decimal with up to 8 integer digits and 6 decimals.', [
+    throw new AppError('validation_failed', { message: 'cost_usd must be a decimal with up to 8 integer digits and 6 decimals.', details: [
       { field: 'body.cost_usd', message: 'must be a decimal with up to 8 integer digits and 6 decimals' },
-    ]);
+    ] });
   }
   return text;
 }
@@ -80,7 +80,7 @@ export async function createAnalyses(db: Db, request: FastifyRequest, inputs: (A
     const rows: AnalysisRow[] = [];
     for (const [index, item] of items.entries()) {
       const doc = await q.visibleDocument(tx, actor, item.document_id);
-      if (!doc) throw new AppError('not_found', 'The document does not exist.', [{ field: 'document_id', message: 'no such document', index }]);
+      if (!doc) throw new AppError('not_found', { message: 'The document does not exist.', details: [{ field: 'document_id', message: 'no such document', index }] });
       rows.push(await q.insertAnalysis(tx, doc, item.data));
     }
     await recordAuditMany(tx, request, rows.map((row) => entry(actor.id, 'analysis.create', row.id, Object.fromEntries(Object.entries(auditView(row)).map(([k, v]) => [k, { before: null, after: v }])))));

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { AuditLog } from '../../db/schema/index.js';
-import { errorResponses, isoTimestamp } from '../../lib/http-schemas.js';
+import { errorResponses } from '../../errors/responses.js';
+import { isoTimestamp } from '../../lib/http-schemas.js';
 import { keysetPage, type Filter } from '../../query/index.js';
 import { auditTable, listAuditLogs, NEWEST_FIRST } from './queries.js';
 import { AuditListResponse, AuditQuery } from './schemas.js';

@@ -14,31 +14,27 @@ import {
   SessionView,
   UserView,
   VerifyBody,
-  errorResponses,
   toSessionView,
   toUserView,
 } from './schemas.js';
 import * as auth from './service.js';
 import { dummyHash } from './passwords.js';
 import { pruneAuthTables } from './sessions.js';
+import { normalizeBodyEmail } from '../../lib/email.js';
 import { noStore } from '../../lib/no-store.js';
+import { errorResponses } from '../../errors/responses.js';
 
 const PRUNE_EVERY_MS = 15 * 60_000;
 
 const tags = ['auth'];
 const security = [{ bearer: [] }];
-const errors = errorResponses;
+const errors = errorResponses('forbidden', 'not_found', 'conflict');
 
 // /api/v1/auth: parse, call the auth service, shape the reply.
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   const ctx = (request: Parameters<typeof auth.getUser>[0]['request']) => ({ app, request });
 
-  // Emails are compared and stored trimmed and lower-cased; normalise before validation so
-  // " Ada@Example.com " is accepted as ada@example.com.
-  app.addHook('preValidation', async (request) => {
-    const body = request.body as { email?: unknown } | null;
-    if (body && typeof body === 'object' && typeof body.email === 'string') body.email = body.email.trim().toLowerCase();
-  });
+  app.addHook('preValidation', normalizeBodyEmail);
   app.addHook('onSend', noStore);
   // The first login should not pay for the dummy hash used for unknown emails.
   app.addHook('onReady', async () => void (await dummyHash(app.config.auth.argon2)));

@@ -51,16 +51,6 @@ export const PendingVerificationView = Type.Object({
   email_verification_required: Type.Literal(true),
 });
 
-export const ErrorView = Type.Object({
-  code: Type.String(),
-  message: Type.String(),
-  request_id: Type.String(),
-  details: Type.Optional(Type.Array(Type.Object({ field: Type.Optional(Type.String()), message: Type.String() }, { additionalProperties: true }))),
-});
-
-/** The error statuses an auth route can answer with, for its response schema. */
-export const errorResponses = { 400: ErrorView, 401: ErrorView, 403: ErrorView, 404: ErrorView, 409: ErrorView, 429: ErrorView };
-
 export const Accepted = Type.Object({ message: Type.String() });
 
 export const RegisterBody = Type.Object({ email: Email, password: NewPassword, full_name: Type.Optional(FullName) }, strict);

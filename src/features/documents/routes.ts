@@ -1,7 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import { AppError } from '../../errors.js';
-import { errorResponses, IdParams } from '../../lib/http-schemas.js';
+import { AppError } from '../../errors/app-error.js';
+import { errorResponses } from '../../errors/responses.js';
+import { IdParams } from '../../lib/http-schemas.js';
 import { keysetPage, parseSortKey } from '../../query/index.js';
 import { etagHeader, etagMatches, parseEtags } from './etag.js';
 import * as q from './queries.js';

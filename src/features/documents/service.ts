@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import type { Db, Tx } from '../../db/client.js';
-import { AppError } from '../../errors.js';
+import { AppError } from '../../errors/app-error.js';
 import { isoTimestamp } from '../../lib/http-schemas.js';
-import { clientDataError } from '../../query/index.js';
+import { clientDataError } from '../../errors/database.js';
+import { fieldName, issueField } from '../../errors/validation.js';
 import { diff, recordAudit, recordAuditMany, type AuditEntry } from '../audit/record.js';
 import * as q from './queries.js';
 import type { Actor, DocumentRow, FullDocumentRow } from './queries.js';
@@ -33,7 +34,7 @@ export function checkContentBytes(content: string | null | undefined, field = 'c
 
 function assertContentBytes(content: string | null | undefined) {
   const problem = checkContentBytes(content);
-  if (problem) throw new AppError('validation_failed', problem, [{ field: 'body.content_text', message: problem }]);
+  if (problem) throw new AppError('validation_failed', { message: problem, details: [{ field: 'body.content_text', message: problem }] });
 }
 
 // What the trail keeps of a document: every field, except the extracted text, which is
@@ -68,9 +69,9 @@ export async function writeTx<T>(db: Db, fn: (tx: Tx) => Promise<T>): Promise<T>
 }
 
 const conflict = (bucket: string, key: string, index?: number) =>
-  new AppError('conflict', 'A document with this s3_bucket and s3_key already exists.', [
+  new AppError('conflict', { message: 'A document with this s3_bucket and s3_key already exists.', details: [
     { field: 's3_key', message: `${bucket}/${key} already exists`, ...(index === undefined ? {} : { index }) },
-  ]);
+  ] });
 
 export async function createDocument(db: Db, request: FastifyRequest, input: DocumentCreate): Promise<FullDocumentRow> {
   assertContentBytes(input.content_text);
@@ -94,9 +95,9 @@ export function batchItems(request: FastifyRequest): DocumentCreate[] {
   const body = request.body as { documents?: unknown } | null;
   const items = body?.documents;
   if (!Array.isArray(items) || items.length === 0 || items.length > BATCH_MAX || Object.keys(body as object).some((k) => k !== 'documents')) {
-    throw new AppError('validation_failed', `The body must be {"documents": [...]} with 1 to ${BATCH_MAX} documents.`, [
+    throw new AppError('validation_failed', { message: `The body must be {"documents": [...]} with 1 to ${BATCH_MAX} documents.`, details: [
       { field: 'body.documents', message: `must be an array of 1 to ${BATCH_MAX} documents` },
-    ]);
+    ] });
   }
   const checkItem = request.compileValidationSchema(DocumentCreate);
   const details: { index: number; field: string; message: string }[] = [];
@@ -104,15 +105,13 @@ export function batchItems(request: FastifyRequest): DocumentCreate[] {
     if (details.length >= MAX_ITEM_ERRORS) return;
     if (!checkItem(item)) {
       const [e] = checkItem.errors ?? [];
-      const extra = (e?.params ?? {}) as { additionalProperty?: string; missingProperty?: string };
-      const field = [e?.instancePath.replace(/^\//, '').replaceAll('/', '.'), extra.additionalProperty ?? extra.missingProperty].filter(Boolean).join('.');
-      details.push({ index, field: field || 'item', message: extra.additionalProperty ? 'is not an allowed field' : (e?.message ?? 'is invalid') });
+      details.push({ index, field: fieldName(e) || 'item', message: issueField(e).message });
       return;
     }
     const problem = checkContentBytes((item as DocumentCreate).content_text);
     if (problem) details.push({ index, field: 'content_text', message: problem });
   });
-  if (details.length) throw new AppError('validation_failed', 'Some documents are invalid; nothing was written.', details);
+  if (details.length) throw new AppError('validation_failed', { message: 'Some documents are invalid; nothing was written.', details });
   if (request.validationError) throw request.validationError;
   return items as DocumentCreate[];
 }
@@ -133,7 +132,7 @@ export async function createDocuments(db: Db, request: FastifyRequest, inputs: D
     else dupes.push({ index, field: 's3_key', message: `duplicates item ${first} (${d.s3_bucket}/${d.s3_key})` });
   });
   if (opts.ignoreDuplicates) inputs = inputs.filter((_, index) => !dupes.some((d) => d.index === index));
-  else if (dupes.length) throw new AppError('conflict', 'The batch contains the same s3_bucket and s3_key more than once.', dupes.slice(0, 100));
+  else if (dupes.length) throw new AppError('conflict', { message: 'The batch contains the same s3_bucket and s3_key more than once.', details: dupes.slice(0, 100) });
 
   const actor = actorOf(request);
   return writeTx(db, async (tx) => {
@@ -146,7 +145,7 @@ export async function createDocuments(db: Db, request: FastifyRequest, inputs: D
         .slice(0, 100)
         .map(({ d, index }) => ({ index, field: 's3_key', message: `${d.s3_bucket}/${d.s3_key} already exists` }));
       // Throwing rolls the whole INSERT back: nothing of the batch is written.
-      throw new AppError('conflict', 'Some documents already exist; nothing was written.', taken);
+      throw new AppError('conflict', { message: 'Some documents already exist; nothing was written.', details: taken });
     }
     await recordAuditMany(
       tx,
@@ -203,7 +202,7 @@ export async function upsertDocumentsById(db: Db, request: FastifyRequest, input
         continue;
       }
       const row = await q.insertDocument(tx, actor.id, { ...input, id } as DocumentCreate);
-      if (!row) throw new AppError('conflict', 'A document with this id, or this s3_bucket and s3_key, already exists.');
+      if (!row) throw new AppError('conflict', { message: 'A document with this id, or this s3_bucket and s3_key, already exists.' });
       await recordAudit(tx, request, entry(actor, 'document.upsert', row.id, created(row)));
       results.push({ row, inserted: true });
     }

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { SQL } from 'drizzle-orm';
 import type { FastifyRequest } from 'fastify';
-import { AppError } from '../../../errors.js';
+import { AppError } from '../../../errors/app-error.js';
+import { issueField } from '../../../errors/validation.js';
 import { isUuid } from '../../../lib/uuid.js';
 import * as analysesService from '../../analyses/service.js';
 import type { AnalysisCreate, AnalysisPatch } from '../../analyses/schemas.js';
@@ -34,9 +35,9 @@ function databaseCheck(request: FastifyRequest, resource: Resource, schema: Reso
   const nulls = new Set(Object.keys(row).filter((k) => row[k] === null));
   if (check(row)) return;
   const [e] = check.errors ?? [];
-  const params = (e?.params ?? {}) as { missingProperty?: string };
-  const column = params.missingProperty ?? e?.instancePath.split('/')[1] ?? 'body';
-  if (params.missingProperty || nulls.has(column)) {
+  const issue = issueField(e);
+  const column = (issue.missing ? issue.property : issue.path[0]) ?? 'body';
+  if (issue.missing || nulls.has(column)) {
     throw new PostgrestError(400, '23502', `null value in column "${column}" of relation "${resource.name}" violates not-null constraint`);
   }
   throw new PostgrestError(400, '22P02', `invalid input for column "${column}" of relation "${resource.name}"`, e?.message ?? null);

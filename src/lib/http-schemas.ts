@@ -5,6 +5,7 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
 
 export const Uuid = Type.String({ format: 'uuid' });
 export const IdParams = Type.Object({ id: Uuid });
+/** RFC 3339 UTC with microseconds (lib/timestamp.ts): 2026-01-02T03:04:05.123456Z. */
 export const Timestamp = Type.String({ format: 'date-time' });
 /**
  * `type: [t, 'null']` rather than anyOf: with Ajv's type coercion an anyOf would turn null
@@ -13,12 +14,4 @@ export const Timestamp = Type.String({ format: 'date-time' });
 export function Nullable<T extends TSchema>(schema: T) {
   if (typeof schema.type !== 'string') throw new Error('Nullable needs a schema with a single type');
   return Type.Unsafe<Static<T> | null>({ ...schema, type: [schema.type, 'null'] });
-}
-
-/** PostgreSQL's timestamptz text ("2026-01-02 03:04:05.123456+00") as RFC 3339, keeping microseconds. */
-export function isoTimestamp(value: string): string;
-export function isoTimestamp(value: string | null): string | null;
-export function isoTimestamp(value: string | null): string | null {
-  if (value === null) return null;
-  return value.replace(' ', 'T').replace(/([+-]\d{2})$/, '$1:00');
 }

@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { Db } from '../../db/client.js';
 import { AppError } from '../../errors/app-error.js';
-import { isoTimestamp } from '../../lib/http-schemas.js';
+import { apiTimestamp } from '../../lib/timestamp.js';
 import type { SQL } from 'drizzle-orm';
 import { diff, recordAudit, recordAuditMany } from '../audit/record.js';
 import { actorOf, writeTx } from '../documents/service.js';
@@ -28,7 +28,7 @@ function values(input: AnalysisCreate | AnalysisPatch): AnalysisValues {
   return { ...rest, ...(cost_usd === undefined ? {} : { cost_usd: cost(cost_usd) }) } as AnalysisValues;
 }
 
-export const toAnalysis = (row: AnalysisRow) => ({ ...row, created_at: isoTimestamp(row.created_at), updated_at: isoTimestamp(row.updated_at) });
+export const toAnalysis = (row: AnalysisRow) => ({ ...row, created_at: apiTimestamp(row.created_at), updated_at: apiTimestamp(row.updated_at) });
 
 const auditView = ({ id: _i, created_at: _c, updated_at: _u, ...fields }: AnalysisRow) => fields;
 const entry = (actorId: string, action: string, id: string, changes: Record<string, unknown>) => ({ actor_id: actorId, action, entity_type: 'analysis', entity_id: id, changes });

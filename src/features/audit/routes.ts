@@ -1,12 +1,12 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { AuditLog } from '../../db/schema/index.js';
 import { errorResponses } from '../../errors/responses.js';
-import { isoTimestamp } from '../../lib/http-schemas.js';
+import { apiTimestamp } from '../../lib/timestamp.js';
 import { keysetPage, type Filter } from '../../query/index.js';
 import { auditTable, listAuditLogs, NEWEST_FIRST } from './queries.js';
 import { AuditListResponse, AuditQuery } from './schemas.js';
 
-const toAuditLog = (row: AuditLog) => ({ ...row, created_at: isoTimestamp(row.created_at) });
+const toAuditLog = (row: AuditLog) => ({ ...row, created_at: apiTimestamp(row.created_at) });
 
 const auditRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(

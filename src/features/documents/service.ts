@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import type { Db, Tx } from '../../db/client.js';
 import { AppError } from '../../errors/app-error.js';
-import { isoTimestamp } from '../../lib/http-schemas.js';
+import { apiTimestamp } from '../../lib/timestamp.js';
 import { clientDataError } from '../../errors/database.js';
 import { fieldName, issueField } from '../../errors/validation.js';
 import { diff, recordAudit, recordAuditMany, type AuditEntry } from '../audit/record.js';
@@ -21,8 +21,8 @@ export function toDocument<T extends DocumentRow>(row: T): T {
   return {
     ...row,
     size_bytes: row.size_bytes == null ? null : Number(row.size_bytes),
-    created_at: isoTimestamp(row.created_at),
-    updated_at: isoTimestamp(row.updated_at),
+    created_at: apiTimestamp(row.created_at),
+    updated_at: apiTimestamp(row.updated_at),
   };
 }
 

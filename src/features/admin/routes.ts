@@ -1,8 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
-import { AppError } from '../../errors/app-error.js';
 import { errorResponses } from '../../errors/responses.js';
-import { AdminPatchBody, AdminUserView, ListQuery, UserList, UserParams, decodeCursor, encodeCursor, toAdminUserView } from './schemas.js';
+import { encodeCursor } from '../../query/index.js';
+import { NEWEST_FIRST, userTable } from './queries.js';
+import { AdminPatchBody, AdminUserView, ListQuery, UserList, UserParams, toAdminUserView } from './schemas.js';
 import * as admin from './service.js';
 
 const tags = ['admin'];
@@ -15,11 +16,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   const ctx = (request: FastifyRequest) => ({ app, request, actorId: request.user.sub });
 
   app.get('/users', { schema: { tags, security, querystring: ListQuery, response: { 200: UserList, ...errors } } }, async (request) => {
-    const { cursor, ...filter } = request.query;
-    const after = cursor === undefined ? undefined : decodeCursor(cursor);
-    if (after === null) throw new AppError('validation_failed', { message: 'The cursor is invalid.', details: [{ field: 'querystring.cursor', message: 'is invalid' }] });
-    const { users, next } = await admin.list(ctx(request), { ...filter, after });
-    return { data: users.map(toAdminUserView), next_cursor: next && encodeCursor(next) };
+    const { users, next } = await admin.list(ctx(request), request.query);
+    return { data: users.map(toAdminUserView), next_cursor: next && encodeCursor(userTable, NEWEST_FIRST, next) };
   });
 
   app.get('/users/:id', { schema: { tags, security, params: UserParams, response: { 200: AdminUserView, ...errors } } }, async (request) =>

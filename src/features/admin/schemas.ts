@@ -39,17 +39,3 @@ export const toAdminUserView = (u: User): Static<typeof AdminUserView> => ({
   email_verified_at: apiTimestamp(u.email_verified_at),
   metadata: u.metadata,
 });
-
-// The cursor is opaque to clients: base64url of the last row's sort key.
-export const encodeCursor = (u: User) => Buffer.from(JSON.stringify([u.created_at, u.id])).toString('base64url');
-
-export function decodeCursor(cursor: string): { created_at: string; id: string } | null {
-  try {
-    const [created_at, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown[];
-    if (typeof created_at !== 'string' || Number.isNaN(Date.parse(created_at))) return null;
-    if (typeof id !== 'string' || !/^[0-9a-f-]{36}$/i.test(id)) return null;
-    return { created_at, id };
-  } catch {
-    return null;
-  }
-}

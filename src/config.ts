@@ -1,166 +1,98 @@
 import { randomBytes } from 'node:crypto';
-import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Type, type Static, type TLiteral, type TSchema, type TUnion } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
-import { parseTrustProxy, type TrustProxy } from './lib/trust-proxy.js';
+import { parseTrustProxy } from './lib/trust-proxy.js';
 
-// Environment variables, validated once at boot. Every variable is listed here and in the
-// README's configuration table; a bad one stops the process with a single line naming it.
+// Environment variables, validated once at boot. EnvSchema is the one declaration: it parses
+// the environment, gives every variable its default, rule and one-line description, and the
+// Config type follows from it and from configFrom() below. The README's configuration table
+// says more about each; a bad variable stops the process with a single line naming it.
 
-const Bool = (def: boolean) => Type.Union([Type.Literal('true'), Type.Literal('false')], { default: String(def) });
-const Int = (def: number | undefined, min: number, max: number) =>
-  Type.Integer({ minimum: min, maximum: max, ...(def === undefined ? {} : { default: def }) });
-const Str = (extra: Record<string, unknown> = {}) => Type.String({ minLength: 1, ...extra });
+const Bool = (def: boolean, description: string) =>
+  Type.Union([Type.Literal('true'), Type.Literal('false')], { default: String(def), description });
+const Int = (def: number | undefined, min: number, max: number, description: string) =>
+  Type.Integer({ minimum: min, maximum: max, description, ...(def === undefined ? {} : { default: def }) });
+const Str = (description: string, extra: Record<string, unknown> = {}) => Type.String({ minLength: 1, description, ...extra });
+const Text = (def: string, description: string) => Type.String({ default: def, description });
+type Literals<T extends readonly string[]> = { -readonly [K in keyof T]: TLiteral<T[K]> };
+/** One of the listed strings; the cast keeps each literal in the static type. */
+function OneOf<const T extends readonly string[]>(values: T, def: T[number], description: string): TUnion<Literals<T>> {
+  return Type.Union(values.map((v) => Type.Literal(v)), { default: def, description }) as unknown as TUnion<Literals<T>>;
+}
+const POSTGRES_URL = { pattern: '^postgres(ql)?://' };
 
-const EnvSchema = Type.Object({
-  NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('test'), Type.Literal('production')], {
-    default: 'development',
-  }),
-  HOST: Type.Optional(Str()),
-  PORT: Int(3000, 0, 65535),
-  LOG_LEVEL: Type.Union(
-    ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
-    { default: 'info' },
-  ),
-  CORS_ORIGINS: Type.String({ default: '' }),
-  BODY_LIMIT_BYTES: Int(1_048_576, 1024, 64 * 1_048_576),
-  SHUTDOWN_TIMEOUT_MS: Int(10_000, 100, 120_000),
-  REQUEST_TIMEOUT_MS: Int(30_000, 1000, 600_000),
-  TRUST_PROXY: Type.String({ default: 'false' }),
-  PUBLIC_URL: Type.String({ default: 'http://localhost:3000' }),
+export const EnvSchema = Type.Object({
+  NODE_ENV: OneOf(['development', 'test', 'production'], 'development', 'Production requires a database and JWT_SECRET, and never falls back to the embedded database.'),
+  HOST: Type.Optional(Str('Listen address (default 0.0.0.0 in production, else 127.0.0.1).')),
+  PORT: Int(3000, 0, 65535, 'Listen port.'),
+  LOG_LEVEL: OneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info', 'Log level.'),
+  CORS_ORIGINS: Text('', 'Comma-separated allowlist of browser origins (never *).'),
+  BODY_LIMIT_BYTES: Int(1_048_576, 1024, 64 * 1_048_576, 'Request body limit in bytes; the batch route allows 16 MiB.'),
+  SHUTDOWN_TIMEOUT_MS: Int(10_000, 100, 120_000, 'Grace period after SIGTERM/SIGINT.'),
+  REQUEST_TIMEOUT_MS: Int(30_000, 1000, 600_000, 'The longest any request is in flight: past it, 503 service_unavailable.'),
+  TRUST_PROXY: Text('false', 'Whose X-Forwarded-For to believe: a hop count or a comma-separated list of proxy IPs/CIDRs.'),
+  PUBLIC_URL: Text('http://localhost:3000', 'Base URL used in emailed links.'),
 
-  DATABASE_URL: Type.Optional(Str({ pattern: '^postgres(ql)?://' })),
-  DATABASE_READ_URL: Type.Optional(Str({ pattern: '^postgres(ql)?://' })),
-  DATABASE_MIGRATION_URL: Type.Optional(Str({ pattern: '^postgres(ql)?://' })),
-  DB_HOST: Type.Optional(Str()),
-  DB_PORT: Int(5432, 1, 65535),
-  DB_NAME: Type.Optional(Str()),
-  DB_USER: Type.Optional(Str()),
-  DB_PASSWORD: Type.Optional(Type.String()),
-  DB_POOL_MAX: Int(10, 1, 1000),
-  DB_IDLE_TIMEOUT_S: Int(30, 0, 86_400),
-  DB_MAX_LIFETIME_S: Int(1800, 0, 86_400),
-  DB_CONNECT_TIMEOUT_S: Int(10, 1, 300),
-  DB_STATEMENT_TIMEOUT_MS: Int(15_000, 0, 3_600_000),
-  DB_QUERY_DEADLINE_MS: Type.Optional(Int(undefined, 0, 3_600_000)),
-  DB_PREPARE: Bool(true),
-  DB_SSL: Type.Union([Type.Literal('disable'), Type.Literal('require'), Type.Literal('verify-full')], {
-    default: 'disable',
-  }),
-  DB_SSL_CA: Type.Optional(Str()),
-  DB_IAM_AUTH: Bool(false),
-  AWS_REGION: Type.Optional(Str()),
-  MIGRATE_ON_BOOT: Bool(true),
-  DB_BOOT_WAIT_S: Int(30, 0, 900),
-  DB_APP_ROLE: Type.Optional(Str({ pattern: '^[a-z_][a-z0-9_]{0,62}$' })),
-  EMBEDDED_DB_DIR: Type.String({ default: '.data/postgres' }),
-  EMBEDDED_DB_PORT: Int(54329, 1, 65535),
+  DATABASE_URL: Type.Optional(Str('postgres://user:pass@host:5432/db.', POSTGRES_URL)),
+  DATABASE_READ_URL: Type.Optional(Str('Optional read replica for plain reads.', POSTGRES_URL)),
+  DATABASE_MIGRATION_URL: Type.Optional(Str('Optional direct endpoint for migrations behind RDS Proxy / PgBouncer.', POSTGRES_URL)),
+  DB_HOST: Type.Optional(Str('Database host, when DATABASE_URL is not set (the shape ECS injects from Secrets Manager).')),
+  DB_PORT: Int(5432, 1, 65535, 'Database port, with DB_HOST.'),
+  DB_NAME: Type.Optional(Str('Database name, with DB_HOST.')),
+  DB_USER: Type.Optional(Str('Database user, with DB_HOST.')),
+  DB_PASSWORD: Type.Optional(Type.String({ description: 'Database password, with DB_HOST.' })),
+  DB_POOL_MAX: Int(10, 1, 1000, "Connections in this process's pool."),
+  DB_IDLE_TIMEOUT_S: Int(30, 0, 86_400, 'Close connections idle this long (seconds).'),
+  DB_MAX_LIFETIME_S: Int(1800, 0, 86_400, 'Recycle connections after this long (seconds; below 900 with IAM auth).'),
+  DB_CONNECT_TIMEOUT_S: Int(10, 1, 300, 'Give up connecting after this long (seconds).'),
+  DB_STATEMENT_TIMEOUT_MS: Int(15_000, 0, 3_600_000, 'Server-side statement_timeout of every pooled connection (0: none).'),
+  DB_QUERY_DEADLINE_MS: Type.Optional(Int(undefined, 0, 3_600_000, 'Client-side deadline per query (default statement timeout + 2000; 0: none).')),
+  DB_PREPARE: Bool(true, 'false disables prepared statements, for RDS Proxy / PgBouncer transaction pooling.'),
+  DB_SSL: OneOf(['disable', 'require', 'verify-full'], 'disable', 'TLS to the database: disable, require (encrypted, unverified) or verify-full.'),
+  DB_SSL_CA: Type.Optional(Str('CA bundle path for verify-full (required with it in production).')),
+  DB_IAM_AUTH: Bool(false, 'Use a fresh RDS IAM auth token as the password of each new connection.'),
+  AWS_REGION: Type.Optional(Str('Region for IAM auth tokens (default: the SDK default).')),
+  MIGRATE_ON_BOOT: Bool(true, 'Apply pending migrations before listening.'),
+  DB_BOOT_WAIT_S: Int(30, 0, 900, 'How long migrations wait for an unreachable database before exiting (seconds).'),
+  DB_APP_ROLE: Type.Optional(Str("After migrating, grant this non-owner role the app's rights.", { pattern: '^[a-z_][a-z0-9_]{0,62}$' })),
+  EMBEDDED_DB_DIR: Text('.data/postgres', 'Development only: where the embedded PostgreSQL keeps its data.'),
+  EMBEDDED_DB_PORT: Int(54329, 1, 65535, "Development only: the embedded PostgreSQL's port."),
 
-  JWT_SECRET: Type.Optional(Type.String()),
-  JWT_PREVIOUS_SECRETS: Type.Optional(Type.String()),
-  JWT_ISSUER: Type.String({ default: 'offbase' }),
-  JWT_AUDIENCE: Type.String({ default: 'authenticated' }),
-  ACCESS_TOKEN_TTL: Int(900, 30, 86_400),
-  REFRESH_TOKEN_TTL: Int(30 * 86_400, 300, 365 * 86_400),
-  REFRESH_REUSE_GRACE_S: Int(10, 0, 300),
-  ARGON2_MEMORY_KIB: Int(19_456, 8192, 1_048_576),
-  ARGON2_TIME_COST: Int(2, 1, 20),
-  ARGON2_PARALLELISM: Int(1, 1, 16),
-  PASSWORD_HASH_QUEUE_TIMEOUT_MS: Int(10_000, 100, 600_000),
-  REQUIRE_EMAIL_VERIFICATION: Bool(false),
-  SUPABASE_JWT_SECRET: Type.Optional(Str()),
-  OFFBASE_ANON_KEY: Type.Optional(Str()),
+  JWT_SECRET: Type.Optional(Type.String({ description: 'HS256 secret for access tokens, at least 32 bytes; required in production.' })),
+  JWT_PREVIOUS_SECRETS: Type.Optional(Type.String({ description: 'Comma-separated previous signing keys that still verify, never sign.' })),
+  JWT_ISSUER: Text('offbase', 'iss of access tokens.'),
+  JWT_AUDIENCE: Text('authenticated', 'aud of access tokens.'),
+  ACCESS_TOKEN_TTL: Int(900, 30, 86_400, 'Access token lifetime (seconds).'),
+  REFRESH_TOKEN_TTL: Int(30 * 86_400, 300, 365 * 86_400, 'Session (refresh token family) lifetime (seconds).'),
+  REFRESH_REUSE_GRACE_S: Int(10, 0, 300, 'Window in which a just-rotated refresh token may be presented again without counting as reuse (seconds).'),
+  ARGON2_MEMORY_KIB: Int(19_456, 8192, 1_048_576, 'argon2id memory cost (KiB).'),
+  ARGON2_TIME_COST: Int(2, 1, 20, 'argon2id time cost (iterations).'),
+  ARGON2_PARALLELISM: Int(1, 1, 16, 'argon2id parallelism.'),
+  PASSWORD_HASH_QUEUE_TIMEOUT_MS: Int(10_000, 100, 600_000, 'A password hash that waited this long for a free core never runs: 503 instead.'),
+  REQUIRE_EMAIL_VERIFICATION: Bool(false, 'Refuse login until the email is verified.'),
+  SUPABASE_JWT_SECRET: Type.Optional(Str('During cut-over, also accept access tokens issued by the old Supabase project.')),
+  OFFBASE_ANON_KEY: Type.Optional(Str('The apikey supabase-js clients send to the compatibility surface.')),
 
-  SMTP_URL: Type.Optional(Str({ pattern: '^smtps?://' })),
-  MAIL_FROM: Type.String({ default: 'offbase <no-reply@localhost>' }),
+  SMTP_URL: Type.Optional(Str('smtp(s)://user:pass@host:port; without it, mail is recorded in memory and logged.', { pattern: '^smtps?://' })),
+  MAIL_FROM: Text('offbase <no-reply@localhost>', 'Sender address.'),
 
-  RATE_LIMIT_ENABLED: Bool(true),
-  RATE_LIMIT_WINDOW_S: Int(60, 1, 86_400),
-  RATE_LIMIT_LOGIN_PER_IP: Int(30, 1, 1_000_000),
-  RATE_LIMIT_LOGIN_PER_EMAIL: Int(10, 1, 1_000_000),
-  RATE_LIMIT_REGISTER_PER_IP: Int(10, 1, 1_000_000),
-  RATE_LIMIT_REFRESH_PER_IP: Int(60, 1, 1_000_000),
-  RATE_LIMIT_FORGOT_PER_IP: Int(5, 1, 1_000_000),
-  RATE_LIMIT_FORGOT_PER_EMAIL: Int(3, 1, 1_000_000),
-  RATE_LIMIT_VERIFY_PER_IP: Int(20, 1, 1_000_000),
+  RATE_LIMIT_ENABLED: Bool(true, 'Rate limits on auth endpoints.'),
+  RATE_LIMIT_WINDOW_S: Int(60, 1, 86_400, 'Window of every rate limit (seconds).'),
+  RATE_LIMIT_LOGIN_PER_IP: Int(30, 1, 1_000_000, 'Login attempts per window and IP.'),
+  RATE_LIMIT_LOGIN_PER_EMAIL: Int(10, 1, 1_000_000, 'Login attempts per window and email.'),
+  RATE_LIMIT_REGISTER_PER_IP: Int(10, 1, 1_000_000, 'Registrations per window and IP.'),
+  RATE_LIMIT_REFRESH_PER_IP: Int(60, 1, 1_000_000, 'Refreshes per window and IP.'),
+  RATE_LIMIT_FORGOT_PER_IP: Int(5, 1, 1_000_000, 'Password-reset requests per window and IP.'),
+  RATE_LIMIT_FORGOT_PER_EMAIL: Int(3, 1, 1_000_000, 'Password-reset requests per window and email.'),
+  RATE_LIMIT_VERIFY_PER_IP: Int(20, 1, 1_000_000, 'Email verification attempts per window and IP.'),
 
-  METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
-  METRICS_PORT: Type.Optional(Int(undefined, 1, 65535)),
+  METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16, description: 'Serve /metrics on the main port to holders of this bearer token.' })),
+  METRICS_PORT: Type.Optional(Int(undefined, 1, 65535, 'Serve /metrics on a separate port instead.')),
 });
 
-type Env = Static<typeof EnvSchema>;
+export type Env = Static<typeof EnvSchema>;
 
 export type SslMode = Env['DB_SSL'];
-
-export interface DatabaseConfig {
-  /** null: no database configured; development falls back to the embedded one. */
-  url: string | null;
-  readUrl: string | null;
-  migrationUrl: string | null;
-  poolMax: number;
-  idleTimeoutS: number;
-  maxLifetimeS: number;
-  connectTimeoutS: number;
-  statementTimeoutMs: number;
-  /** Client-side deadline per query (0: none); past it the connection is destroyed. */
-  queryDeadlineMs: number;
-  prepare: boolean;
-  ssl: SslMode;
-  sslCa: string | null;
-  iamAuth: boolean;
-  awsRegion: string | null;
-  migrateOnBoot: boolean;
-  /** How long migrations wait for an unreachable database (a failover) before giving up. */
-  bootWaitS: number;
-  /** The non-owner role migrations grant the app's rights to (null: none, e.g. one shared role). */
-  appRole: string | null;
-  embeddedDir: string;
-  embeddedPort: number;
-}
-
-export interface Config {
-  env: Env['NODE_ENV'];
-  isProduction: boolean;
-  host: string;
-  port: number;
-  logLevel: Env['LOG_LEVEL'];
-  corsOrigins: string[];
-  bodyLimit: number;
-  shutdownTimeoutMs: number;
-  /** The longest any request is in flight: past it, 503 service_unavailable. */
-  requestTimeoutMs: number;
-  /** Whose X-Forwarded-For to believe (src/lib/trust-proxy.ts). */
-  trustProxy: TrustProxy;
-  publicUrl: string;
-  db: DatabaseConfig;
-  auth: {
-    jwtSecret: string;
-    jwtSecretGenerated: boolean;
-    /** Keys that still verify tokens (signed before a rotation); never used to sign. */
-    jwtPreviousSecrets: string[];
-    issuer: string;
-    audience: string;
-    accessTokenTtlS: number;
-    refreshTokenTtlS: number;
-    refreshReuseGraceS: number;
-    argon2: { memoryCost: number; timeCost: number; parallelism: number; queueTimeoutMs: number };
-    requireEmailVerification: boolean;
-    supabaseJwtSecret: string | null;
-    anonKey: string | null;
-  };
-  mail: { smtpUrl: string | null; from: string };
-  rateLimit: {
-    enabled: boolean;
-    windowS: number;
-    loginPerIp: number;
-    loginPerEmail: number;
-    registerPerIp: number;
-    refreshPerIp: number;
-    forgotPerIp: number;
-    forgotPerEmail: number;
-    verifyPerIp: number;
-  };
-  metrics: { token: string | null; port: number | null };
-}
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -212,8 +144,8 @@ export interface LoadOptions {
   requireJwtSecret?: boolean;
 }
 
-export function loadConfig(source: Record<string, string | undefined> = process.env, options: LoadOptions = {}): Config {
-  const env = parseEnv(source);
+/** The values loadConfig works out from several variables (or checks across them). */
+function derive(env: Env, options: LoadOptions) {
   const isProduction = env.NODE_ENV === 'production';
   const url = databaseUrl(env);
   if (isProduction && !url) {
@@ -247,11 +179,15 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     .map((s) => s.trim())
     .filter(Boolean);
   if (jwtPreviousSecrets.some((s) => Buffer.byteLength(s) < 32)) throw new ConfigError('JWT_PREVIOUS_SECRETS must be a comma-separated list of keys of at least 32 bytes each');
+  return { isProduction, url, trustProxy, queryDeadlineMs, jwtSecret, jwtSecretGenerated, jwtPreviousSecrets };
+}
 
+/** The variables as the app reads them. Its return type is Config. */
+function configFrom(env: Env, d: ReturnType<typeof derive>) {
   return {
     env: env.NODE_ENV,
-    isProduction,
-    host: env.HOST ?? (isProduction ? '0.0.0.0' : '127.0.0.1'),
+    isProduction: d.isProduction,
+    host: env.HOST ?? (d.isProduction ? '0.0.0.0' : '127.0.0.1'),
     port: env.PORT,
     logLevel: env.LOG_LEVEL,
     corsOrigins: env.CORS_ORIGINS.split(',')
@@ -259,11 +195,14 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       .filter(Boolean),
     bodyLimit: env.BODY_LIMIT_BYTES,
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+    /** The longest any request is in flight: past it, 503 service_unavailable. */
     requestTimeoutMs: env.REQUEST_TIMEOUT_MS,
-    trustProxy,
+    /** Whose X-Forwarded-For to believe (src/lib/trust-proxy.ts). */
+    trustProxy: d.trustProxy,
     publicUrl: env.PUBLIC_URL.replace(/\/$/, ''),
     db: {
-      url,
+      /** null: no database configured; development falls back to the embedded one. */
+      url: d.url,
       readUrl: env.DATABASE_READ_URL ?? null,
       migrationUrl: env.DATABASE_MIGRATION_URL ?? null,
       poolMax: env.DB_POOL_MAX,
@@ -271,22 +210,26 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       maxLifetimeS: env.DB_MAX_LIFETIME_S,
       connectTimeoutS: env.DB_CONNECT_TIMEOUT_S,
       statementTimeoutMs: env.DB_STATEMENT_TIMEOUT_MS,
-      queryDeadlineMs,
+      /** Client-side deadline per query (0: none); past it the connection is destroyed. */
+      queryDeadlineMs: d.queryDeadlineMs,
       prepare: env.DB_PREPARE === 'true',
       ssl: env.DB_SSL,
       sslCa: env.DB_SSL_CA ?? null,
       iamAuth: env.DB_IAM_AUTH === 'true',
       awsRegion: env.AWS_REGION ?? null,
       migrateOnBoot: env.MIGRATE_ON_BOOT === 'true',
+      /** How long migrations wait for an unreachable database (a failover) before giving up. */
       bootWaitS: env.DB_BOOT_WAIT_S,
+      /** The non-owner role migrations grant the app's rights to (null: none, e.g. one shared role). */
       appRole: env.DB_APP_ROLE ?? null,
       embeddedDir: env.EMBEDDED_DB_DIR,
       embeddedPort: env.EMBEDDED_DB_PORT,
     },
     auth: {
-      jwtSecret,
-      jwtSecretGenerated,
-      jwtPreviousSecrets,
+      jwtSecret: d.jwtSecret,
+      jwtSecretGenerated: d.jwtSecretGenerated,
+      /** Keys that still verify tokens (signed before a rotation); never used to sign. */
+      jwtPreviousSecrets: d.jwtPreviousSecrets,
       issuer: env.JWT_ISSUER,
       audience: env.JWT_AUDIENCE,
       accessTokenTtlS: env.ACCESS_TOKEN_TTL,
@@ -316,4 +259,12 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     },
     metrics: { token: env.METRICS_TOKEN ?? null, port: env.METRICS_PORT ?? null },
   };
+}
+
+export type Config = ReturnType<typeof configFrom>;
+export type DatabaseConfig = Config['db'];
+
+export function loadConfig(source: Record<string, string | undefined> = process.env, options: LoadOptions = {}): Config {
+  const env = parseEnv(source);
+  return configFrom(env, derive(env, options));
 }

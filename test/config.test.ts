@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../src/config.js';
+import { ConfigError, EnvSchema, loadConfig } from '../src/config.js';
 
 const prod = { NODE_ENV: 'production', DATABASE_URL: 'postgres://app@db:5432/app', JWT_SECRET: 'x'.repeat(32) };
 
@@ -105,5 +105,12 @@ describe('configuration', () => {
   it('keeps IAM auth connections under the 15-minute token life', () => {
     expect(errorOf({ ...prod, DB_IAM_AUTH: 'true' })).toMatch(/^DB_MAX_LIFETIME_S must be below 900/);
     expect(loadConfig({ ...prod, DB_IAM_AUTH: 'true', DB_MAX_LIFETIME_S: '600' }).db.iamAuth).toBe(true);
+  });
+
+  it('describes every variable in one line (the source of generated docs)', () => {
+    for (const [name, schema] of Object.entries(EnvSchema.properties)) {
+      const description: unknown = (schema as { description?: unknown }).description;
+      expect(typeof description === 'string' && description.length > 0 && !description.includes('\n'), name).toBe(true);
+    }
   });
 });

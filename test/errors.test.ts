@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
 import { createDatabase } from '../src/db/client.js';
-import { AppError } from '../src/errors.js';
+import { AppError } from '../src/errors/app-error.js';
 import { createLogger } from '../src/logger.js';
 import { buildTestApp, testEnv, type TestApp } from './helpers/app.js';
 import { freePort } from './setup/server.js';

@@ -3,7 +3,7 @@ import type { InjectOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toGoTrueError } from '../src/features/compat/auth/errors.js';
 import { toPostgrestError } from '../src/features/compat/rest/errors.js';
-import { toAppError } from '../src/errors.js';
+import { toAppError } from '../src/errors/http.js';
 import { JSON_MAX_DEPTH, jsonTooDeep } from '../src/lib/json-depth.js';
 import { buildTestApp, type TestApp } from './helpers/app.js';
 import { createUserWithToken, type TestUser } from './helpers/users.js';

@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Db } from '../db/client.js';
-import { AppError } from '../errors.js';
+import { AppError } from '../errors/app-error.js';
 import type { Actor } from './actor.js';
 
 /** What every audit row records about the request that caused it. */

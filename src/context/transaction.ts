@@ -1,5 +1,5 @@
 import type { Db, Tx } from '../db/client.js';
-import { clientDataError } from '../query/db-errors.js';
+import { clientDataError } from '../errors/database.js';
 
 /** Runs a write transaction, mapping data errors the database raises about values to 4xx. */
 export async function writeTx<T>(db: Db, fn: (tx: Tx) => Promise<T>): Promise<T> {

@@ -1,27 +1,11 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
-import { ERROR_CODES, type ErrorCode } from '../errors.js';
 
-// Schemas every JSON route shares: the one error shape, ids, timestamps.
-
-export const ErrorResponse = Type.Object(
-  {
-    code: Type.String(),
-    message: Type.String(),
-    request_id: Type.String(),
-    details: Type.Optional(
-      Type.Array(Type.Object({ field: Type.Optional(Type.String()), message: Type.String() }, { additionalProperties: true })),
-    ),
-  },
-);
-
-/** `{ 400: ErrorResponse, 404: ErrorResponse, ... }` for the codes a route can answer with. */
-export function errorResponses(...codes: ErrorCode[]): Record<number, TSchema> {
-  const statuses = new Set<number>([400, 401, 429, 500, 503, ...codes.map((c) => ERROR_CODES[c])]);
-  return Object.fromEntries([...statuses].map((s) => [s, ErrorResponse]));
-}
+// Schemas every JSON route shares: ids, timestamps, nullable columns. The error shape is in
+// errors/responses.ts.
 
 export const Uuid = Type.String({ format: 'uuid' });
 export const IdParams = Type.Object({ id: Uuid });
+/** RFC 3339 UTC with microseconds (lib/timestamp.ts): 2026-01-02T03:04:05.123456Z. */
 export const Timestamp = Type.String({ format: 'date-time' });
 /**
  * `type: [t, 'null']` rather than anyOf: with Ajv's type coercion an anyOf would turn null
@@ -30,12 +14,4 @@ export const Timestamp = Type.String({ format: 'date-time' });
 export function Nullable<T extends TSchema>(schema: T) {
   if (typeof schema.type !== 'string') throw new Error('Nullable needs a schema with a single type');
   return Type.Unsafe<Static<T> | null>({ ...schema, type: [schema.type, 'null'] });
-}
-
-/** PostgreSQL's timestamptz text ("2026-01-02 03:04:05.123456+00") as RFC 3339, keeping microseconds. */
-export function isoTimestamp(value: string): string;
-export function isoTimestamp(value: string | null): string | null;
-export function isoTimestamp(value: string | null): string | null {
-  if (value === null) return null;
-  return value.replace(' ', 'T').replace(/([+-]\d{2})$/, '$1:00');
 }

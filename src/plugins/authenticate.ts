@@ -2,7 +2,7 @@ import jwt from '@fastify/jwt';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Config } from '../config.js';
-import { AppError } from '../errors.js';
+import { AppError } from '../errors/app-error.js';
 import type { AccessTokenClaims, SessionUser } from '../features/auth/claims.js';
 import { jwtKeyRing } from '../features/auth/jwt-keys.js';
 import { createSessionCheck } from '../features/auth/session-check.js';

@@ -6,7 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Config } from '../config.js';
-import { AppError } from '../errors.js';
+import { AppError } from '../errors/app-error.js';
 
 declare module 'fastify' {
   interface FastifyInstance {

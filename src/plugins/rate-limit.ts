@@ -4,7 +4,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Config } from '../config.js';
 import type { Db } from '../db/client.js';
-import { AppError } from '../errors.js';
+import { AppError } from '../errors/app-error.js';
 
 // Fixed-window counters in PostgreSQL (table rate_limits), so every API task behind the load
 // balancer shares one budget per key. One atomic upsert per request counts the hit and
@@ -65,11 +65,9 @@ export function createRateLimiter(db: Db, config: Config['rateLimit']): RateLimi
       }
       if (worst) {
         request?.log.info({ retry_after: worst.retry }, 'rate limited');
-        throw new AppError('rate_limited', undefined, undefined, {
-          'retry-after': String(worst.retry),
-          'ratelimit-limit': String(worst.limit),
-          'ratelimit-remaining': '0',
-          'ratelimit-reset': String(worst.retry),
+        throw new AppError('rate_limited', {
+          retryAfterS: worst.retry,
+          headers: { 'ratelimit-limit': String(worst.limit), 'ratelimit-remaining': '0', 'ratelimit-reset': String(worst.retry) },
         });
       }
     },

@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin';
-import { AppError } from '../errors.js';
+import { AppError } from '../errors/app-error.js';
 
 // During shutdown every response carries `Connection: close`, so keep-alive clients do not
 // hold the server open past SHUTDOWN_TIMEOUT_MS; new sockets are refused. A request that
@@ -15,7 +15,7 @@ export default fp(
     });
     // Callback style: no promise per request on the hot path.
     app.addHook('onRequest', (_request, _reply, done) => {
-      if (closing) done(new AppError('service_unavailable', 'The server is shutting down; retry the request.', undefined, { 'retry-after': '1' }));
+      if (closing) done(new AppError('service_unavailable', { message: 'The server is shutting down; retry the request.', retryAfterS: 1 }));
       else done();
     });
     app.addHook('onSend', async (_request, reply) => {

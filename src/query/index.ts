@@ -6,6 +6,5 @@ export { compileOrder, parseSortKey, totalOrder, validateSort, type SortTerm } f
 export { decodeCursor, encodeCursor, keysetCondition } from './cursor.js';
 export { keysetPage, parseLimit, parseOffset, type KeysetPage, type LimitBounds } from './page.js';
 export { coerceValue, invalid, isTimestamp } from './values.js';
-export { clientDataError } from './db-errors.js';
 export { ownerScope } from './scope.js';
 export type { RowsQuery } from './rows.js';

@@ -1,4 +1,4 @@
-import { AppError } from '../errors.js';
+import { AppError } from '../errors/app-error.js';
 import { depthMessage, jsonTooDeep } from '../lib/json-depth.js';
 import { isUuid } from '../lib/uuid.js';
 import type { ColumnType } from './columns.js';
@@ -13,7 +13,7 @@ const DECIMAL = /^-?\d{1,30}(\.\d{1,30})?$/;
 const TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,6})?)?(Z|z|[+-]\d{2}(?::?\d{2})?)?)?$/;
 
 export function invalid(field: string, message: string): AppError {
-  return new AppError('validation_failed', `${field} ${message}`, [{ field, message }]);
+  return new AppError('validation_failed', { message: `${field} ${message}`, details: [{ field, message }] });
 }
 
 /** True for a real calendar timestamp in the formats above (rejects 2024-02-30, 25:00...). */

@@ -5,7 +5,7 @@ import { parsePrefer, parseQuery } from '../../src/features/compat/rest/parser.j
 import { resolveFilters, resolveOrder, resolveSelect } from '../../src/features/compat/rest/resolve.js';
 import { RESOURCES } from '../../src/features/compat/rest/resources.js';
 import { compileFilter, filterableColumn, validateSort } from '../../src/query/index.js';
-import { AppError } from '../../src/errors.js';
+import { AppError } from '../../src/errors/app-error.js';
 import { buildTestApp, type TestApp } from '../helpers/app.js';
 import { builtinsSnapshot, PROTO_KEYS, scrubBuiltins } from '../helpers/prototypes.js';
 import { createUserWithToken, type TestUser } from '../helpers/users.js';

@@ -2,7 +2,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withQueryDeadline } from '../../src/db/client.js';
-import { isDatabaseUnavailable } from '../../src/errors.js';
+import { isDatabaseUnavailable } from '../../src/errors/database.js';
 
 // A peer that completes the PostgreSQL handshake and then never answers again (a host that
 // hangs right after accepting a connection, or a path that starts dropping packets). It

@@ -2,7 +2,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import argon2 from 'argon2';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ERROR_CODES } from '../../src/errors.js';
+import { ERROR_CODES } from '../../src/errors/catalog.js';
 import { buildTestApp, TEST_JWT_SECRET, type TestApp } from '../helpers/app.js';
 import { builtinsSnapshot, scrubBuiltins } from '../helpers/prototypes.js';
 import { mintSession, signAccessToken } from '../helpers/tokens.js';

@@ -1,21 +1,33 @@
-import { and, asc, desc, eq, ilike, isNull, lt, or } from 'drizzle-orm';
+import { and, asc, eq, ilike, isNull } from 'drizzle-orm';
 import type { DbOrTx } from '../../db/client.js';
 import { users, type User, type UserRole } from '../../db/schema/index.js';
+import { compileOrder, decodeCursor, defineTable, keysetCondition, type SortTerm } from '../../query/index.js';
 
 export interface UserListFilter {
   /** Case-insensitive substring of the email. */
   email?: string;
   role?: UserRole;
   limit: number;
-  /** Position after which to continue: the last row of the previous page. */
-  after?: { created_at: string; id: string };
+  /** The previous page's next_cursor (query/cursor.ts). */
+  cursor?: string;
 }
+
+/** What the user list pages on: (created_at, id), both descending. */
+export const userTable = defineTable({
+  name: 'users',
+  key: 'id',
+  columns: {
+    id: { column: users.id, type: 'uuid' },
+    created_at: { column: users.created_at, type: 'timestamptz', sortable: true },
+  },
+});
+export const NEWEST_FIRST: SortTerm[] = [{ column: 'created_at', direction: 'desc' }];
 
 const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
 
 /** Newest first, keyset-paginated on (created_at, id): stable while rows are added. */
 export async function listUsers(db: DbOrTx, filter: UserListFilter): Promise<User[]> {
-  const { after } = filter;
+  const after = filter.cursor ? keysetCondition(userTable, NEWEST_FIRST, decodeCursor(userTable, NEWEST_FIRST, filter.cursor)) : undefined;
   return db
     .select()
     .from(users)
@@ -23,10 +35,10 @@ export async function listUsers(db: DbOrTx, filter: UserListFilter): Promise<Use
       and(
         filter.email ? ilike(users.email, `%${escapeLike(filter.email.trim().toLowerCase())}%`) : undefined,
         filter.role ? eq(users.role, filter.role) : undefined,
-        after ? or(lt(users.created_at, after.created_at), and(eq(users.created_at, after.created_at), lt(users.id, after.id))) : undefined,
+        after,
       ),
     )
-    .orderBy(desc(users.created_at), desc(users.id))
+    .orderBy(...compileOrder(userTable, NEWEST_FIRST))
     .limit(filter.limit);
 }
 

@@ -1,31 +1,30 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
-import { AppError } from '../../errors.js';
-import { errorResponses } from '../auth/schemas.js';
-import { AdminPatchBody, AdminUserView, ListQuery, UserList, UserParams, decodeCursor, encodeCursor, toAdminUserView } from './schemas.js';
+import { errorResponses } from '../../errors/responses.js';
+import { encodeCursor } from '../../query/index.js';
+import { NEWEST_FIRST, userTable } from './queries.js';
+import { AdminPatchBody, AdminUserView, ListQuery, UserList, UserParams, toAdminUserView } from './schemas.js';
 import * as admin from './service.js';
 
 const tags = ['admin'];
 const security = [{ bearer: [] }];
+const errors = errorResponses('forbidden', 'not_found', 'conflict');
 
 // /api/v1/admin: user management for role=admin.
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   app.addHook('onRequest', app.requireAdmin);
   const ctx = (request: FastifyRequest) => ({ request: request.ctx });
 
-  app.get('/users', { schema: { tags, security, querystring: ListQuery, response: { 200: UserList, ...errorResponses } } }, async (request) => {
-    const { cursor, ...filter } = request.query;
-    const after = cursor === undefined ? undefined : decodeCursor(cursor);
-    if (after === null) throw new AppError('validation_failed', 'The cursor is invalid.', [{ field: 'querystring.cursor', message: 'is invalid' }]);
-    const { users, next } = await admin.list(ctx(request), { ...filter, after });
-    return { data: users.map(toAdminUserView), next_cursor: next && encodeCursor(next) };
+  app.get('/users', { schema: { tags, security, querystring: ListQuery, response: { 200: UserList, ...errors } } }, async (request) => {
+    const { users, next } = await admin.list(ctx(request), request.query);
+    return { data: users.map(toAdminUserView), next_cursor: next && encodeCursor(userTable, NEWEST_FIRST, next) };
   });
 
-  app.get('/users/:id', { schema: { tags, security, params: UserParams, response: { 200: AdminUserView, ...errorResponses } } }, async (request) =>
+  app.get('/users/:id', { schema: { tags, security, params: UserParams, response: { 200: AdminUserView, ...errors } } }, async (request) =>
     toAdminUserView(await admin.get(ctx(request), request.params.id)),
   );
 
-  app.patch('/users/:id', { schema: { tags, security, params: UserParams, body: AdminPatchBody, response: { 200: AdminUserView, ...errorResponses } } }, async (request) =>
+  app.patch('/users/:id', { schema: { tags, security, params: UserParams, body: AdminPatchBody, response: { 200: AdminUserView, ...errors } } }, async (request) =>
     toAdminUserView(await admin.update(ctx(request), request.params.id, request.body)),
   );
 };

@@ -1,6 +1,8 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { User } from '../../db/schema/index.js';
-import { UserView, iso, toUserView } from '../auth/schemas.js';
+import { Nullable, Timestamp } from '../../lib/http-schemas.js';
+import { apiTimestamp } from '../../lib/timestamp.js';
+import { UserView, toUserView } from '../auth/schemas.js';
 
 const Role = Type.Union([Type.Literal('user'), Type.Literal('admin')]);
 
@@ -8,8 +10,8 @@ export const AdminUserView = Type.Composite([
   UserView,
   Type.Object({
     disabled: Type.Boolean(),
-    disabled_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
-    email_verified_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+    disabled_at: Nullable(Timestamp),
+    email_verified_at: Nullable(Timestamp),
     metadata: Type.Record(Type.String(), Type.Unknown()),
   }),
 ]);
@@ -33,21 +35,7 @@ export const AdminPatchBody = Type.Object({ role: Type.Optional(Role), disabled:
 export const toAdminUserView = (u: User): Static<typeof AdminUserView> => ({
   ...toUserView(u),
   disabled: u.disabled_at !== null,
-  disabled_at: u.disabled_at && iso(u.disabled_at),
-  email_verified_at: u.email_verified_at && iso(u.email_verified_at),
+  disabled_at: apiTimestamp(u.disabled_at),
+  email_verified_at: apiTimestamp(u.email_verified_at),
   metadata: u.metadata,
 });
-
-// The cursor is opaque to clients: base64url of the last row's sort key.
-export const encodeCursor = (u: User) => Buffer.from(JSON.stringify([u.created_at, u.id])).toString('base64url');
-
-export function decodeCursor(cursor: string): { created_at: string; id: string } | null {
-  try {
-    const [created_at, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown[];
-    if (typeof created_at !== 'string' || Number.isNaN(Date.parse(created_at))) return null;
-    if (typeof id !== 'string' || !/^[0-9a-f-]{36}$/i.test(id)) return null;
-    return { created_at, id };
-  } catch {
-    return null;
-  }
-}

@@ -1,6 +1,6 @@
 import { requireActor, type RequestContext } from '../../context/index.js';
 import type { User, UserRole } from '../../db/schema/index.js';
-import { AppError } from '../../errors.js';
+import { AppError } from '../../errors/app-error.js';
 import { recordAudit } from '../audit/record.js';
 import { findUserById, lockUser, revokeUserSessions, updateUser } from '../auth/queries.js';
 import { retireOneTimeTokens } from '../auth/tokens.js';
@@ -19,7 +19,7 @@ export async function list(ctx: AdminContext, filter: UserListFilter): Promise<{
 
 export async function get(ctx: AdminContext, id: string): Promise<User> {
   const user = await findUserById(ctx.request.readDb, id);
-  if (!user) throw new AppError('not_found', 'User not found.');
+  if (!user) throw new AppError('not_found', { message: 'User not found.' });
   return user;
 }
 
@@ -44,7 +44,7 @@ export async function update(ctx: AdminContext, id: string, patch: AdminPatch): 
     // the caller that committed since then wins over this request.
     if (!admins.includes(actorId)) throw new AppError('forbidden');
     const before = await lockUser(tx, id);
-    if (!before) throw new AppError('not_found', 'User not found.');
+    if (!before) throw new AppError('not_found', { message: 'User not found.' });
     const changes: Record<string, { before: unknown; after: unknown }> = {};
     if (patch.role !== undefined && patch.role !== before.role) changes.role = { before: before.role, after: patch.role };
     const wasDisabled = before.disabled_at !== null;
@@ -52,7 +52,7 @@ export async function update(ctx: AdminContext, id: string, patch: AdminPatch): 
     if (Object.keys(changes).length === 0) return before;
     const losesAdmin = before.role === 'admin' && !wasDisabled && (changes.role || patch.disabled === true);
     if (losesAdmin && !admins.some((adminId) => adminId !== id)) {
-      throw new AppError('conflict', 'This is the last active admin; promote another user first.');
+      throw new AppError('conflict', { message: 'This is the last active admin; promote another user first.' });
     }
     const after = (await updateUser(tx, id, {
       ...(changes.role ? { role: patch.role } : {}),

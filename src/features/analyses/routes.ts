@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import { errorResponses, IdParams } from '../../lib/http-schemas.js';
+import { errorResponses } from '../../errors/responses.js';
+import { IdParams } from '../../lib/http-schemas.js';
 import { Analysis, AnalysisCreate, AnalysisPatch, ListQuery, ListResponse } from './schemas.js';
 import * as service from './service.js';
 

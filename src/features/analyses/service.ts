@@ -1,7 +1,7 @@
 import type { SQL } from 'drizzle-orm';
 import { requireActor, writeTx, type RequestContext } from '../../context/index.js';
-import { AppError } from '../../errors.js';
-import { isoTimestamp } from '../../lib/http-schemas.js';
+import { AppError } from '../../errors/app-error.js';
+import { apiTimestamp } from '../../lib/timestamp.js';
 import { keysetPage, parseSortKey, type Filter, type KeysetPage } from '../../query/index.js';
 import { diff, recordAudit, recordAuditMany } from '../audit/record.js';
 import * as q from './queries.js';
@@ -15,9 +15,9 @@ function cost(value: string | number | null | undefined): string | null | undefi
   if (value === undefined || value === null) return value;
   const text = typeof value === 'number' ? String(value) : value;
   if (!COST.test(text)) {
-    throw new AppError('validation_failed', 'cost_usd must be a decimal with up to 8 integer digits and 6 decimals.', [
+    throw new AppError('validation_failed', { message: 'cost_usd must be a decimal with up to 8 integer digits and 6 decimals.', details: [
       { field: 'body.cost_usd', message: 'must be a decimal with up to 8 integer digits and 6 decimals' },
-    ]);
+    ] });
   }
   return text;
 }
@@ -27,7 +27,7 @@ function values(input: AnalysisCreate | AnalysisPatch): AnalysisValues {
   return { ...rest, ...(cost_usd === undefined ? {} : { cost_usd: cost(cost_usd) }) } as AnalysisValues;
 }
 
-export const toAnalysis = (row: AnalysisRow) => ({ ...row, created_at: isoTimestamp(row.created_at), updated_at: isoTimestamp(row.updated_at) });
+export const toAnalysis = (row: AnalysisRow) => ({ ...row, created_at: apiTimestamp(row.created_at), updated_at: apiTimestamp(row.updated_at) });
 
 const auditView = ({ id: _i, created_at: _c, updated_at: _u, ...fields }: AnalysisRow) => fields;
 const entry = (actorId: string, action: string, id: string, changes: Record<string, unknown>) => ({ actor_id: actorId, action, entity_type: 'analysis', entity_id: id, changes });
@@ -98,7 +98,7 @@ export async function createAnalyses(ctx: RequestContext, inputs: (AnalysisCreat
     const rows: AnalysisRow[] = [];
     for (const [index, item] of items.entries()) {
       const doc = await q.visibleDocument(tx, actor, item.document_id);
-      if (!doc) throw new AppError('not_found', 'The document does not exist.', [{ field: 'document_id', message: 'no such document', index }]);
+      if (!doc) throw new AppError('not_found', { message: 'The document does not exist.', details: [{ field: 'document_id', message: 'no such document', index }] });
       rows.push(await q.insertAnalysis(tx, doc, item.data));
     }
     await recordAuditMany(tx, ctx.audit, rows.map((row) => entry(actor.id, 'analysis.create', row.id, Object.fromEntries(Object.entries(auditView(row)).map(([k, v]) => [k, { before: null, after: v }])))));

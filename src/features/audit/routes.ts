@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { errorResponses } from '../../lib/http-schemas.js';
+import { errorResponses } from '../../errors/responses.js';
 import { AuditListResponse, AuditQuery } from './schemas.js';
 import { listAudit } from './service.js';
 

@@ -1,11 +1,11 @@
 import { requireActor, type RequestContext } from '../../context/index.js';
 import type { AuditLog } from '../../db/schema/index.js';
-import { isoTimestamp } from '../../lib/http-schemas.js';
+import { apiTimestamp } from '../../lib/timestamp.js';
 import { keysetPage, type Filter, type KeysetPage } from '../../query/index.js';
 import { auditTable, listAuditLogs, NEWEST_FIRST } from './queries.js';
 import type { AuditQuery } from './schemas.js';
 
-const toAuditLog = (row: AuditLog) => ({ ...row, created_at: isoTimestamp(row.created_at) });
+const toAuditLog = (row: AuditLog) => ({ ...row, created_at: apiTimestamp(row.created_at) });
 
 /** A page of the audit trail the caller may see (queries.listAuditLogs holds the rule), newest first. */
 export async function listAudit(ctx: RequestContext, query: AuditQuery): Promise<KeysetPage<ReturnType<typeof toAuditLog>>> {

@@ -5,7 +5,7 @@ import pLimit from 'p-limit';
 import { verify as bcryptVerify } from '@node-rs/bcrypt';
 import { dictionary } from '@zxcvbn-ts/language-common';
 import { FirebaseScrypt } from 'firebase-scrypt';
-import { AppError } from '../../errors.js';
+import { AppError } from '../../errors/app-error.js';
 
 // Password hashing and policy. No HTTP here: the /api/v1 and the GoTrue-compatible
 // surfaces both call these functions.
@@ -40,7 +40,7 @@ function queued<T>(fn: () => Promise<T>, queueTimeoutMs: number | undefined): Pr
     let expired = false;
     const timer = setTimeout(() => {
       expired = true;
-      reject(new AppError('service_unavailable', 'Too many password checks are waiting; try again shortly.', undefined, { 'retry-after': '5' }));
+      reject(new AppError('service_unavailable', { message: 'Too many password checks are waiting; try again shortly.', retryAfterS: 5 }));
     }, queueTimeoutMs);
     void hashing(async () => {
       if (expired) return;

@@ -1,14 +1,14 @@
 import { and, eq, isNull, ne, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../../db/client.js';
 import { sessions, users, type User, type UserRole } from '../../db/schema/index.js';
-import { sqlState } from '../../errors.js';
-import { AppError } from '../../errors.js';
+import { sqlState } from '../../errors/database.js';
+import { AppError } from '../../errors/app-error.js';
+import { normalizeEmail } from '../../lib/email.js';
+
+export { normalizeEmail };
 
 // Every statement on users and sessions the auth feature runs. Each one names the user it
 // touches in its WHERE clause.
-
-/** Stored form of an email: trimmed and lower-cased (the users_email_check constraint agrees). */
-export const normalizeEmail = (email: string) => email.trim().toLowerCase();
 
 export async function findUserByEmail(db: DbOrTx, email: string): Promise<User | undefined> {
   const [row] = await db.select().from(users).where(eq(users.email, normalizeEmail(email))).limit(1);

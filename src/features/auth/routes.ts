@@ -15,27 +15,23 @@ import {
   SessionView,
   UserView,
   VerifyBody,
-  errorResponses,
   toSessionView,
   toUserView,
 } from './schemas.js';
 import * as auth from './service.js';
 import { noStore } from '../../plugins/no-store.js';
+import { normalizeBodyEmail } from '../../lib/email.js';
+import { errorResponses } from '../../errors/responses.js';
 
 const tags = ['auth'];
 const security = [{ bearer: [] }];
-const errors = errorResponses;
+const errors = errorResponses('forbidden', 'not_found', 'conflict');
 
 // /api/v1/auth: parse, call the auth service, shape the reply.
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   const ctx = (request: FastifyRequest): auth.AuthContext => ({ app, request: request.ctx });
 
-  // Emails are compared and stored trimmed and lower-cased; normalise before validation so
-  // " Ada@Example.com " is accepted as ada@example.com.
-  app.addHook('preValidation', async (request) => {
-    const body = request.body as { email?: unknown } | null;
-    if (body && typeof body === 'object' && typeof body.email === 'string') body.email = body.email.trim().toLowerCase();
-  });
+  app.addHook('preValidation', normalizeBodyEmail);
   app.addHook('onSend', noStore);
 
   app.post('/register', { schema: { tags, body: RegisterBody, response: { 201: Type.Union([SessionView, PendingVerificationView]), ...errors } } }, async (request, reply) => {

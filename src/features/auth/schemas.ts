@@ -1,7 +1,9 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import type { User } from '../../db/schema/index.js';
+import { Timestamp } from '../../lib/http-schemas.js';
 import { JsonObject } from '../../lib/json-depth.js';
 import { EMAIL_MAX_LENGTH, EMAIL_MIN_LENGTH, EMAIL_PATTERN } from './email-rule.js';
+import { apiTimestamp } from '../../lib/timestamp.js';
 import type { IssuedSession } from './sessions.js';
 
 // Request and response shapes of /api/v1/auth. Response schemas list every field that may
@@ -16,7 +18,6 @@ const FullName = Type.Union([Type.String({ maxLength: 200 }), Type.Null()]);
 const Preferences = Type.Record(Type.String(), Type.Unknown(), { maxProperties: 100 });
 const PreferencesInput = JsonObject({ maxProperties: 100 });
 const OpaqueToken = Type.String({ minLength: 1, maxLength: 200 });
-const Timestamp = Type.String({ format: 'date-time' });
 const NullableTimestamp = Type.Union([Timestamp, Type.Null()]);
 
 const strict = { additionalProperties: false } as const;
@@ -52,16 +53,6 @@ export const PendingVerificationView = Type.Object({
   email_verification_required: Type.Literal(true),
 });
 
-export const ErrorView = Type.Object({
-  code: Type.String(),
-  message: Type.String(),
-  request_id: Type.String(),
-  details: Type.Optional(Type.Array(Type.Object({ field: Type.Optional(Type.String()), message: Type.String() }, { additionalProperties: true }))),
-});
-
-/** The error statuses an auth route can answer with, for its response schema. */
-export const errorResponses = { 400: ErrorView, 401: ErrorView, 403: ErrorView, 404: ErrorView, 409: ErrorView, 429: ErrorView };
-
 export const Accepted = Type.Object({ message: Type.String() });
 
 export const RegisterBody = Type.Object({ email: Email, password: NewPassword, full_name: Type.Optional(FullName) }, strict);
@@ -84,9 +75,9 @@ export const toUserView = (u: User): UserView => ({
   role: u.role,
   email_verified: u.email_verified_at !== null,
   preferences: u.preferences,
-  created_at: iso(u.created_at),
-  updated_at: iso(u.updated_at),
-  last_login_at: u.last_login_at === null ? null : iso(u.last_login_at),
+  created_at: apiTimestamp(u.created_at),
+  updated_at: apiTimestamp(u.updated_at),
+  last_login_at: apiTimestamp(u.last_login_at),
 });
 
 export const toSessionView = (s: IssuedSession) => ({
@@ -97,6 +88,3 @@ export const toSessionView = (s: IssuedSession) => ({
   refresh_token: s.refreshToken,
   user: toUserView(s.user),
 });
-
-/** PostgreSQL's text form ("2026-01-01 10:00:00.123+00") as ISO 8601. */
-export const iso = (value: string) => new Date(value).toISOString();

@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { RequestContext } from '../../context/index.js';
 import type { User } from '../../db/schema/index.js';
 import type { OneTimeTokenKind } from '../../db/schema/index.js';
-import { AppError } from '../../errors.js';
+import { AppError } from '../../errors/app-error.js';
 import type { MailMessage } from '../../plugins/mailer.js';
 import type { RateLimitRule } from '../../plugins/rate-limit.js';
 import { diff, recordAudit } from '../audit/record.js';
@@ -56,11 +56,7 @@ const limit = (ctx: AuthContext, rules: RateLimitRule[]) => ctx.app.rateLimit.ch
 function assertStrong(password: string, email: string) {
   const weaknesses = passwordWeaknesses(password, email);
   if (weaknesses.length) {
-    throw new AppError(
-      'weak_password',
-      undefined,
-      weaknesses.map((w) => ({ field: 'password', message: w.message, reason: w.reason })),
-    );
+    throw new AppError('weak_password', { details: weaknesses.map((w) => ({ field: 'password', message: w.message, reason: w.reason })) });
   }
 }
 
@@ -176,7 +172,7 @@ export async function logout(ctx: AuthContext, userId: string, sessionId: string
 /** Reads the primary: a user who just registered must find themselves even with a lagging replica. */
 export async function getUser(ctx: AuthContext, userId: string): Promise<User> {
   const user = await findUserById(ctx.app.db, userId);
-  if (!user) throw new AppError('not_found', 'User not found.');
+  if (!user) throw new AppError('not_found', { message: 'User not found.' });
   return user;
 }
 
@@ -191,7 +187,7 @@ export async function updateProfile(ctx: AuthContext, userId: string, patch: Pro
   const { app, request } = ctx;
   return app.db.transaction(async (tx) => {
     const before = await lockUser(tx, userId);
-    if (!before) throw new AppError('not_found', 'User not found.');
+    if (!before) throw new AppError('not_found', { message: 'User not found.' });
     const { metadata, ...rest } = patch;
     const values = { ...rest, ...(metadata === undefined ? {} : { metadata: typeof metadata === 'function' ? metadata(before.metadata) : metadata }) };
     const changes = diff(before, values);
@@ -218,7 +214,7 @@ export async function changePassword(ctx: AuthContext, userId: string, sessionId
   else await verifyDummy(current, params); // no password yet (imported): same cost, same answer
   if (!ok) {
     await recordAudit(app.db, request?.audit ?? null, { actor_id: userId, action: 'auth.password_change_failed', entity_type: 'user', entity_id: userId, changes: { reason: 'wrong_password' } });
-    throw new AppError('invalid_credentials', 'The current password is incorrect.');
+    throw new AppError('invalid_credentials', { message: 'The current password is incorrect.' });
   }
   await setPassword(ctx, user, sessionId, next);
 }

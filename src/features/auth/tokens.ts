@@ -1,4 +1,4 @@
-import { AppError } from '../../errors.js';
+import { AppError } from '../../errors/app-error.js';
 import { and, eq, gt, isNull, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../../db/client.js';
 import { one_time_tokens, type OneTimeTokenKind } from '../../db/schema/index.js';
@@ -64,6 +64,6 @@ export async function consumeOneTimeToken(db: DbOrTx, token: string, kind: OneTi
 export class InvalidLinkError extends AppError {
   override readonly statusCode = 400;
   constructor(message = 'The link is invalid, used or expired.') {
-    super('invalid_token', message);
+    super('invalid_token', { message });
   }
 }

@@ -1,5 +1,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { AppError, isInputTooComplex, toAppError } from '../../errors.js';
+import { AppError } from '../../errors/app-error.js';
+import { isInputTooComplex } from '../../errors/database.js';
+import { toAppError } from '../../errors/http.js';
 import { API_KEY_MESSAGES, checkApiKey } from './apikey.js';
 
 // What both Supabase-compatible surfaces share: the anon-key gate in front of every route,

@@ -1,4 +1,4 @@
-import { AppError } from '../../errors.js';
+import { AppError } from '../../errors/app-error.js';
 
 /** The ETag header value for a row's etag hash. */
 export const etagHeader = (hash: string) => `"${hash}"`;
@@ -18,7 +18,7 @@ export function parseEtags(header: string | undefined): string[] | '*' | undefin
     .filter((t) => /^[0-9a-f]{32}$/.test(t));
   if (!tags.length) {
     // Cannot match any version we ever issued.
-    throw new AppError('precondition_failed', 'If-Match does not match the current version of the resource.');
+    throw new AppError('precondition_failed', { message: 'If-Match does not match the current version of the resource.' });
   }
   return tags;
 }

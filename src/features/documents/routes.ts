@@ -1,8 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
-import { AppError } from '../../errors.js';
-import { errorResponses, IdParams } from '../../lib/http-schemas.js';
+import { AppError } from '../../errors/app-error.js';
+import { errorResponses } from '../../errors/responses.js';
+import { fieldName, issueField } from '../../errors/validation.js';
+import { IdParams } from '../../lib/http-schemas.js';
 import { etagHeader, etagMatches, parseEtags } from './etag.js';
 import { MARK_END, MARK_START } from './queries.js';
 import {
@@ -43,9 +45,10 @@ function batchItems(request: FastifyRequest): DocumentCreate[] {
   const body = request.body as { documents?: unknown } | null;
   const items = body?.documents;
   if (!Array.isArray(items) || items.length === 0 || items.length > BATCH_MAX || Object.keys(body as object).some((k) => k !== 'documents')) {
-    throw new AppError('validation_failed', `The body must be {"documents": [...]} with 1 to ${BATCH_MAX} documents.`, [
-      { field: 'body.documents', message: `must be an array of 1 to ${BATCH_MAX} documents` },
-    ]);
+    throw new AppError('validation_failed', {
+      message: `The body must be {"documents": [...]} with 1 to ${BATCH_MAX} documents.`,
+      details: [{ field: 'body.documents', message: `must be an array of 1 to ${BATCH_MAX} documents` }],
+    });
   }
   const checkItem = request.compileValidationSchema(DocumentCreate);
   const details: { index: number; field: string; message: string }[] = [];
@@ -53,15 +56,13 @@ function batchItems(request: FastifyRequest): DocumentCreate[] {
     if (details.length >= MAX_ITEM_ERRORS) return;
     if (!checkItem(item)) {
       const [e] = checkItem.errors ?? [];
-      const extra = (e?.params ?? {}) as { additionalProperty?: string; missingProperty?: string };
-      const field = [e?.instancePath.replace(/^\//, '').replaceAll('/', '.'), extra.additionalProperty ?? extra.missingProperty].filter(Boolean).join('.');
-      details.push({ index, field: field || 'item', message: extra.additionalProperty ? 'is not an allowed field' : (e?.message ?? 'is invalid') });
+      details.push({ index, field: fieldName(e) || 'item', message: issueField(e).message });
       return;
     }
     const problem = service.checkContentBytes((item as DocumentCreate).content_text);
     if (problem) details.push({ index, field: 'content_text', message: problem });
   });
-  if (details.length) throw new AppError('validation_failed', 'Some documents are invalid; nothing was written.', details);
+  if (details.length) throw new AppError('validation_failed', { message: 'Some documents are invalid; nothing was written.', details });
   if (request.validationError) throw request.validationError;
   return items as DocumentCreate[];
 }

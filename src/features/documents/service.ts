@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import type { SQL } from 'drizzle-orm';
 import { requireActor, writeTx, type Actor, type RequestContext } from '../../context/index.js';
 import type { Tx } from '../../db/client.js';
-import { AppError } from '../../errors.js';
-import { isoTimestamp } from '../../lib/http-schemas.js';
+import { AppError } from '../../errors/app-error.js';
+import { apiTimestamp } from '../../lib/timestamp.js';
 import { keysetPage, parseSortKey, type KeysetPage } from '../../query/index.js';
 import { diff, recordAudit, recordAuditMany, type AuditEntry } from '../audit/record.js';
 import * as q from './queries.js';
@@ -19,8 +19,8 @@ export function toDocument<T extends DocumentRow>(row: T): T {
   return {
     ...row,
     size_bytes: row.size_bytes == null ? null : Number(row.size_bytes),
-    created_at: isoTimestamp(row.created_at),
-    updated_at: isoTimestamp(row.updated_at),
+    created_at: apiTimestamp(row.created_at),
+    updated_at: apiTimestamp(row.updated_at),
   };
 }
 
@@ -62,7 +62,7 @@ export function checkContentBytes(content: string | null | undefined, field = 'c
 
 function assertContentBytes(content: string | null | undefined) {
   const problem = checkContentBytes(content);
-  if (problem) throw new AppError('validation_failed', problem, [{ field: 'body.content_text', message: problem }]);
+  if (problem) throw new AppError('validation_failed', { message: problem, details: [{ field: 'body.content_text', message: problem }] });
 }
 
 // What the trail keeps of a document: every field, except the extracted text, which is
@@ -88,9 +88,9 @@ const entry = (actor: Actor, action: string, id: string, changes: Record<string,
 });
 
 const conflict = (bucket: string, key: string, index?: number) =>
-  new AppError('conflict', 'A document with this s3_bucket and s3_key already exists.', [
+  new AppError('conflict', { message: 'A document with this s3_bucket and s3_key already exists.', details: [
     { field: 's3_key', message: `${bucket}/${key} already exists`, ...(index === undefined ? {} : { index }) },
-  ]);
+  ] });
 
 export async function createDocument(ctx: RequestContext, input: DocumentCreate): Promise<FullDocumentRow> {
   assertContentBytes(input.content_text);
@@ -119,7 +119,7 @@ export async function createDocuments(ctx: RequestContext, inputs: DocumentCreat
     else dupes.push({ index, field: 's3_key', message: `duplicates item ${first} (${d.s3_bucket}/${d.s3_key})` });
   });
   if (opts.ignoreDuplicates) inputs = inputs.filter((_, index) => !dupes.some((d) => d.index === index));
-  else if (dupes.length) throw new AppError('conflict', 'The batch contains the same s3_bucket and s3_key more than once.', dupes.slice(0, 100));
+  else if (dupes.length) throw new AppError('conflict', { message: 'The batch contains the same s3_bucket and s3_key more than once.', details: dupes.slice(0, 100) });
 
   const actor = requireActor(ctx);
   return writeTx(ctx.db, async (tx) => {
@@ -132,7 +132,7 @@ export async function createDocuments(ctx: RequestContext, inputs: DocumentCreat
         .slice(0, 100)
         .map(({ d, index }) => ({ index, field: 's3_key', message: `${d.s3_bucket}/${d.s3_key} already exists` }));
       // Throwing rolls the whole INSERT back: nothing of the batch is written.
-      throw new AppError('conflict', 'Some documents already exist; nothing was written.', taken);
+      throw new AppError('conflict', { message: 'Some documents already exist; nothing was written.', details: taken });
     }
     await recordAuditMany(
       tx,
@@ -189,7 +189,7 @@ export async function upsertDocumentsById(ctx: RequestContext, inputs: (Document
         continue;
       }
       const row = await q.insertDocument(tx, actor.id, { ...input, id } as DocumentCreate);
-      if (!row) throw new AppError('conflict', 'A document with this id, or this s3_bucket and s3_key, already exists.');
+      if (!row) throw new AppError('conflict', { message: 'A document with this id, or this s3_bucket and s3_key, already exists.' });
       await recordAudit(tx, ctx.audit, entry(actor, 'document.upsert', row.id, created(row)));
       results.push({ row, inserted: true });
     }

@@ -1,4 +1,6 @@
-import { AppError, isDatabaseUnavailable, toAppError } from '../../../errors.js';
+import { AppError } from '../../../errors/app-error.js';
+import { isDatabaseUnavailable } from '../../../errors/database.js';
+import { toAppError } from '../../../errors/http.js';
 
 // GoTrue's error body: {code: <HTTP status>, error_code, msg} (plus weak_password for weak
 // passwords). auth-js reads error_code (no X-Supabase-Api-Version response header is sent,

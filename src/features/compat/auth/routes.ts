@@ -2,12 +2,13 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import * as auth from '../../auth/service.js';
 import { noStore } from '../../../plugins/no-store.js';
+import { normalizeBodyEmail } from '../../../lib/email.js';
 import { apiKeyGuard, compatErrorHandler } from '../guard.js';
 import { userBearer } from '../apikey.js';
 import { badJwt, GoTrueError, noAuthorization, sessionNotFound, toGoTrueError, validationFailed } from './errors.js';
 import {
   Empty,
-  errorResponses,
+  goTrueErrorResponses,
   HealthView,
   LogoutQuery,
   RecoverBody,
@@ -23,7 +24,7 @@ import {
 import { goTrueClaims, toGoTrueSession, toGoTrueUser } from './shapes.js';
 
 const tags = ['supabase-auth'];
-const errors = errorResponses;
+const errors = goTrueErrorResponses;
 
 // /auth/v1: GoTrue's routes and shapes over offbase's auth service (the same functions
 // /api/v1/auth calls: same users, sessions, rotation, reuse detection, limits and audit).
@@ -36,10 +37,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   app.addHook('onSend', noStore);
   app.setErrorHandler(compatErrorHandler(toGoTrueError));
   app.setNotFoundHandler((_request, reply) => reply.code(404).send(new GoTrueError(404, 'not_found', 'Not found').toJSON()));
-  app.addHook('preValidation', async (request) => {
-    const body = request.body as { email?: unknown } | null;
-    if (body && typeof body === 'object' && typeof body.email === 'string') body.email = body.email.trim().toLowerCase();
-  });
+  app.addHook('preValidation', normalizeBodyEmail);
 
   /** The signed-in user behind the Bearer token, with GoTrue's errors for a missing, bad or ended session. */
   async function currentUser(request: FastifyRequest, reply: FastifyReply): Promise<{ sub: string; sid: string }> {

@@ -106,7 +106,7 @@ export const ErrorView = Type.Object({
 });
 
 /** Every error status an /auth/v1 route can answer with. */
-export const errorResponses: Record<number, TSchema> = Object.fromEntries(
+export const goTrueErrorResponses: Record<number, TSchema> = Object.fromEntries(
   [400, 401, 403, 404, 409, 413, 415, 422, 429, 500, 503].map((s) => [s, ErrorView]),
 );
 export const Empty = Type.Object({});

@@ -1,4 +1,6 @@
-import { AppError, isDatabaseUnavailable, sqlState, toAppError } from '../../../errors.js';
+import { AppError } from '../../../errors/app-error.js';
+import { isDatabaseUnavailable, sqlState } from '../../../errors/database.js';
+import { toAppError } from '../../../errors/http.js';
 
 // PostgREST's error body: {code, message, details, hint}, with PostgREST's codes and statuses
 // (docs.postgrest.org, "Errors"). supabase-js hands this object to the caller as `error`,

@@ -1,3 +1,4 @@
+import { OPERATORS, type Operator } from '../../../query/filter.js';
 import { invalidRange, parseError, PostgrestError } from './errors.js';
 
 // PostgREST's URL grammar (docs.postgrest.org, "Tables and Views") parsed into a small AST.
@@ -9,16 +10,14 @@ import { invalidRange, parseError, PostgrestError } from './errors.js';
 // can reach (or write to) Object.prototype; resolve.ts answers them as unknown columns or
 // relations.
 
-export const FILTER_OPERATORS = ['eq', 'neq', 'gt', 'gte', 'lt', 'lte', 'in', 'is', 'like', 'ilike', 'cs', 'cd', 'fts', 'plfts', 'phfts', 'wfts'] as const;
-export type FilterOperator = (typeof FILTER_OPERATORS)[number];
-export const FTS_OPERATORS: readonly FilterOperator[] = ['fts', 'plfts', 'phfts', 'wfts'];
-const QUANTIFIABLE: readonly FilterOperator[] = ['eq', 'neq', 'gt', 'gte', 'lt', 'lte', 'like', 'ilike'];
+export const FTS_OPERATORS: readonly Operator[] = ['fts', 'plfts', 'phfts', 'wfts'];
+const QUANTIFIABLE: readonly Operator[] = ['eq', 'neq', 'gt', 'gte', 'lt', 'lte', 'like', 'ilike'];
 // Operators PostgREST has and offbase does not: a clear PGRST100 instead of "unknown".
 const UNSUPPORTED = new Set(['match', 'imatch', 'isdistinct', 'ov', 'sl', 'sr', 'nxl', 'nxr', 'adj']);
 
 export interface RestCondition {
   column: string;
-  op: FilterOperator;
+  op: Operator;
   /** `in` and `(any)`/`(all)` carry a list; `is` one of null/true/false/unknown; like/ilike already have `*` as `%`. */
   value: string | string[];
   negate?: boolean;
@@ -192,11 +191,11 @@ export function parseFilterValue(column: string, text: string): RestCondition {
 function operatorAndValue(c: Cursor, column: string, inLogic: boolean): RestCondition {
   const negate = c.eat('not.');
   const opText = c.until('.(');
-  if (!(FILTER_OPERATORS as readonly string[]).includes(opText)) {
+  if (!(OPERATORS as readonly string[]).includes(opText)) {
     const why = UNSUPPORTED.has(opText) ? `the ${opText} operator is not supported by offbase` : `unknown operator ${JSON.stringify(opText)}`;
     throw parseError(`"failed to parse filter (${c.text})" (line 1, column ${c.pos - opText.length + 1})`, why);
   }
-  const op = opText as FilterOperator;
+  const op = opText as Operator;
   let config: string | undefined;
   let quantifier: 'any' | 'all' | undefined;
   if (c.eat('(')) {

@@ -1,6 +1,5 @@
 import { and, inArray, type SQL } from 'drizzle-orm';
 import type { DbOrTx } from '../../../db/client.js';
-import { isoTimestamp } from '../../../lib/http-schemas.js';
 import { compileFilters, compileOrder, type SortTerm } from '../../../query/index.js';
 import { countAnalysesByDocument } from '../../analyses/queries.js';
 import type { Actor } from '../../../context/index.js';
@@ -25,12 +24,15 @@ export function rootWhere(actor: Actor, resource: Resource, filters: SQL | undef
   return and(filters, ...inner);
 }
 
+/** timestamptz as PostgREST writes it (PostgreSQL's JSON text): "2026-01-02T03:04:05.123456+00:00". */
+const postgrestTimestamp = (value: string) => value.replace(' ', 'T').replace(/([+-]\d{2})$/, '$1:00');
+
 /** JSON as PostgREST writes it: timestamptz in RFC 3339, numeric and bigint as numbers. */
 export function toJsonValue(resource: Resource, column: string, value: unknown): unknown {
   if (value === null || value === undefined) return value ?? null;
   switch (resource.spec.columns[column]?.type) {
     case 'timestamptz':
-      return isoTimestamp(String(value));
+      return postgrestTimestamp(String(value));
     case 'numeric':
     case 'bigint':
       return Number(value);

@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { SQL } from 'drizzle-orm';
 import type { TSchema } from '@sinclair/typebox';
 import type { RequestContext } from '../../../context/index.js';
-import { AppError } from '../../../errors.js';
+import { AppError } from '../../../errors/app-error.js';
+import { issueField } from '../../../errors/validation.js';
 import { isUuid } from '../../../lib/uuid.js';
 import * as analysesService from '../../analyses/service.js';
 import type { AnalysisCreate, AnalysisPatch } from '../../analyses/schemas.js';
@@ -16,7 +17,7 @@ import type { Resource } from './resources.js';
 // here, then the data API's own write functions (one transaction, audit rows included).
 
 /** A compiled validator, as the route's Ajv returns it (same coercion and formats as /api/v1). */
-export type Validate = ((value: unknown) => boolean) & { errors?: { instancePath: string; params: unknown; message?: string }[] | null };
+export type Validate = ((value: unknown) => boolean) & { errors?: { instancePath: string; params: Record<string, unknown>; message?: string }[] | null };
 
 export interface WriteInput {
   resource: Resource;
@@ -41,9 +42,9 @@ function databaseCheck(compile: WriteInput['compile'], resource: Resource, schem
   const nulls = new Set(Object.keys(row).filter((k) => row[k] === null));
   if (check(row)) return;
   const [e] = check.errors ?? [];
-  const params = (e?.params ?? {}) as { missingProperty?: string };
-  const column = params.missingProperty ?? e?.instancePath.split('/')[1] ?? 'body';
-  if (params.missingProperty || nulls.has(column)) {
+  const issue = issueField(e);
+  const column = (issue.missing ? issue.property : issue.path[0]) ?? 'body';
+  if (issue.missing || nulls.has(column)) {
     throw new PostgrestError(400, '23502', `null value in column "${column}" of relation "${resource.name}" violates not-null constraint`);
   }
   throw new PostgrestError(400, '22P02', `invalid input for column "${column}" of relation "${resource.name}"`, e?.message ?? null);

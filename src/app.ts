@@ -63,7 +63,7 @@ export async function buildApp(config: Config, deps: AppDeps, options: BuildOpti
     },
     // A body key `__proto__` (or `constructor.prototype`) is refused with 400 invalid_json by the
     // JSON parser rather than stripped. (The query string already parses into an object with no
-    // Object.prototype in its chain: test/compat/prototype-pollution.test.ts pins both.)
+    // Object.prototype in its chain: test/features/compat/rest/prototype-pollution.test.ts pins both.)
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     ajv: {

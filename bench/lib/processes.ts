@@ -6,6 +6,9 @@ import { freePort } from '../../test/setup/server.js';
 export interface Child {
   baseUrl: string;
   child: ChildProcess;
+  pid: number;
+  /** From spawn to the first answer below 500 on readyPath, in ms. */
+  readyMs: number;
   stop(): Promise<number | null>;
 }
 
@@ -16,6 +19,7 @@ export interface Child {
 export async function startChild(root: string, entry: string, env: Record<string, string>, logFile: string, readyPath: string, nodeArgs: string[] = []): Promise<Child> {
   const port = await freePort();
   const out = openSync(logFile, 'w');
+  const spawned = performance.now();
   const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', path.join(root, entry)], {
     cwd: root,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, HOST: '127.0.0.1', PORT: String(port), ...env },
@@ -33,11 +37,15 @@ export async function startChild(root: string, entry: string, env: Record<string
     } catch {
       // not listening yet
     }
-    await new Promise((r) => setTimeout(r, 100));
+    // Polled often: the time to ready is reported (boot target), so the poll must not dominate it.
+    await new Promise((r) => setTimeout(r, 10));
   }
+  const readyMs = performance.now() - spawned;
   return {
     baseUrl,
     child,
+    pid: child.pid!,
+    readyMs,
     async stop() {
       if (child.exitCode === null) child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);

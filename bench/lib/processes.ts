@@ -13,14 +13,16 @@ export interface Child {
 }
 
 /**
- * A TypeScript entry as its own Node process (the API and the B1 floor run the same way),
+ * An entry (TypeScript, or compiled JavaScript) as its own Node process (the API and the B1 floor run the same way),
  * logging to a file: production writes its JSON log lines somewhere too, so that cost stays in.
  */
 export async function startChild(root: string, entry: string, env: Record<string, string>, logFile: string, readyPath: string, nodeArgs: string[] = []): Promise<Child> {
   const port = await freePort();
   const out = openSync(logFile, 'w');
   const spawned = performance.now();
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', path.join(root, entry)], {
+  // TypeScript through tsx's loader; a compiled .js entry (dist/) runs as the image runs it.
+  const loader = entry.endsWith('.js') ? [] : ['--import', 'tsx'];
+  const child = spawn(process.execPath, [...nodeArgs, ...loader, path.join(root, entry)], {
     cwd: root,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, HOST: '127.0.0.1', PORT: String(port), ...env },
     stdio: ['ignore', out, out],

@@ -1,12 +1,36 @@
-// Floor B1: the bare minimum an HTTP API can do for S1 and S2 — Fastify, one postgres.js
-// pool of the same size, the same SQL — with no auth, validation, ORM, audit or logging.
-// The API's S1/S2 numbers are judged as a ratio to this.
-import Fastify from 'fastify';
+// The floors: the bare minimum an HTTP API can do for each scenario — Fastify, one postgres.js
+// pool of the API's size, the API's SQL (bench/lib/sql.ts) — with no auth, validation, ORM,
+// logging, security headers or metrics. The API's rows are judged as a ratio to these.
+//   B0  GET  /floor/live             the body of GET /health/live
+//   B1  GET  /floor/documents        S1's statement;  GET /floor/documents/:id  S2's
+//   B4  POST /floor/documents        S4's INSERT and its audit INSERT in one transaction
+//   B5  POST /floor/documents/batch  S5's set-based INSERT and its audit INSERT, one each
+//   B6  POST /floor/argon2           argon2id verifications at the production parameters
+import { availableParallelism } from 'node:os';
+import argon2 from 'argon2';
+import Fastify, { type FastifyRequest } from 'fastify';
 import postgres from 'postgres';
-import { GET_SQL, LIST_SQL } from './lib/sql.js';
+import { AUDIT_SQL, BATCH_INSERT_SQL, GET_SQL, INSERT_SQL, LIST_SQL } from './lib/sql.js';
 
 const sql = postgres(process.env.DATABASE_URL!, { max: Number(process.env.DB_POOL_MAX ?? 10), prepare: true, onnotice: () => {} });
-const app = Fastify({ logger: false });
+// The client as drizzle's postgres-js driver configures it for the API: dates and times pass
+// through as text, json and jsonb parameters are sent as the JSON text they already are.
+const asIs = (value: unknown) => value;
+for (const oid of [1184, 1082, 1083, 1114, 1182, 1185, 1115, 1231]) {
+  sql.options.parsers[oid] = asIs;
+  sql.options.serializers[oid] = asIs;
+}
+sql.options.serializers[114] = asIs;
+sql.options.serializers[3802] = asIs;
+const app = Fastify({ logger: false, bodyLimit: 8 * 1024 * 1024 });
+
+// A floor that fails is not a floor: errors go to .data/bench/floor.log and count in the row.
+app.setErrorHandler((err, _request, reply) => {
+  process.stderr.write(`floor: ${(err as Error).stack ?? String(err)}\n`);
+  return reply.code(500).send({ code: 'internal_error' });
+});
+
+app.get('/floor/live', async () => ({ status: 'ok' }));
 
 app.get('/floor/documents', async (request) => {
   const { owner, limit } = request.query as { owner: string; limit?: string };
@@ -20,6 +44,76 @@ app.get('/floor/documents/:id', async (request, reply) => {
   const { owner } = request.query as { owner: string };
   const [row] = await sql.unsafe(GET_SQL, [id, owner], { prepare: true });
   return row ?? reply.code(404).send({ code: 'not_found' });
+});
+
+interface NewDocument {
+  title: string;
+  description: string | null;
+  s3_bucket: string;
+  s3_key: string;
+  content_type: string | null;
+  size_bytes: number | null;
+  tags: string[];
+  metadata: Record<string, unknown>;
+}
+
+// The audit row the API writes for a created document: every field as { before: null, after }
+// (id, etag and timestamps left out, as src/features/documents/service.ts does).
+function auditRow(owner: string, action: string, row: Record<string, unknown>) {
+  const changes: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(row)) if (!['id', 'etag', 'created_at', 'updated_at', 'analysis_count'].includes(k)) changes[k] = { before: null, after: v };
+  return { actor_id: owner, action, entity_type: 'document', entity_id: String(row.id), changes };
+}
+const requestMeta = (request: FastifyRequest) => [request.id, request.ip, request.headers['user-agent']?.slice(0, 512) ?? null];
+
+app.post('/floor/documents', async (request, reply) => {
+  const { owner } = request.query as { owner: string };
+  const d = request.body as NewDocument;
+  const row = await sql.begin(async (tx) => {
+    const [inserted] = await tx.unsafe(INSERT_SQL, [owner, d.title, d.description, d.s3_bucket, d.s3_key, d.content_type, d.size_bytes, d.tags as never, JSON.stringify(d.metadata)], { prepare: true });
+    if (!inserted) return null;
+    await tx.unsafe(AUDIT_SQL, [...requestMeta(request), JSON.stringify([auditRow(owner, 'document.create', inserted)])], { prepare: true });
+    return inserted;
+  });
+  return row ? reply.code(201).send(row) : reply.code(409).send({ code: 'conflict' });
+});
+
+app.post('/floor/documents/batch', async (request, reply) => {
+  const { owner } = request.query as { owner: string };
+  const { documents } = request.body as { documents: NewDocument[] };
+  const rows = await sql.begin(async (tx) => {
+    const inserted = await tx.unsafe(BATCH_INSERT_SQL, [owner, JSON.stringify(documents)], { prepare: true });
+    await tx.unsafe(AUDIT_SQL, [...requestMeta(request), JSON.stringify(inserted.map((r) => auditRow(owner, 'document.batch_create', r)))], { prepare: true });
+    return inserted;
+  });
+  return reply.code(rows.length === documents.length ? 201 : 409).send({ data: rows });
+});
+
+// B6 is not an HTTP floor: the hash is the limit of a login, so this measures how many
+// verifications the machine's cores do per second, `concurrency` (default: the core count)
+// at a time, at the parameters the bench passes (the production defaults of src/config.ts).
+const password = 'bench-floor-password-7';
+const params = { type: argon2.argon2id, memoryCost: Number(process.env.ARGON2_MEMORY_KIB), timeCost: Number(process.env.ARGON2_TIME_COST), parallelism: Number(process.env.ARGON2_PARALLELISM) };
+const hashed = await argon2.hash(password, params);
+app.post('/floor/argon2', async (request) => {
+  const { seconds, concurrency } = request.query as { seconds: string; concurrency?: string };
+  const until = Date.now() + Number(seconds) * 1000;
+  const lanes = Number(concurrency ?? availableParallelism());
+  const latencies: number[] = [];
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: lanes }, async () => {
+      while (Date.now() < until) {
+        const t = performance.now();
+        if (!(await argon2.verify(hashed, password))) throw new Error('argon2 floor: verification failed');
+        latencies.push(performance.now() - t);
+      }
+    }),
+  );
+  const elapsed = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? NaN;
+  return { verifications: latencies.length, seconds: elapsed, lanes, p50: pct(50), p99: pct(99), params: { memoryCost: params.memoryCost, timeCost: params.timeCost, parallelism: params.parallelism } };
 });
 
 const close = async () => {

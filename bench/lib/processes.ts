@@ -6,17 +6,23 @@ import { freePort } from '../../test/setup/server.js';
 export interface Child {
   baseUrl: string;
   child: ChildProcess;
+  pid: number;
+  /** From spawn to the first answer below 500 on readyPath, in ms. */
+  readyMs: number;
   stop(): Promise<number | null>;
 }
 
 /**
- * A TypeScript entry as its own Node process (the API and the B1 floor run the same way),
+ * An entry (TypeScript, or compiled JavaScript) as its own Node process (the API and the B1 floor run the same way),
  * logging to a file: production writes its JSON log lines somewhere too, so that cost stays in.
  */
 export async function startChild(root: string, entry: string, env: Record<string, string>, logFile: string, readyPath: string, nodeArgs: string[] = []): Promise<Child> {
   const port = await freePort();
   const out = openSync(logFile, 'w');
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', path.join(root, entry)], {
+  const spawned = performance.now();
+  // TypeScript through tsx's loader; a compiled .js entry (dist/) runs as the image runs it.
+  const loader = entry.endsWith('.js') ? [] : ['--import', 'tsx'];
+  const child = spawn(process.execPath, [...nodeArgs, ...loader, path.join(root, entry)], {
     cwd: root,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, HOST: '127.0.0.1', PORT: String(port), ...env },
     stdio: ['ignore', out, out],
@@ -33,11 +39,15 @@ export async function startChild(root: string, entry: string, env: Record<string
     } catch {
       // not listening yet
     }
-    await new Promise((r) => setTimeout(r, 100));
+    // Polled often: the time to ready is reported (boot target), so the poll must not dominate it.
+    await new Promise((r) => setTimeout(r, 10));
   }
+  const readyMs = performance.now() - spawned;
   return {
     baseUrl,
     child,
+    pid: child.pid!,
+    readyMs,
     async stop() {
       if (child.exitCode === null) child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);

@@ -1,31 +1,47 @@
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
-import type { LoadResult } from './load.js';
+import { cpuPerRequest, type LoadResult } from './load.js';
 
 export interface Row {
   scenario: string;
   result: LoadResult | null;
   /** Throughput shown instead of req/s (S5: documents/s). */
   throughput?: string;
-  /** e.g. "0.82× B1" */
+  /** CPU columns from another result (S7: both loads together). */
+  cpuOf?: LoadResult | null;
+  /** What the row is judged against, e.g. "B1 list". */
+  floor?: string;
+  /** Throughput (and latency) ratio to the floor, e.g. "0.82×". */
   ratio?: string;
+  /** The floor's CPU per request over this row's (app + PostgreSQL): 1.0 costs what the floor costs. */
+  cpuRatio?: string;
   target?: string;
+  /** Against the target as stated, by req/s (and p99 where the target names it). */
   met?: boolean | null;
+  /** The same target's throughput part judged by CPU per request instead of req/s. */
+  metCpu?: boolean | null;
   note?: string;
 }
 
 const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : '–');
+/** CPU ms per request: three significant digits without exponent notation. */
+export const fmtMs = (n: number | null) => (n === null ? '–' : n < 1 ? n.toFixed(3) : n < 10 ? n.toFixed(2) : n < 100 ? n.toFixed(1) : n.toFixed(0));
+const yesNo = (b: boolean | null | undefined) => (b === undefined || b === null ? '' : b ? 'met' : '**missed**');
 
 export function table(rows: Row[]): string {
   const lines = [
-    '| Scenario | req/s | p50 ms | p99 ms | errors | ratio | target | met? |',
-    '|---|---:|---:|---:|---:|---:|---|:---:|',
+    '| Scenario | req/s | p50 ms | p99 ms | errors | API CPU ms/req | PG CPU ms/req | peak RSS MB | floor | ratio (req/s) | ratio (CPU) | target | req/s | CPU |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---|:---:|:---:|',
   ];
   for (const r of rows) {
     const res = r.result;
-    const met = r.met === undefined || r.met === null ? '' : r.met ? 'yes' : '**no**';
     const rps = res ? (r.throughput ?? fmt(res.rps, 0)) : (r.note ?? 'not run');
-    lines.push(`| ${r.scenario} | ${rps} | ${res ? fmt(res.p50) : ''} | ${res ? fmt(res.p99) : ''} | ${res ? res.errors : ''} | ${r.ratio ?? ''} | ${r.target ?? ''} | ${met} |`);
+    const cpu = cpuPerRequest(r.cpuOf ?? res);
+    const rss = res?.usage?.rssPeakMb;
+    const cells = res
+      ? [fmt(res.p50), fmt(res.p99), String(res.errors), fmtMs(cpu.app), fmtMs(cpu.pg), rss == null ? '–' : fmt(rss, 0)]
+      : ['', '', '', '', '', ''];
+    lines.push(`| ${[r.scenario, rps, ...cells, r.floor ?? '', r.ratio ?? '', r.cpuRatio ?? '', r.target ?? '', yesNo(r.met), yesNo(r.metCpu)].join(' | ')} |`);
   }
   return lines.join('\n');
 }

@@ -1,6 +1,6 @@
 import type { Req } from './load.js';
 import { BENCH_PASSWORD } from './seed.js';
-import { SEARCH_TERMS, TextGen, documentId, userEmail, userId } from './text.js';
+import { TextGen, documentId, userEmail, userId } from './text.js';
 
 // Request builders for S1–S7 and the B1 floor. Each call returns the next request of a
 // rotation over users and documents, so the load is spread over many owners and rows.
@@ -38,11 +38,12 @@ export const scenarios = {
       return { method: 'GET', path: `${API}/documents/${documentId(r.user, r.doc)}`, headers: r.auth };
     };
   },
-  search(pop: Population): () => Req {
+  /** S3 over one term list (COMMON_SEARCH_TERMS or RARE_SEARCH_TERMS of text.ts). */
+  search(pop: Population, terms: string[]): () => Req {
     const next = rotation(pop);
     return () => {
       const r = next();
-      return { method: 'GET', path: `${API}/documents/search?q=${encodeURIComponent(SEARCH_TERMS[r.n % SEARCH_TERMS.length]!)}&limit=20`, headers: r.auth };
+      return { method: 'GET', path: `${API}/documents/search?q=${encodeURIComponent(terms[r.n % terms.length]!)}&limit=20`, headers: r.auth };
     };
   },
   create(pop: Population): () => Req {
@@ -55,14 +56,32 @@ export const scenarios = {
   },
   batch(pop: Population, size = 100): () => Req {
     const next = rotation(pop);
-    const gen = new TextGen(4343);
-    // Bodies differ only in their keys: build the items once, stamp keys per request.
-    const items = Array.from({ length: size }, () => newDocument(gen, ''));
+    const bodyOf = batchBodies(pop, size, 's5');
     return () => {
       const r = next();
-      const documents = items.map((item, k) => ({ ...item, s3_key: `${pop.runId}/s5/${r.n}/${k}` }));
-      return { method: 'POST', path: `${API}/documents/batch`, headers: r.auth, body: JSON.stringify({ documents }) };
+      return { method: 'POST', path: `${API}/documents/batch`, headers: r.auth, body: bodyOf(r.n) };
     };
+  },
+  /** B4: S4's bodies (same generator seed), the owner in the query string instead of a token. */
+  floorCreate(pop: Population): () => Req {
+    const next = rotation(pop);
+    const gen = new TextGen(4242);
+    return () => {
+      const r = next();
+      return { method: 'POST', path: `/floor/documents?owner=${userId(r.user)}`, body: JSON.stringify(newDocument(gen, `${pop.runId}/b4/${r.n}`)) };
+    };
+  },
+  /** B5: S5's bodies. */
+  floorBatch(pop: Population, size = 100): () => Req {
+    const next = rotation(pop);
+    const bodyOf = batchBodies(pop, size, 'b5');
+    return () => {
+      const r = next();
+      return { method: 'POST', path: `/floor/documents/batch?owner=${userId(r.user)}`, body: bodyOf(r.n) };
+    };
+  },
+  floorLive(): () => Req {
+    return () => ({ method: 'GET', path: '/floor/live' });
   },
   login(pop: Population): () => Req {
     let i = 0;
@@ -83,6 +102,13 @@ export const scenarios = {
     return () => ({ method: 'GET', path: '/health/live' });
   },
 };
+
+/** Batch bodies that differ only in their keys: the items are built once, keys stamped per request. */
+function batchBodies(pop: Population, size: number, tag: string): (n: number) => string {
+  const gen = new TextGen(4343);
+  const items = Array.from({ length: size }, () => newDocument(gen, ''));
+  return (n) => JSON.stringify({ documents: items.map((item, k) => ({ ...item, s3_key: `${pop.runId}/${tag}/${n}/${k}` })) });
+}
 
 /**
  * A document as an upload pipeline registers it: metadata, no extracted text yet (text

@@ -1,20 +1,71 @@
-// The SQL the data API runs for S1 (list) and S2 (get), run bare by the floors: B1 through
-// postgres.js in a bare Fastify route, B2 through pgbench. Keep it in step with
-// src/features/documents/queries.ts: the floor is only fair if the statements match.
+// The SQL the data API runs, run bare by the floors: B1/B4/B5 through postgres.js in a bare
+// Fastify route, B2 through pgbench. Keep it in step with src/features/documents/queries.ts
+// and src/features/audit/record.ts: a floor is only fair if the statements match. The texts
+// below are what drizzle renders for those functions (checked with PgDialect.sqlToQuery).
 
 const LIST_COLUMNS = 'id, owner_id, title, description, status, s3_bucket, s3_key, content_type, size_bytes, sha256, tags, metadata, analysis_count, created_at, updated_at';
+const ETAG = `md5(id::text || ':' || xmin::text) as etag`;
 
 /** $1 owner, $2 limit + 1 (the extra row tells whether there is a next page). */
 export const LIST_SQL = `select ${LIST_COLUMNS} from documents where owner_id = $1 order by created_at desc nulls first, id desc nulls first limit $2`;
 
 /** $1 id, $2 owner. The etag is the API's: md5(id || ':' || xmin). */
-export const GET_SQL = `select ${LIST_COLUMNS}, content_text, md5(id::text || ':' || xmin::text) as etag from documents where id = $1 and owner_id = $2 limit 1`;
+export const GET_SQL = `select ${LIST_COLUMNS}, content_text, ${ETAG} from documents where id = $1 and owner_id = $2 limit 1`;
+
+/** The markers and ts_headline options of queries.ts (parameters $4 and $5 of SEARCH_SQL). */
+export const SEARCH_MARKS = '\u0002\u0003';
+export const SEARCH_HEADLINE = 'StartSel=\u0002, StopSel=\u0003, MaxWords=35, MinWords=15, MaxFragments=2, FragmentDelimiter=" … "';
+
+/** $1 the user's text, $2 owner, $3 limit, $4 SEARCH_MARKS, $5 SEARCH_HEADLINE: searchDocuments for a non-admin. */
+export const SEARCH_SQL = `with q as (select websearch_to_tsquery('english', $1) as query),
+hits as (
+  select ${LIST_COLUMNS.split(', ').map((c) => `documents.${c}`).join(', ')}, documents.description as hl_description,
+         documents.content_text as hl_content,
+         ts_rank('{0.1, 0.2, 0.4, 1.0}', documents.search, q.query) as rank
+  from documents, q
+  where documents.search @@ q.query and documents.owner_id = $2
+  order by rank desc, documents.id
+  limit $3
+)
+select hits.*, ts_headline('english', translate(concat_ws(' ', hits.title, hits.hl_description, hits.hl_content), $4, ''), q.query, $5) as snippet
+from hits, q
+order by hits.rank desc, hits.id`;
+
+const RETURNING_FULL = `${LIST_COLUMNS}, content_text, ${ETAG}`;
+
+/** insertDocument: the columns S4's body carries, $1 owner ... $8 metadata. */
+export const INSERT_SQL = `insert into documents (owner_id, title, description, s3_bucket, s3_key, content_type, size_bytes, tags, metadata)
+values ($1, $2, $3, $4, $5, $6, $7, $8, $9) on conflict do nothing returning ${RETURNING_FULL}`;
+
+/** insertDocuments: $1 owner, $2 the batch as one jsonb array. */
+export const BATCH_INSERT_SQL = `insert into documents (owner_id, title, description, status, s3_bucket, s3_key, content_type, size_bytes, sha256, content_text, tags, metadata)
+select $1::uuid, x.title, x.description, coalesce(x.status, 'uploaded'), x.s3_bucket, x.s3_key, x.content_type,
+       x.size_bytes, x.sha256, x.content_text, coalesce(x.tags, '{}'), coalesce(x.metadata, '{}')
+from jsonb_to_recordset($2::jsonb) as x(title text, description text, status text, s3_bucket text, s3_key text, content_type text, size_bytes bigint, sha256 text, content_text text, tags text[], metadata jsonb)
+on conflict do nothing
+returning ${RETURNING_FULL}`;
+
+/** recordAuditMany: $1 request id, $2 ip, $3 user agent, $4 the rows as one jsonb array. */
+export const AUDIT_SQL = `insert into audit_logs (actor_id, action, entity_type, entity_id, changes, request_id, ip, user_agent)
+select x.actor_id, x.action, x.entity_type, x.entity_id, x.changes, $1, $2, $3
+from jsonb_to_recordset($4::jsonb) as x(actor_id uuid, action text, entity_type text, entity_id text, changes jsonb)`;
+
+const literal = (s: string) => `'${s.replaceAll("'", "''")}'`;
 
 /** The same statements for pgbench: ids derived from random user and document numbers. */
-export function pgbenchScripts(users: number, docsPerUser: number): { list: string; get: string } {
+export function pgbenchScripts(users: number, docsPerUser: number, terms: { common: string[]; rare: string[] }): { list: string; get: string; searchCommon: string; searchRare: string } {
   const owner = `md5('bench-user-' || :u)::uuid`;
+  // pgbench variables are numbers: the term is picked from an array literal by index.
+  const search = (list: string[]) =>
+    `\\set u random(1, ${users})\n\\set t random(1, ${list.length})\n${SEARCH_SQL.replace('$1', `(array[${list.map(literal).join(', ')}])[:t]`)
+      .replace('$2', owner)
+      .replace('$3', '20')
+      .replace('$4', `${literal(SEARCH_MARKS)}`)
+      .replace('$5', literal(SEARCH_HEADLINE))};\n`;
   return {
     list: `\\set u random(1, ${users})\n${LIST_SQL.replace('$1', owner).replace('$2', '21')};\n`,
     get: `\\set u random(1, ${users})\n\\set d random(0, ${docsPerUser - 1})\n${GET_SQL.replace('$1', `md5('bench-doc-' || :u || '-' || :d)::uuid`).replace('$2', owner)};\n`,
+    searchCommon: search(terms.common),
+    searchRare: search(terms.rare),
   };
 }

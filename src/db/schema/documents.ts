@@ -41,7 +41,11 @@ export const documents = pgTable(
     index('documents_owner_title_idx').on(t.owner_id, t.title, t.id),
     index('documents_created_idx').on(t.created_at, t.id),
     index('documents_tags_idx').using('gin', t.tags),
-    index('documents_search_idx').using('gin', t.search),
+    // Led by the owner (btree_gin, drizzle/0003): an owner's search reads that owner's postings
+    // only, not every owner's matches of a common word. A multicolumn GIN index serves a
+    // condition on any subset of its columns equally well, so an admin's search (no owner)
+    // uses it too, and it replaces the search-only index rather than adding a ninth.
+    index('documents_owner_search_idx').using('gin', t.owner_id, t.search),
     check('documents_title_check', sql`char_length(${t.title}) between 1 and 500`),
     check('documents_status_check', sql`${t.status} in ('uploaded', 'processing', 'ready', 'failed', 'archived')`),
     check('documents_size_check', sql`${t.size_bytes} is null or ${t.size_bytes} >= 0`),

@@ -20,7 +20,7 @@ import {
 } from './schemas.js';
 import * as auth from './service.js';
 import { noStore } from '../../plugins/no-store.js';
-import { normalizeBodyEmail } from '../../lib/email.js';
+import { normalizeBodyEmail } from '../../plugins/normalize-email.js';
 import { errorResponses } from '../../errors/responses.js';
 
 const tags = ['auth'];

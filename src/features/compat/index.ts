@@ -1,7 +1,7 @@
 import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { toGoTrueError } from './auth/errors.js';
 import authRoutes from './auth/routes.js';
-import { compatErrorHandler } from './guard.js';
+import { compatErrorHandler } from '../../plugins/compat-guard.js';
 import { toPostgrestError } from './rest/errors.js';
 import restRoutes from './rest/routes.js';
 

@@ -2,8 +2,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import * as auth from '../../auth/service.js';
 import { noStore } from '../../../plugins/no-store.js';
-import { normalizeBodyEmail } from '../../../lib/email.js';
-import { apiKeyGuard, compatErrorHandler } from '../guard.js';
+import { normalizeBodyEmail } from '../../../plugins/normalize-email.js';
+import { apiKeyGuard, compatErrorHandler } from '../../../plugins/compat-guard.js';
 import { userBearer } from '../apikey.js';
 import { badJwt, GoTrueError, noAuthorization, sessionNotFound, toGoTrueError, validationFailed } from './errors.js';
 import {

@@ -5,7 +5,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { RequestContext } from '../../../context/index.js';
 import { compileFilters } from '../../../query/index.js';
 import { userBearer } from '../apikey.js';
-import { apiKeyGuard, compatErrorHandler } from '../guard.js';
+import { apiKeyGuard, compatErrorHandler } from '../../../plugins/compat-guard.js';
 import { invalidRange, notSingular, PostgrestError, rlsViolation, toPostgrestError, unknownTable } from './errors.js';
 import { contentRange, effectiveRange, parseAccept, parsePrefer, parseQuery, parseRange, type ParsedQuery, type Preferences } from './parser.js';
 import { readRows, rootWhere, shapeRows } from './read.js';

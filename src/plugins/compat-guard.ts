@@ -1,8 +1,8 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { AppError } from '../../errors/app-error.js';
-import { isInputTooComplex } from '../../errors/database.js';
-import { toAppError } from '../../errors/http.js';
-import { API_KEY_MESSAGES, checkApiKey } from './apikey.js';
+import { AppError } from '../errors/app-error.js';
+import { isInputTooComplex } from '../errors/database.js';
+import { toAppError } from '../errors/http.js';
+import { API_KEY_MESSAGES, checkApiKey } from '../features/compat/apikey.js';
 
 // What both Supabase-compatible surfaces share: the anon-key gate in front of every route,
 // and an error handler that answers in the surface's own error shape.

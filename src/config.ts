@@ -28,6 +28,7 @@ export const EnvSchema = Type.Object({
   HOST: Type.Optional(Str('Listen address (default 0.0.0.0 in production, else 127.0.0.1).')),
   PORT: Int(3000, 0, 65535, 'Listen port.'),
   LOG_LEVEL: OneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info', 'Log level.'),
+  LOG_PRETTY: Bool(false, 'Human-readable logs (pino-pretty) instead of JSON lines; npm run dev sets it; never in production.'),
   CORS_ORIGINS: Text('', 'Comma-separated allowlist of browser origins (never *).'),
   BODY_LIMIT_BYTES: Int(1_048_576, 1024, 64 * 1_048_576, 'Request body limit in bytes; the batch route allows 16 MiB.'),
   SHUTDOWN_TIMEOUT_MS: Int(10_000, 100, 120_000, 'Grace period after SIGTERM/SIGINT.'),
@@ -193,6 +194,8 @@ function configFrom(env: Env, d: ReturnType<typeof derive>) {
     host: env.HOST ?? (d.isProduction ? '0.0.0.0' : '127.0.0.1'),
     port: env.PORT,
     logLevel: env.LOG_LEVEL,
+    /** Pretty-printed logs (development): production always writes JSON lines, whatever LOG_PRETTY says. */
+    logPretty: env.LOG_PRETTY === 'true' && !d.isProduction,
     corsOrigins: env.CORS_ORIGINS.split(',')
       .map((o) => o.trim())
       .filter(Boolean),

@@ -1,10 +1,10 @@
 // Writes .env.example from EnvSchema (src/config.ts), the one declaration of the configuration:
 // every variable in declaration order, what it must be, and its default. `--check` (CI) fails
 // when the committed file differs from what this would write.
-import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { TSchema } from '@sinclair/typebox';
 import { EnvSchema, describeRule } from '../src/config.js';
+import { writeOrCheck } from './lib/generated-file.js';
 
 const root = path.resolve(import.meta.dirname, '..');
 const target = path.join(root, '.env.example');
@@ -29,7 +29,7 @@ function defaultOf(schema: TSchema): { note: string | null; value: string } {
   return { note: 'Unset by default.', value: '' };
 }
 
-export function renderEnvExample(): string {
+function renderEnvExample(): string {
   const lines = [...HEADER];
   for (const [name, schema] of Object.entries(EnvSchema.properties) as [string, TSchema][]) {
     const { note, value } = defaultOf(schema);
@@ -41,20 +41,7 @@ export function renderEnvExample(): string {
   return `${lines.join('\n')}\n`;
 }
 
-const expected = renderEnvExample();
-if (process.argv.includes('--check')) {
-  let current = '';
-  try {
-    current = readFileSync(target, 'utf8');
-  } catch {
-    // missing counts as stale
-  }
-  if (current !== expected) {
-    console.error('env check: .env.example does not match EnvSchema in src/config.ts: run `npm run env:example`');
-    process.exit(1);
-  }
-  console.log(`env check: .env.example lists all ${Object.keys(EnvSchema.properties).length} variables`);
-} else {
-  writeFileSync(target, expected);
-  console.log(`wrote .env.example (${Object.keys(EnvSchema.properties).length} variables)`);
-}
+writeOrCheck(
+  { target, expected: renderEnvExample(), label: 'env check', command: 'npm run env:example', staleBecause: 'does not match EnvSchema in src/config.ts' },
+  `.env.example lists all ${Object.keys(EnvSchema.properties).length} variables`,
+);

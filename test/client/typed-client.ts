@@ -1,6 +1,7 @@
-// Typechecked by `npm run typecheck` (not a vitest file): the README's frontend example against
-// the generated client/offbase-api.d.ts. A stale, broken or untyped (`any`) generated file
-// fails here: every `@ts-expect-error` below must be an error, and the calls must type.
+// The README's frontend example against the generated client/offbase-api.d.ts. Typechecked by
+// `npm run typecheck`: a stale, broken or untyped (`any`) generated file fails there, since
+// every `@ts-expect-error` below must be an error and the calls must type. typed-client.test.ts
+// runs it against the real app.
 import createClient from 'openapi-fetch';
 import type { paths } from '../../client/offbase-api.js';
 
@@ -25,7 +26,7 @@ export async function frontendExample(baseUrl: string, email: string, password: 
 
   const page = await api.GET('/api/v1/documents', {
     headers,
-    params: { query: { status: 'ready', tag: ['contracts'], sort: '-created_at', limit: 20, count: 'exact' } },
+    params: { query: { tag: ['contracts'], sort: '-created_at', limit: 20, count: 'exact' } },
   });
   if (page.error) throw new Error(page.error.details?.map((d) => d.field).join(', ') ?? page.error.message);
   const total: number | undefined = page.data.total;

@@ -7,6 +7,8 @@ import { parseTrustProxy } from './lib/trust-proxy.js';
 // the environment, gives every variable its default, rule and one-line description, and the
 // Config type follows from it and from configFrom() below. The README's configuration table
 // says more about each; a bad variable stops the process with a single line naming it.
+// `requiredInProduction` (true, or a note naming the alternative) marks what production
+// refuses to start without; `npm run env:example` writes .env.example from all of this.
 
 const Bool = (def: boolean, description: string) =>
   Type.Union([Type.Literal('true'), Type.Literal('false')], { default: String(def), description });
@@ -26,6 +28,7 @@ export const EnvSchema = Type.Object({
   HOST: Type.Optional(Str('Listen address (default 0.0.0.0 in production, else 127.0.0.1).')),
   PORT: Int(3000, 0, 65535, 'Listen port.'),
   LOG_LEVEL: OneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info', 'Log level.'),
+  LOG_PRETTY: Bool(false, 'Human-readable logs (pino-pretty) instead of JSON lines; npm run dev sets it; never in production.'),
   CORS_ORIGINS: Text('', 'Comma-separated allowlist of browser origins (never *).'),
   BODY_LIMIT_BYTES: Int(1_048_576, 1024, 64 * 1_048_576, 'Request body limit in bytes; the batch route allows 16 MiB.'),
   SHUTDOWN_TIMEOUT_MS: Int(10_000, 100, 120_000, 'Grace period after SIGTERM/SIGINT.'),
@@ -33,7 +36,7 @@ export const EnvSchema = Type.Object({
   TRUST_PROXY: Text('false', 'Whose X-Forwarded-For to believe: a hop count or a comma-separated list of proxy IPs/CIDRs.'),
   PUBLIC_URL: Text('http://localhost:3000', 'Base URL used in emailed links.'),
 
-  DATABASE_URL: Type.Optional(Str('postgres://user:pass@host:5432/db.', POSTGRES_URL)),
+  DATABASE_URL: Type.Optional(Str('postgres://user:pass@host:5432/db.', { ...POSTGRES_URL, requiredInProduction: 'or DB_HOST, DB_NAME, DB_USER, DB_PASSWORD' })),
   DATABASE_READ_URL: Type.Optional(Str('Optional read replica for plain reads.', POSTGRES_URL)),
   DATABASE_MIGRATION_URL: Type.Optional(Str('Optional direct endpoint for migrations behind RDS Proxy / PgBouncer.', POSTGRES_URL)),
   DB_HOST: Type.Optional(Str('Database host, when DATABASE_URL is not set (the shape ECS injects from Secrets Manager).')),
@@ -58,7 +61,7 @@ export const EnvSchema = Type.Object({
   EMBEDDED_DB_DIR: Text('.data/postgres', 'Development only: where the embedded PostgreSQL keeps its data.'),
   EMBEDDED_DB_PORT: Int(54329, 1, 65535, "Development only: the embedded PostgreSQL's port."),
 
-  JWT_SECRET: Type.Optional(Type.String({ description: 'HS256 secret for access tokens, at least 32 bytes; required in production.' })),
+  JWT_SECRET: Type.Optional(Type.String({ description: 'HS256 secret for access tokens, at least 32 bytes; generated per start in development.', requiredInProduction: true })),
   JWT_PREVIOUS_SECRETS: Type.Optional(Type.String({ description: 'Comma-separated previous signing keys that still verify, never sign.' })),
   JWT_ISSUER: Text('offbase', 'iss of access tokens.'),
   JWT_AUDIENCE: Text('authenticated', 'aud of access tokens.'),
@@ -98,7 +101,8 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-function describe(schema: TSchema): string {
+/** What a variable must be, in words: error messages and the generated .env.example use it. */
+export function describeRule(schema: TSchema): string {
   if (schema.anyOf) return `one of ${schema.anyOf.map((s: TSchema) => s.const).join(', ')}`;
   if (schema.type === 'integer') return `an integer from ${schema.minimum} to ${schema.maximum}`;
   if (schema.pattern) return `a value matching ${schema.pattern}`;
@@ -119,7 +123,7 @@ function parseEnv(source: Record<string, string | undefined>): Env {
     const schema = EnvSchema.properties[name as keyof Env] as TSchema;
     const secret = /SECRET|PASSWORD|TOKEN|KEY|URL/.test(name);
     const shown = secret ? '' : ` (got ${JSON.stringify(raw[name])})`;
-    throw new ConfigError(`${name} must be ${describe(schema)}${shown}`);
+    throw new ConfigError(`${name} must be ${describeRule(schema)}${shown}`);
   }
   return env as Env;
 }
@@ -190,6 +194,8 @@ function configFrom(env: Env, d: ReturnType<typeof derive>) {
     host: env.HOST ?? (d.isProduction ? '0.0.0.0' : '127.0.0.1'),
     port: env.PORT,
     logLevel: env.LOG_LEVEL,
+    /** Pretty-printed logs (development): production always writes JSON lines, whatever LOG_PRETTY says. */
+    logPretty: env.LOG_PRETTY === 'true' && !d.isProduction,
     corsOrigins: env.CORS_ORIGINS.split(',')
       .map((o) => o.trim())
       .filter(Boolean),

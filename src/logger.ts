@@ -1,4 +1,6 @@
+import { createRequire } from 'node:module';
 import pino, { type Logger, type LoggerOptions } from 'pino';
+import type { PrettyOptions } from 'pino-pretty';
 import type { Config } from './config.js';
 
 // Anything that could carry a credential is censored before a line is written, wherever
@@ -58,9 +60,39 @@ export function loggerOptions(config: Pick<Config, 'logLevel'>): LoggerOptions {
   };
 }
 
-/** The process logger: JSON lines on stdout, which CloudWatch and every log shipper read. */
-export function createLogger(config: Pick<Config, 'logLevel'>, destination?: pino.DestinationStream): Logger {
+type PrettyFactory = (options: PrettyOptions) => pino.DestinationStream;
+
+/**
+ * pino-pretty is a devDependency, absent from the production image: loaded only when asked
+ * for, and when it is missing the logs stay JSON (said once, in JSON) rather than the process
+ * failing to start.
+ */
+function prettyStream(destination: pino.DestinationStream | undefined): pino.DestinationStream | null {
+  let pretty: PrettyFactory;
+  try {
+    pretty = createRequire(import.meta.url)('pino-pretty') as PrettyFactory;
+  } catch {
+    return null;
+  }
+  return pretty({
+    // A stream given by a caller (tests) gets plain text; the terminal gets colour when it is one.
+    ...(destination ? { destination, colorize: false } : { destination: 1 }),
+    translateTime: 'SYS:HH:MM:ss.l',
+    ignore: 'pid,hostname,service',
+  });
+}
+
+/**
+ * The process logger: JSON lines on stdout, which CloudWatch and every log shipper read; with
+ * `logPretty` (LOG_PRETTY=true outside production, `npm run dev`) pretty-printed instead. Either
+ * way redaction and the serializers run first: the pretty printer only sees censored lines.
+ */
+export function createLogger(config: Pick<Config, 'logLevel'> & Partial<Pick<Config, 'logPretty'>>, destination?: pino.DestinationStream): Logger {
+  const pretty = config.logPretty ? prettyStream(destination) : null;
+  if (pretty) return pino(loggerOptions(config), pretty);
   // Asynchronous stdout: a synchronous write per request line costs the hot path a system
   // call; sonic-boom coalesces lines written while one write is in flight and flushes on exit.
-  return pino(loggerOptions(config), destination ?? pino.destination({ dest: 1, sync: false }));
+  const log = pino(loggerOptions(config), destination ?? pino.destination({ dest: 1, sync: false }));
+  if (config.logPretty) log.warn('LOG_PRETTY=true but pino-pretty (a devDependency) is not installed: logging JSON lines');
+  return log;
 }

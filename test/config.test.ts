@@ -1,3 +1,6 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { TSchema } from '@sinclair/typebox';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, EnvSchema, loadConfig } from '../src/config.js';
 
@@ -112,5 +115,28 @@ describe('configuration', () => {
       const description: unknown = (schema as { description?: unknown }).description;
       expect(typeof description === 'string' && description.length > 0 && !description.includes('\n'), name).toBe(true);
     }
+  });
+
+  it('marks exactly what production refuses to start without', () => {
+    const marked = Object.entries(EnvSchema.properties)
+      .filter(([, schema]) => (schema as TSchema).requiredInProduction)
+      .map(([name]) => name);
+    expect(marked.sort()).toEqual(['DATABASE_URL', 'JWT_SECRET']);
+    for (const name of marked) {
+      const { [name as keyof typeof prod]: _dropped, ...without } = prod;
+      expect(() => loadConfig(without), name).toThrow(ConfigError);
+    }
+  });
+
+  it("the README's configuration table names every EnvSchema variable, and only those", () => {
+    const readme = readFileSync(path.join(import.meta.dirname, '..', 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('\n## Configuration\n'), readme.indexOf('\n## Migrations\n'));
+    const firstCells = section
+      .split('\n')
+      .filter((line) => line.startsWith('| `'))
+      .map((line) => line.split('|')[1]!);
+    const documented = new Set(firstCells.flatMap((cell) => [...cell.matchAll(/`([A-Z][A-Z0-9_]*)`/g)].map((m) => m[1]!)));
+    expect(firstCells.length).toBeGreaterThan(40);
+    expect([...documented].sort()).toEqual(Object.keys(EnvSchema.properties).sort());
   });
 });

@@ -26,6 +26,11 @@ declare module 'fastify' {
     requireAdmin(request: FastifyRequest, reply: FastifyReply): Promise<void>;
     /** Other issuers' access tokens accepted besides offbase's own (see features/auth/verifiers.ts). */
     tokenVerifiers: TokenVerifiers;
+    /**
+     * Whether `token` is validly signed and unexpired by one of offbase's keys (current or
+     * previous), whatever its session's state: for telling "bad token" from "session ended".
+     */
+    signedByUs(token: string): boolean;
   }
 }
 
@@ -47,6 +52,24 @@ export default fp<{ config: Config }>(
       verify: { algorithms: ['HS256'], allowedIss: config.auth.issuer, allowedAud: config.auth.audience, requiredClaims: ['exp', 'iss', 'aud'] },
     });
 
+    // The verify options for one of our tokens: its key chosen by kid (none for the current
+    // key, so the registered verifier is used as is); null for a kid that is not ours.
+    const keyOptionsFor = (token: string): { key: string } | undefined | null => {
+      const key = keys.keyFor(token);
+      if (key === null) return null;
+      return key === keys.current.secret ? undefined : { key };
+    };
+    app.decorate('signedByUs', (token: string) => {
+      const options = keyOptionsFor(token);
+      if (options === null) return false;
+      try {
+        app.jwt.verify(token, options);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+
     const checkSession = createSessionCheck(app.db);
     const verifiers = new TokenVerifiers();
     app.decorate('tokenVerifiers', verifiers);
@@ -57,10 +80,10 @@ export default fp<{ config: Config }>(
       const token = header.replace(/^bearer\s+/i, '');
       let claims: AccessTokenClaims;
       try {
-        const key = keys.keyFor(token);
-        if (key === null) throw new Error('unknown kid');
+        const options = keyOptionsFor(token);
+        if (options === null) throw new Error('unknown kid');
         // A previous key is passed per call; the registered verify options still apply.
-        claims = key === keys.current.secret ? await request.jwtVerify<AccessTokenClaims>() : await request.jwtVerify<AccessTokenClaims>({ key });
+        claims = await request.jwtVerify<AccessTokenClaims>(options);
       } catch {
         // Not one of ours: another issuer's, if one is plugged in (the Supabase cut-over).
         const whole = WHOLE_BEARER.exec(header)?.[1];

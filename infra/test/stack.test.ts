@@ -4,7 +4,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import { CURRENTLY_RECOMMENDED_FLAGS } from 'aws-cdk-lib/cx-api';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { environment, type EnvironmentConfig } from '../lib/environments.js';
+import { environment, imageReference, type EnvironmentConfig } from '../lib/environments.js';
 import { OffbaseStack } from '../lib/offbase-stack.js';
 
 const IMAGE = '123456789012.dkr.ecr.eu-west-1.amazonaws.com/offbase:1.0.0';
@@ -27,6 +27,7 @@ const synth = (config: EnvironmentConfig): Template => Template.fromStack(stackO
 type Resource = { Type: string; Properties: Record<string, unknown> };
 type Container = {
   Name: string;
+  Image?: unknown;
   Command?: string[];
   Environment?: { Name: string; Value: unknown }[];
   Secrets?: { Name: string; ValueFrom: unknown }[];
@@ -219,6 +220,17 @@ describe('service', () => {
       for (const name of ['migrate', 'migrate-on-boot', 'bootstrap-roles']) {
         expect(secretNames(container(t, name)).filter((n) => n.startsWith('JWT'))).toEqual([]);
       }
+    }
+  });
+
+  it('every container that connects verifies the database against the bundle at the path the Dockerfile puts it', () => {
+    const dockerfile = readFileSync(new URL('../../Dockerfile', import.meta.url), 'utf8');
+    const runtime = dockerfile.slice(dockerfile.indexOf('AS runtime'));
+    const bundlePath = /DB_SSL_CA=(\S+)/.exec(runtime)?.[1];
+    expect(bundlePath).toBeTruthy();
+    expect(runtime).toMatch(new RegExp(`^COPY --from=build --chmod=0644 \\S+ ${bundlePath}$`, 'm'));
+    for (const t of all()) {
+      for (const c of containers(t)) expect(env(c), c.Name).toMatchObject({ DB_SSL: 'verify-full', DB_SSL_CA: bundlePath });
     }
   });
 
@@ -517,6 +529,34 @@ describe('prod refuses to synthesize what it must not deploy', () => {
     expect(() => stackOf(environment('prod', PROD_IMAGE, noOwner))).toThrow(/owner is required/);
     expect(() => stackOf(environment('prod', IMAGE, PROD))).toThrow(/pinned by digest/);
     expect(JSON.stringify(container(prod, 'api'))).toContain(`offbase@${DIGEST}`);
+  });
+
+  it('every container of every task definition (service, migrate, bootstrap-roles) runs the digest, never a tag', () => {
+    for (const t of [prod, prodDirect]) {
+      const all = containers(t);
+      expect(all.map((c) => c.Name).sort()).toEqual(expect.arrayContaining(['api', 'migrate-on-boot']));
+      expect(Object.keys(t.findResources('AWS::ECS::TaskDefinition')).length).toBeGreaterThanOrEqual(3);
+      for (const c of all) {
+        const image = JSON.stringify(c.Image);
+        expect(image, c.Name).toContain(`/offbase@${DIGEST}`);
+        expect(image, c.Name).not.toMatch(/offbase:/);
+      }
+    }
+  });
+
+  it('-c image=<repository> -c imageDigest=sha256:… is the same deployment as image=<repository>@sha256:…', () => {
+    const repo = '123456789012.dkr.ecr.eu-west-1.amazonaws.com/offbase';
+    expect(imageReference(repo, DIGEST)).toBe(PROD_IMAGE);
+    expect(imageReference(PROD_IMAGE)).toBe(PROD_IMAGE);
+    expect(imageReference(IMAGE)).toBe(IMAGE);
+    // A registry port is not a tag.
+    expect(imageReference('registry.example.com:5000/team/offbase', DIGEST)).toBe(`registry.example.com:5000/team/offbase@${DIGEST}`);
+    expect(() => imageReference(IMAGE, DIGEST)).toThrow(/without a tag or digest/);
+    expect(() => imageReference(PROD_IMAGE, DIGEST)).toThrow(/without a tag or digest/);
+    for (const bad of ['sha256:abc', `sha256:${'AB'.repeat(32)}`, 'ab'.repeat(32), `sha512:${'ab'.repeat(64)}`, '']) {
+      expect(() => imageReference(repo, bad), bad).toThrow(/imageDigest must be sha256/);
+    }
+    expect(() => stackOf(environment('prod', imageReference(repo, DIGEST), PROD))).not.toThrow();
   });
 });
 

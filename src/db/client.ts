@@ -94,14 +94,47 @@ export async function poolOptions(
   };
 }
 
+type Callback = (client: Sql) => unknown;
+
+/**
+ * The client drizzle is given: the pool, except that every statement it sends is a prepared
+ * one. drizzle's query builder sends its statements unnamed (`prepare: false`) unless a
+ * query is built with `.prepare(name)`, and postgres.js then spends a round trip describing
+ * the statement before it can bind it, while PostgreSQL parses and plans it afresh: two
+ * round trips and a plan per statement, where a prepared statement costs one round trip and
+ * is planned once per connection. postgres.js keys its per-connection statement cache by the
+ * statement text, which drizzle renders with placeholders, so the cache holds one entry per
+ * query shape. DB_PREPARE=false (a transaction pooler) still wins: the pool's own `prepare`
+ * option gates every statement, so behind PgBouncer nothing is prepared.
+ * Transactions and savepoints hand drizzle a client of their own; those prepare too.
+ */
+export function preparingClient(sql: Sql): Sql {
+  return new Proxy(sql, {
+    get(target, prop, receiver) {
+      if (prop === 'unsafe') {
+        return (query: string, params?: unknown[], options?: Record<string, unknown>) =>
+          target.unsafe(query, params as never, { ...options, prepare: true });
+      }
+      if (prop === 'begin' || prop === 'savepoint') {
+        const open = Reflect.get(target, prop, receiver) as (...args: unknown[]) => unknown;
+        return (...args: unknown[]) => {
+          const fn = args.pop() as Callback;
+          return open(...args, (client: Sql) => fn(preparingClient(client)));
+        };
+      }
+      return Reflect.get(target, prop, receiver) as unknown;
+    },
+  });
+}
+
 export async function createDatabase(config: DatabaseConfig, url: string): Promise<Database> {
   const sql = withQueryDeadline(postgres(url, await poolOptions(config, url)), config.queryDeadlineMs);
-  const db = drizzle(sql, { schema });
+  const db = drizzle(preparingClient(sql), { schema });
   let readSql = sql;
   let readDb = db;
   if (config.readUrl) {
     readSql = withQueryDeadline(postgres(config.readUrl, await poolOptions(config, config.readUrl)), config.queryDeadlineMs);
-    readDb = drizzle(readSql, { schema });
+    readDb = drizzle(preparingClient(readSql), { schema });
   }
   return {
     db,

@@ -48,8 +48,9 @@ export default fp<{ database: Database }>(
     });
     if (hasReplica) {
       // Any successful unsafe method counts as a write, so routes cannot forget to mark it.
-      app.addHook('onResponse', async (request, reply) => {
+      app.addHook('onResponse', (request, reply, done) => {
         if (request.method !== 'GET' && request.method !== 'HEAD' && reply.statusCode < 400) request.markWrite();
+        done();
       });
     }
   },

@@ -60,15 +60,31 @@ export default fp<{ config: Config }>(
     poolMax.set({ pool: 'primary' }, config.db.poolMax);
     if (app.database.readDb !== app.database.db) poolMax.set({ pool: 'replica' }, config.db.poolMax);
 
-    app.addHook('onRequest', async () => {
+    // Callback hooks (no promise per request). prom-client hashes the label values on every
+    // call; one child per (method, route, status) is looked up by a string key instead.
+    type Child = { requests: { inc(): void }; duration: { observe(v: number): void } };
+    const children = new Map<string, Child>();
+    const child = (method: string, route: string, status: number): Child => {
+      const key = `${method} ${status} ${route}`;
+      let found = children.get(key);
+      if (!found) {
+        const labels = { method, route, status_code: String(status) };
+        found = { requests: requests.labels(labels), duration: duration.labels(labels) };
+        children.set(key, found);
+      }
+      return found;
+    };
+    app.addHook('onRequest', (_request, _reply, done) => {
       inFlight.inc();
+      done();
     });
-    app.addHook('onResponse', async (request, reply) => {
+    app.addHook('onResponse', (request, reply, done) => {
       inFlight.dec();
       // Route templates only (/documents/:id), never raw paths: bounded label cardinality.
-      const labels = { method: request.method, route: request.routeOptions.url ?? 'unmatched', status_code: String(reply.statusCode) };
-      requests.inc(labels);
-      duration.observe(labels, reply.elapsedTime / 1000);
+      const c = child(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode);
+      c.requests.inc();
+      c.duration.observe(reply.elapsedTime / 1000);
+      done();
     });
 
     if (config.metrics.port === null && config.metrics.token !== null) {

@@ -18,8 +18,9 @@ export default fp(
       if (closing) done(new AppError('service_unavailable', { message: 'The server is shutting down; retry the request.', retryAfterS: 1 }));
       else done();
     });
-    app.addHook('onSend', async (_request, reply) => {
+    app.addHook('onSend', (_request, reply, payload, done) => {
       if (closing) reply.header('connection', 'close');
+      done(null, payload);
     });
   },
   { name: 'shutdown' },

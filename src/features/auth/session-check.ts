@@ -1,4 +1,4 @@
-import { eq, sql } from 'drizzle-orm';
+import { and, eq, gt, isNull, sql } from 'drizzle-orm';
 import type { Db } from '../../db/client.js';
 import { sessions, users } from '../../db/schema/index.js';
 import { isUuid } from '../../lib/uuid.js';
@@ -12,11 +12,21 @@ export type SessionCheck = (claims: AccessTokenClaims) => Promise<SessionUser | 
  * built and prepared once, here, not per request: one primary-key read on the primary.
  */
 export function createSessionCheck(db: Db): SessionCheck {
+  // Every condition is in the statement, so it answers one short row (the role) or none,
+  // and the expiry is judged by the database's clock, as every other session rule is.
   const sessionQuery = db
-    .select({ revoked_at: sessions.revoked_at, expires_at: sessions.expires_at, disabled_at: users.disabled_at, role: users.role, user_id: users.id })
+    .select({ role: users.role })
     .from(sessions)
     .innerJoin(users, eq(users.id, sessions.user_id))
-    .where(eq(sessions.id, sql.placeholder('sid')))
+    .where(
+      and(
+        eq(sessions.id, sql.placeholder('sid')),
+        eq(sessions.user_id, sql.placeholder('sub')),
+        isNull(sessions.revoked_at),
+        gt(sessions.expires_at, sql`now()`),
+        isNull(users.disabled_at),
+      ),
+    )
     .limit(1)
     .prepare('offbase_authenticate_session');
 
@@ -27,8 +37,8 @@ export function createSessionCheck(db: Db): SessionCheck {
     // revoke it, and the access token dies with it instead of at expiry. Deliberately no
     // cache: one primary-key read on the primary makes a revocation in any task effective
     // in every task on the next request (a replica could lag behind the revocation).
-    const [row] = await sessionQuery.execute({ sid });
-    if (!row || row.user_id !== claims.sub || row.revoked_at || row.disabled_at || Date.parse(row.expires_at) <= Date.now()) return null;
+    const [row] = await sessionQuery.execute({ sid, sub: claims.sub });
+    if (!row) return null;
     // The role is read fresh so a demotion takes effect on the next request.
     return { ...claims, sid, role: row.role };
   };

@@ -1,5 +1,6 @@
 import { and, eq, inArray, sql, type SQL } from 'drizzle-orm';
 import type { DbOrTx } from '../../db/client.js';
+import { statementCache } from '../../db/prepared.js';
 import { analyses, documents } from '../../db/schema/index.js';
 import type { Actor } from '../../context/index.js';
 import { compileFilters, compileOrder, decodeCursor, defineTable, keysetCondition, ownerScope as scopeOf, type Filter, type RowsQuery, type SortTerm } from '../../query/index.js';
@@ -69,7 +70,33 @@ function listFilters(f: ListFilters): Filter[] {
 
 const whereOf = (actor: Actor, f: ListFilters) => and(ownerScope(actor, f.owner_id), compileFilters(documentTable, listFilters(f)));
 
+// The hot reads, rendered once per handle and shape (src/db/prepared.ts): the same SQL as the
+// builder chains below render, with placeholders for the values. Shapes: own or any (admin
+// powers), and for the list's first page the one sort term (a handful of sortable columns).
+const firstPage = statementCache((db, shape) => {
+  const { own, sort } = JSON.parse(shape) as { own: boolean; sort: SortTerm[] };
+  return db
+    .select(documentColumns)
+    .from(documents)
+    .where(own ? eq(documents.owner_id, sql.placeholder('owner')) : undefined)
+    .orderBy(...compileOrder(documentTable, sort))
+    .limit(sql.placeholder('limit'))
+    .prepare('offbase_documents_first_page');
+});
+const getOne = statementCache((db, shape) =>
+  db
+    .select(withContent)
+    .from(documents)
+    .where(shape === 'own' ? and(eq(documents.id, sql.placeholder('id')), eq(documents.owner_id, sql.placeholder('owner'))) : eq(documents.id, sql.placeholder('id')))
+    .limit(1)
+    .prepare('offbase_documents_get'),
+);
+const noFilters = (f: ListFilters) => Object.values(f).every((v) => v === undefined);
+
 export async function listDocuments(db: DbOrTx, actor: Actor, f: ListFilters, sort: SortTerm[], limit: number, cursor?: string): Promise<DocumentRow[]> {
+  if (!cursor && sort.length === 1 && noFilters(f)) {
+    return firstPage(db, JSON.stringify({ own: !actor.admin, sort })).execute({ owner: actor.id, limit: limit + 1 });
+  }
   const after = cursor ? keysetCondition(documentTable, sort, decodeCursor(documentTable, sort, cursor)) : undefined;
   return db
     .select(documentColumns)
@@ -84,6 +111,10 @@ export async function countDocuments(db: DbOrTx, actor: Actor, f: ListFilters): 
 }
 
 export async function getDocument(db: DbOrTx, actor: Actor, id: string, lock = false): Promise<FullDocumentRow | undefined> {
+  if (!lock) {
+    const [row] = await getOne(db, actor.admin ? 'any' : 'own').execute({ id, owner: actor.id });
+    return row;
+  }
   const query = db.select(withContent).from(documents).where(and(eq(documents.id, id), ownerScope(actor))).limit(1);
   const [row] = lock ? await query.for('update') : await query;
   return row;

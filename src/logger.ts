@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import pino, { type Logger, type LoggerOptions } from 'pino';
 import type { PrettyOptions } from 'pino-pretty';
 import type { Config } from './config.js';
+import { traceLogMixin } from './observability/tracer.js';
 
 // Anything that could carry a credential is censored before a line is written, wherever
 // it appears (headers, bodies a handler chose to log, error objects).
@@ -36,18 +37,24 @@ export const REDACT_PATHS = [
 const PARAMS_IN_TEXT = /\nparams: .*/g;
 type SerializedError = ReturnType<typeof pino.stdSerializers.err> & { params?: unknown; message?: string; stack?: string };
 
+/** text with a failed statement's bind parameters cut out (logs here, span statuses in observability/). */
+export const withoutParams = (text: string): string => text.replace(PARAMS_IN_TEXT, '\nparams: [redacted]');
+
 export function serializeError(err: Error): SerializedError {
   const out = pino.stdSerializers.err(err) as SerializedError;
   if (!out || typeof out !== 'object') return out;
   delete out.params;
-  if (typeof out.message === 'string') out.message = out.message.replace(PARAMS_IN_TEXT, '\nparams: [redacted]');
-  if (typeof out.stack === 'string') out.stack = out.stack.replace(PARAMS_IN_TEXT, '\nparams: [redacted]');
+  if (typeof out.message === 'string') out.message = withoutParams(out.message);
+  if (typeof out.stack === 'string') out.stack = withoutParams(out.stack);
   return out;
 }
 
 export function loggerOptions(config: Pick<Config, 'logLevel'>): LoggerOptions {
+  // With tracing on, each line also names its trace and span (observability/tracer.ts).
+  const mixin = traceLogMixin();
   return {
     level: config.logLevel,
+    ...(mixin ? { mixin } : {}),
     base: { service: 'offbase' },
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     // Requests are logged once, on completion, by plugins/request-log.ts; the default

@@ -17,8 +17,10 @@ export default fp(
       recordExceptions: false,
       // url.path defaults to request.url, query string and all (a verify token, a search
       // term): the path alone, as the request log keeps it.
+      // The span is named `{method} {route}`, as the HTTP conventions name server spans.
       requestHook: (span, request) => {
         span.setAttribute('url.path', request.url.split('?')[0]!);
+        span.updateName(request.routeOptions.url ? `${request.method} ${request.routeOptions.url}` : request.method);
       },
     });
     await app.register(instrumentation.plugin());

@@ -37,15 +37,12 @@ export const REDACT_PATHS = [
 const PARAMS_IN_TEXT = /\nparams: .*/g;
 type SerializedError = ReturnType<typeof pino.stdSerializers.err> & { params?: unknown; message?: string; stack?: string };
 
-/** text with a failed statement's bind parameters cut out (logs here, span statuses in observability/). */
-export const withoutParams = (text: string): string => text.replace(PARAMS_IN_TEXT, '\nparams: [redacted]');
-
 export function serializeError(err: Error): SerializedError {
   const out = pino.stdSerializers.err(err) as SerializedError;
   if (!out || typeof out !== 'object') return out;
   delete out.params;
-  if (typeof out.message === 'string') out.message = withoutParams(out.message);
-  if (typeof out.stack === 'string') out.stack = withoutParams(out.stack);
+  if (typeof out.message === 'string') out.message = out.message.replace(PARAMS_IN_TEXT, '\nparams: [redacted]');
+  if (typeof out.stack === 'string') out.stack = out.stack.replace(PARAMS_IN_TEXT, '\nparams: [redacted]');
   return out;
 }
 

@@ -1,6 +1,5 @@
 import type { SpanExporter, Sampler, SpanProcessor, Span as SdkSpan } from '@opentelemetry/sdk-trace-base';
 import type { Config } from '../config.js';
-import { withoutParams } from '../logger.js';
 import { setActiveTracing } from './tracer.js';
 
 export type TracingConfig = Config['tracing'];
@@ -16,16 +15,16 @@ export interface StartTracingOptions {
 }
 
 /**
- * A failed request's status message is its error's message, and a database error's message
- * (drizzle's "Failed query: … params: …") quotes the bound values: they are cut before any
- * exporter sees the span.
+ * A failed request's status message is its error's message, and messages quote what they
+ * were given: drizzle's "Failed query: … params: …" the bound values, a parse error the query
+ * string. Every status message is dropped before any exporter sees the span; the status code
+ * stays, and the spans offbase opens name the failure in `error.type`.
  */
 function scrubber(): SpanProcessor {
   return {
     onStart() {},
     onEnding(span: SdkSpan) {
-      const message = span.status.message;
-      if (message) span.setStatus({ code: span.status.code, message: withoutParams(message) });
+      if (span.status.message !== undefined) span.setStatus({ code: span.status.code });
     },
     onEnd() {},
     forceFlush: async () => {},

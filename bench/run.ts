@@ -22,6 +22,7 @@ import { acquireTokens } from './lib/sessions.js';
 import { ensureTemplate } from './lib/seed.js';
 import { pgbenchScripts } from './lib/sql.js';
 import { COMMON_SEARCH_TERMS, RARE_SEARCH_TERMS } from './lib/text.js';
+import { startOtlpSink } from './lib/otlp-sink.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values: args } = parseArgs({
@@ -35,6 +36,9 @@ const { values: args } = parseArgs({
     profile: { type: 'boolean', default: false },
     // Runs the API from the compiled build (`npm run build`), as the image does, instead of tsx.
     dist: { type: 'boolean', default: false },
+    // Runs the API with tracing on, exporting to an in-process OTLP sink that answers 200 and
+    // counts what it gets (the cost of tracing without a collector's own CPU in the figures).
+    otel: { type: 'boolean', default: false },
   },
 });
 const quick = args.quick!;
@@ -50,6 +54,7 @@ const log = (m: string) => process.stderr.write(`[bench ${((Date.now() - started
 
 const pg = await startBenchPostgres(ROOT, log);
 const children: Child[] = [];
+const otlpSink = args.otel ? await startOtlpSink() : null;
 const runDb = 'bench_run';
 try {
   const secret = randomBytes(48).toString('base64url');
@@ -65,6 +70,7 @@ try {
     // As the image sets it (Dockerfile): glibc's per-thread malloc arenas otherwise keep each
     // libuv thread's argon2 memory (19 MiB per hash) after the hash, ~50 MB of RSS for nothing.
     MALLOC_ARENA_MAX: '2',
+    ...(otlpSink ? { OTEL_EXPORTER_OTLP_ENDPOINT: otlpSink.url } : {}),
   };
   const config = loadConfig(apiEnv);
 
@@ -284,7 +290,7 @@ try {
   ].join('\n');
 
   const details = machine(ROOT, {
-    mode: `${quick ? 'quick' : 'full'} (${durationS} s per scenario, B6/S6/S7 ${loginOpts.durationS} s; S1, S2, H, S4 and S5 alternate with their floor ${rounds}×, averaged)${args.profile ? '; API under --cpu-prof, which inflates its CPU' : ''}; API from ${args.dist ? 'dist/ (compiled)' : 'src/ through tsx'}`,
+    mode: `${quick ? 'quick' : 'full'} (${durationS} s per scenario, B6/S6/S7 ${loginOpts.durationS} s; S1, S2, H, S4 and S5 alternate with their floor ${rounds}×, averaged)${args.profile ? '; API under --cpu-prof, which inflates its CPU' : ''}; API from ${args.dist ? 'dist/ (compiled)' : 'src/ through tsx'}${args.otel ? '; tracing on (OTLP to an in-process sink)' : ''}`,
     postgresql: `${pg.version} (${pg.source})`,
     pgbench: pgbenchBin ? await pgbenchVersion(pgbenchBin) : 'not found: B2 not measured',
     data: `${shape.users} users × ${shape.docsPerUser} documents (1.5–4.5 KB text each) + ~1 analysis per document`,
@@ -315,6 +321,8 @@ try {
   log(`done in ${((Date.now() - started) / 1000).toFixed(0)} s; written to bench/results/${file}${only || quick ? '' : ' and latest.md'}`);
 } finally {
   for (const c of children.reverse()) await c.stop();
+  if (otlpSink) log(`OTLP sink received ${otlpSink.requests()} export requests, ${(otlpSink.bytes() / 1024).toFixed(0)} KiB`);
+  otlpSink?.close();
   const admin = postgres(pg.adminUrl, { max: 1, onnotice: () => {} });
   await admin.unsafe(`drop database if exists ${runDb} with (force)`).catch(() => {});
   await admin.end();

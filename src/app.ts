@@ -16,6 +16,7 @@ import metrics from './plugins/metrics.js';
 import openapi from './plugins/openapi.js';
 import requestLog, { genReqId } from './plugins/request-log.js';
 import shutdown from './plugins/shutdown.js';
+import tracing from './plugins/tracing.js';
 import health from './features/health/routes.js';
 import auth from './features/auth/routes.js';
 import admin from './features/admin/routes.js';
@@ -80,6 +81,7 @@ export async function buildApp(config: Config, deps: AppDeps, options: BuildOpti
   // (a 400 at best); without it, any non-JSON body is 415 unsupported_media_type.
   app.removeContentTypeParser('text/plain');
 
+  await app.register(tracing);
   await app.register(requestLog);
   await app.register(shutdown);
   await app.register(database, { database: deps.database });

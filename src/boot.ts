@@ -6,6 +6,7 @@ import { createDatabase } from './db/client.js';
 import { startEmbeddedDatabase, type EmbeddedDatabase } from './db/embedded.js';
 import { runMigrations } from './db/migrate.js';
 import { createLogger } from './logger.js';
+import { startTracing } from './observability/start.js';
 import { startMetricsServer } from './plugins/metrics.js';
 
 export interface StartOptions {
@@ -15,7 +16,10 @@ export interface StartOptions {
 
 /** config → database → migrate (locked) → app → listen, with a graceful exit on signals. */
 export async function startServer(config: Config, options: StartOptions = {}): Promise<FastifyInstance> {
+  // First: the logger, the pool and the app check once, when built, whether tracing is on.
+  const tracing = await startTracing(config.tracing);
   const log = createLogger(config);
+  if (tracing) log.info({ service: config.tracing.serviceName }, 'tracing on: exporting spans over OTLP/HTTP');
   if (config.auth.jwtSecretGenerated) {
     log.warn('JWT_SECRET is not set: using a generated development secret; sessions end when the process restarts');
   }
@@ -54,6 +58,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     await app.close();
     await database.close();
     await embedded?.stop();
+    await tracing?.shutdown();
     log.info('shutdown complete');
   });
 

@@ -22,6 +22,7 @@ function OneOf<const T extends readonly string[]>(values: T, def: T[number], des
   return Type.Union(values.map((v) => Type.Literal(v)), { default: def, description }) as unknown as TUnion<Literals<T>>;
 }
 const POSTGRES_URL = { pattern: '^postgres(ql)?://' };
+const HTTP_URL = { pattern: '^https?://' };
 
 export const EnvSchema = Type.Object({
   NODE_ENV: OneOf(['development', 'test', 'production'], 'development', 'Production requires a database and JWT_SECRET, and never falls back to the embedded database.'),
@@ -91,6 +92,18 @@ export const EnvSchema = Type.Object({
 
   METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16, description: 'Serve /metrics on the main port to holders of this bearer token.' })),
   METRICS_PORT: Type.Optional(Int(undefined, 1, 65535, 'Serve /metrics on a separate port instead.')),
+
+  OTEL_EXPORTER_OTLP_ENDPOINT: Type.Optional(Str('OTLP/HTTP collector base URL (traces go to <url>/v1/traces); tracing is off unless this or the next is set.', HTTP_URL)),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: Type.Optional(Str('Full OTLP/HTTP traces URL, used as is instead of OTEL_EXPORTER_OTLP_ENDPOINT.', HTTP_URL)),
+  OTEL_EXPORTER_OTLP_HEADERS: Type.Optional(Str('Headers for the collector, comma-separated key=value pairs (e.g. an API key).')),
+  OTEL_SERVICE_NAME: Text('offbase', 'service.name of the traces.'),
+  OTEL_TRACES_SAMPLER: OneOf(
+    ['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'],
+    'parentbased_always_on',
+    "Which requests are traced; parentbased_* follow the caller's traceparent decision.",
+  ),
+  OTEL_TRACES_SAMPLER_ARG: Type.Number({ minimum: 0, maximum: 1, default: 1, description: 'Sampled fraction for the traceidratio samplers.' }),
+  OTEL_SDK_DISABLED: Bool(false, 'true: no tracing even with an endpoint set.'),
 });
 
 export type Env = Static<typeof EnvSchema>;
@@ -105,6 +118,7 @@ export class ConfigError extends Error {
 export function describeRule(schema: TSchema): string {
   if (schema.anyOf) return `one of ${schema.anyOf.map((s: TSchema) => s.const).join(', ')}`;
   if (schema.type === 'integer') return `an integer from ${schema.minimum} to ${schema.maximum}`;
+  if (schema.type === 'number') return `a number from ${schema.minimum} to ${schema.maximum}`;
   if (schema.pattern) return `a value matching ${schema.pattern}`;
   if (schema.minLength) return `at least ${schema.minLength} characters`;
   return 'valid';
@@ -121,7 +135,7 @@ function parseEnv(source: Record<string, string | undefined>): Env {
   if (error) {
     const name = error.path.replace(/^\//, '');
     const schema = EnvSchema.properties[name as keyof Env] as TSchema;
-    const secret = /SECRET|PASSWORD|TOKEN|KEY|URL/.test(name);
+    const secret = /SECRET|PASSWORD|TOKEN|KEY|URL|ENDPOINT|HEADERS/.test(name);
     const shown = secret ? '' : ` (got ${JSON.stringify(raw[name])})`;
     throw new ConfigError(`${name} must be ${describeRule(schema)}${shown}`);
   }
@@ -141,6 +155,24 @@ function databaseUrl(env: Env): string | null {
   const user = encodeURIComponent(env.DB_USER!);
   const password = env.DB_PASSWORD ? `:${encodeURIComponent(env.DB_PASSWORD)}` : '';
   return `postgres://${user}${password}@${env.DB_HOST}:${env.DB_PORT}/${encodeURIComponent(env.DB_NAME!)}`;
+}
+
+/** The OTLP traces URL and headers, as the OTEL_* specification reads them. */
+function tracingTarget(env: Env): { tracesUrl: string | null; otlpHeaders: Record<string, string> } {
+  const base = env.OTEL_EXPORTER_OTLP_ENDPOINT;
+  const url = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? (base ? `${base.replace(/\/+$/, '')}/v1/traces` : null);
+  const otlpHeaders: Record<string, string> = Object.create(null);
+  for (const pair of (env.OTEL_EXPORTER_OTLP_HEADERS ?? '').split(',')) {
+    const at = pair.indexOf('=');
+    if (!pair.trim()) continue;
+    try {
+      if (at <= 0) throw new URIError();
+      otlpHeaders[decodeURIComponent(pair.slice(0, at).trim())] = decodeURIComponent(pair.slice(at + 1).trim());
+    } catch {
+      throw new ConfigError('OTEL_EXPORTER_OTLP_HEADERS must be comma-separated key=value pairs (values percent-encoded)');
+    }
+  }
+  return { tracesUrl: env.OTEL_SDK_DISABLED === 'true' ? null : url, otlpHeaders };
 }
 
 export interface LoadOptions {
@@ -183,7 +215,7 @@ function derive(env: Env, options: LoadOptions) {
     .map((s) => s.trim())
     .filter(Boolean);
   if (jwtPreviousSecrets.some((s) => Buffer.byteLength(s) < 32)) throw new ConfigError('JWT_PREVIOUS_SECRETS must be a comma-separated list of keys of at least 32 bytes each');
-  return { isProduction, url, trustProxy, queryDeadlineMs, jwtSecret, jwtSecretGenerated, jwtPreviousSecrets };
+  return { isProduction, url, trustProxy, queryDeadlineMs, jwtSecret, jwtSecretGenerated, jwtPreviousSecrets, ...tracingTarget(env) };
 }
 
 /** The variables as the app reads them. Its return type is Config. */
@@ -264,6 +296,14 @@ function configFrom(env: Env, d: ReturnType<typeof derive>) {
       verifyPerIp: env.RATE_LIMIT_VERIFY_PER_IP,
     },
     metrics: { token: env.METRICS_TOKEN ?? null, port: env.METRICS_PORT ?? null },
+    tracing: {
+      /** Where spans go (OTLP/HTTP, protobuf); null: tracing off, nothing of OpenTelemetry loaded. */
+      tracesUrl: d.tracesUrl,
+      headers: d.otlpHeaders,
+      serviceName: env.OTEL_SERVICE_NAME,
+      sampler: env.OTEL_TRACES_SAMPLER,
+      samplerRatio: env.OTEL_TRACES_SAMPLER_ARG,
+    },
   };
 }
 

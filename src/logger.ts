@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import pino, { type Logger, type LoggerOptions } from 'pino';
 import type { PrettyOptions } from 'pino-pretty';
 import type { Config } from './config.js';
+import { traceLogMixin } from './observability/tracer.js';
 
 // Anything that could carry a credential is censored before a line is written, wherever
 // it appears (headers, bodies a handler chose to log, error objects).
@@ -46,8 +47,11 @@ export function serializeError(err: Error): SerializedError {
 }
 
 export function loggerOptions(config: Pick<Config, 'logLevel'>): LoggerOptions {
+  // With tracing on, each line also names its trace and span (observability/tracer.ts).
+  const mixin = traceLogMixin();
   return {
     level: config.logLevel,
+    ...(mixin ? { mixin } : {}),
     base: { service: 'offbase' },
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     // Requests are logged once, on completion, by plugins/request-log.ts; the default

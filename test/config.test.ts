@@ -128,6 +128,26 @@ describe('configuration', () => {
     }
   });
 
+  it('turns tracing on only with an OTLP endpoint, and reads the standard OTEL_* variables', () => {
+    expect(loadConfig({}).tracing).toEqual({ tracesUrl: null, headers: {}, serviceName: 'offbase', sampler: 'parentbased_always_on', samplerRatio: 1 });
+    expect(loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318/' }).tracing.tracesUrl).toBe('http://collector:4318/v1/traces');
+    const c = loadConfig({
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318',
+      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'https://traces.example.com/ingest',
+      OTEL_EXPORTER_OTLP_HEADERS: 'x-api-key=abc%3D1, x-team = core',
+      OTEL_SERVICE_NAME: 'offbase-eu',
+      OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+      OTEL_TRACES_SAMPLER_ARG: '0.25',
+    }).tracing;
+    expect(c).toEqual({ tracesUrl: 'https://traces.example.com/ingest', headers: { 'x-api-key': 'abc=1', 'x-team': 'core' }, serviceName: 'offbase-eu', sampler: 'parentbased_traceidratio', samplerRatio: 0.25 });
+    expect(loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318', OTEL_SDK_DISABLED: 'true' }).tracing.tracesUrl).toBeNull();
+    expect(errorOf({ OTEL_TRACES_SAMPLER_ARG: '2' })).toBe('OTEL_TRACES_SAMPLER_ARG must be a number from 0 to 1 (got 2)');
+    // Endpoints and headers may carry credentials: never echoed.
+    expect(errorOf({ OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318' })).toBe('OTEL_EXPORTER_OTLP_ENDPOINT must be a value matching ^https?://');
+    expect(errorOf({ OTEL_EXPORTER_OTLP_HEADERS: 'authorization' })).toMatch(/^OTEL_EXPORTER_OTLP_HEADERS must be comma-separated key=value pairs/);
+    expect(errorOf({ OTEL_EXPORTER_OTLP_HEADERS: 'a=%E0%A4%A' })).not.toContain('%E0');
+  });
+
   it("the README's configuration table names every EnvSchema variable, and only those", () => {
     const readme = readFileSync(path.join(import.meta.dirname, '..', 'README.md'), 'utf8');
     const section = readme.slice(readme.indexOf('\n## Configuration\n'), readme.indexOf('\n## Migrations\n'));

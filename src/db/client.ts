@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js';
 import postgres, { type Options, type Sql } from 'postgres';
 import type { DatabaseConfig } from '../config.js';
+import { traceSql } from '../observability/sql.js';
 import * as schema from './schema/index.js';
 
 export type Db = PostgresJsDatabase<typeof schema>;
@@ -128,12 +129,12 @@ export function preparingClient(sql: Sql): Sql {
 }
 
 export async function createDatabase(config: DatabaseConfig, url: string): Promise<Database> {
-  const sql = withQueryDeadline(postgres(url, await poolOptions(config, url)), config.queryDeadlineMs);
+  const sql = traceSql(withQueryDeadline(postgres(url, await poolOptions(config, url)), config.queryDeadlineMs));
   const db = drizzle(preparingClient(sql), { schema });
   let readSql = sql;
   let readDb = db;
   if (config.readUrl) {
-    readSql = withQueryDeadline(postgres(config.readUrl, await poolOptions(config, config.readUrl)), config.queryDeadlineMs);
+    readSql = traceSql(withQueryDeadline(postgres(config.readUrl, await poolOptions(config, config.readUrl)), config.queryDeadlineMs));
     readDb = drizzle(preparingClient(readSql), { schema });
   }
   return {

@@ -27,7 +27,13 @@ export const ErrorResponse = Type.Object({
   details: Type.Optional(Type.Array(Type.Object({ field: Type.Optional(Type.String()), message: Type.String() }, { additionalProperties: true }))),
 });
 
-/** `{ 400: ErrorResponse, 404: ErrorResponse, ... }`: the statuses every route can answer with, plus those of `codes`. */
+/**
+ * `{ 400: ErrorResponse, 404: ErrorResponse, ... }`: the statuses every route can answer with, plus those of `codes`.
+ * A route with a body adds 'payload_too_large' and 'unsupported_media_type' (BODY_ERRORS).
+ */
+/** What any route with a request body can also answer: a body over the limit (413), not JSON (415). */
+export const BODY_ERRORS = ['payload_too_large', 'unsupported_media_type'] as const satisfies ErrorCode[];
+
 export function errorResponses(...codes: ErrorCode[]): Record<number, TSchema> {
   const statuses = new Set<number>([400, 401, 429, 500, 503, ...codes.map((c) => ERROR_CATALOG[c].status)]);
   return Object.fromEntries([...statuses].map((s) => [s, ErrorResponse]));

@@ -3,6 +3,7 @@ import nodemailer from 'nodemailer';
 import SMTPTransport from 'nodemailer/lib/smtp-transport/index.js';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from '../config.js';
+import { tracedFn, tracingActive } from '../observability/tracer.js';
 
 export interface MailMessage {
   to: string;
@@ -80,15 +81,22 @@ export class RecordingMailer implements Mailer {
   }
 }
 
+/** With tracing on, each send is a span (no recipient, subject or body in it). */
+function traceSends<M extends Mailer>(mailer: M, transport: string): M {
+  if (!tracingActive()) return mailer;
+  mailer.send = tracedFn('mail.send', mailer.send.bind(mailer), { 'mail.transport': transport });
+  return mailer;
+}
+
 export default fp<{ config: Config }>(
   async (app, { config }) => {
     if (config.mail.smtpUrl) {
-      const mailer = new SmtpMailer(config.mail.smtpUrl, config.mail.from);
+      const mailer = traceSends(new SmtpMailer(config.mail.smtpUrl, config.mail.from), 'smtp');
       app.decorate('mailer', mailer);
       app.addHook('onClose', async () => mailer.close());
     } else {
       if (config.isProduction) app.log.warn('SMTP_URL is not set: emails are recorded in memory and never delivered');
-      app.decorate('mailer', new RecordingMailer(app.log));
+      app.decorate('mailer', traceSends(new RecordingMailer(app.log), 'recording'));
     }
   },
   { name: 'mailer' },

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
-import { errorResponses } from '../../errors/responses.js';
+import { BODY_ERRORS, errorResponses } from '../../errors/responses.js';
 import { encodeCursor } from '../../query/index.js';
 import { NEWEST_FIRST, userTable } from './queries.js';
 import { AdminPatchBody, AdminUserView, ListQuery, UserList, UserParams, toAdminUserView } from './schemas.js';
@@ -15,16 +15,16 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   app.addHook('onRequest', app.requireAdmin);
   const ctx = (request: FastifyRequest) => ({ request: request.ctx });
 
-  app.get('/users', { schema: { tags, security, querystring: ListQuery, response: { 200: UserList, ...errors } } }, async (request) => {
+  app.get('/users', { schema: { summary: 'List users (admin)', tags, security, querystring: ListQuery, response: { 200: UserList, ...errors } } }, async (request) => {
     const { users, next } = await admin.list(ctx(request), request.query);
     return { data: users.map(toAdminUserView), next_cursor: next && encodeCursor(userTable, NEWEST_FIRST, next) };
   });
 
-  app.get('/users/:id', { schema: { tags, security, params: UserParams, response: { 200: AdminUserView, ...errors } } }, async (request) =>
+  app.get('/users/:id', { schema: { summary: 'One user (admin)', tags, security, params: UserParams, response: { 200: AdminUserView, ...errors } } }, async (request) =>
     toAdminUserView(await admin.get(ctx(request), request.params.id)),
   );
 
-  app.patch('/users/:id', { schema: { tags, security, params: UserParams, body: AdminPatchBody, response: { 200: AdminUserView, ...errors } } }, async (request) =>
+  app.patch('/users/:id', { schema: { summary: "Change a user's role, or disable or enable them (admin)", tags, security, params: UserParams, body: AdminPatchBody, response: { 200: AdminUserView, ...errorResponses('forbidden', 'not_found', 'conflict', ...BODY_ERRORS) } } }, async (request) =>
     toAdminUserView(await admin.update(ctx(request), request.params.id, request.body)),
   );
 };

@@ -7,7 +7,7 @@ const auditRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.addHook('onRequest', app.authenticate);
   app.get(
     '/audit-logs',
-    { schema: { tags: ['audit'], security: [{ bearer: [] }], querystring: AuditQuery, response: { 200: AuditListResponse, ...errorResponses() } } },
+    { schema: { summary: 'Audit trail: your own actions (all of them for an admin)', tags: ['audit'], security: [{ bearer: [] }], querystring: AuditQuery, response: { 200: AuditListResponse, ...errorResponses() } } },
     async (request) => listAudit(request.ctx, request.query),
   );
 };

@@ -6,6 +6,7 @@ import { verify as bcryptVerify } from '@node-rs/bcrypt';
 import { dictionary } from '@zxcvbn-ts/language-common';
 import { FirebaseScrypt } from 'firebase-scrypt';
 import { AppError } from '../../errors/app-error.js';
+import { traced } from '../../observability/tracer.js';
 
 // Password hashing and policy. No HTTP here: the /api/v1 and the GoTrue-compatible
 // surfaces both call these functions.
@@ -57,7 +58,9 @@ function queued<T>(fn: () => Promise<T>, queueTimeoutMs: number | undefined): Pr
 /** argon2id PHC string; the native library hashes on libuv's thread pool, off the event loop. */
 export function hashPassword(password: string, params: Argon2Params): Promise<string> {
   const { memoryCost, timeCost, parallelism, queueTimeoutMs } = params;
-  return queued(() => argon2.hash(password, { type: argon2.argon2id, memoryCost, timeCost, parallelism }), queueTimeoutMs);
+  return traced('password.hash', () => queued(() => argon2.hash(password, { type: argon2.argon2id, memoryCost, timeCost, parallelism }), queueTimeoutMs), {
+    'password.algorithm': 'argon2id',
+  });
 }
 
 const BCRYPT = /^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$/;
@@ -97,7 +100,11 @@ export function needsRehash(hash: string, params: Argon2Params): boolean {
 }
 
 /** Checks a password against an argon2, bcrypt ($2a$/$2b$/$2y$) or Firebase scrypt hash; never throws on a malformed hash. */
-export async function verifyPassword(hash: string, password: string, params: Argon2Params): Promise<VerifyResult> {
+export function verifyPassword(hash: string, password: string, params: Argon2Params): Promise<VerifyResult> {
+  return traced('password.verify', () => checkPassword(hash, password, params));
+}
+
+async function checkPassword(hash: string, password: string, params: Argon2Params): Promise<VerifyResult> {
   try {
     if (BCRYPT.test(hash)) {
       if (Buffer.byteLength(password) > BCRYPT_MAX_BYTES) return { ok: false, needsRehash: true };

@@ -21,11 +21,12 @@ import {
 import * as auth from './service.js';
 import { noStore } from '../../plugins/no-store.js';
 import { normalizeBodyEmail } from '../../plugins/normalize-email.js';
-import { errorResponses } from '../../errors/responses.js';
+import { BODY_ERRORS, errorResponses } from '../../errors/responses.js';
 
 const tags = ['auth'];
 const security = [{ bearer: [] }];
 const errors = errorResponses('forbidden', 'not_found', 'conflict');
+const bodyErrors = errorResponses('forbidden', 'not_found', 'conflict', ...BODY_ERRORS);
 
 // /api/v1/auth: parse, call the auth service, shape the reply.
 const routes: FastifyPluginAsyncTypebox = async (app) => {
@@ -34,31 +35,31 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   app.addHook('preValidation', normalizeBodyEmail);
   app.addHook('onSend', noStore);
 
-  app.post('/register', { schema: { tags, body: RegisterBody, response: { 201: Type.Union([SessionView, PendingVerificationView]), ...errors } } }, async (request, reply) => {
+  app.post('/register', { schema: { summary: 'Create an account (and a session, unless email verification is required)', tags, body: RegisterBody, response: { 201: Type.Union([SessionView, PendingVerificationView]), ...bodyErrors } } }, async (request, reply) => {
     const { user, session } = await auth.register(ctx(request), request.body);
     if (!session) return reply.code(201).send({ user: toUserView(user), email_verification_required: true as const });
     return reply.code(201).send(toSessionView(session));
   });
 
-  app.post('/login', { schema: { tags, body: LoginBody, response: { 200: SessionView, ...errors } } }, async (request) =>
+  app.post('/login', { schema: { summary: 'Sign in with email and password', tags, body: LoginBody, response: { 200: SessionView, ...bodyErrors } } }, async (request) =>
     toSessionView(await auth.login(ctx(request), request.body)),
   );
 
-  app.post('/refresh', { schema: { tags, body: RefreshBody, response: { 200: SessionView, ...errors } } }, async (request) =>
+  app.post('/refresh', { schema: { summary: 'Exchange a refresh token for a new access and refresh token', tags, body: RefreshBody, response: { 200: SessionView, ...bodyErrors } } }, async (request) =>
     toSessionView(await auth.refresh(ctx(request), request.body.refresh_token)),
   );
 
-  app.post('/password/forgot', { schema: { tags, body: ForgotBody, response: { 202: Accepted, ...errors } } }, async (request, reply) => {
+  app.post('/password/forgot', { schema: { summary: 'Email a password reset link (same answer whether the account exists or not)', tags, body: ForgotBody, response: { 202: Accepted, ...bodyErrors } } }, async (request, reply) => {
     await auth.requestPasswordReset(ctx(request), request.body.email);
     return reply.code(202).send({ message: 'If an account exists for this email, a password reset link has been sent.' });
   });
 
-  app.post('/password/reset', { schema: { tags, body: ResetBody, response: { 204: { type: 'null' }, ...errors } } }, async (request, reply) => {
+  app.post('/password/reset', { schema: { summary: 'Set a new password with a reset token', tags, body: ResetBody, response: { 204: { type: 'null' }, ...bodyErrors } } }, async (request, reply) => {
     await auth.resetPassword(ctx(request), request.body.token, request.body.new_password);
     return reply.code(204).send();
   });
 
-  app.post('/email/verify', { schema: { tags, body: VerifyBody, response: { 204: { type: 'null' }, ...errors } } }, async (request, reply) => {
+  app.post('/email/verify', { schema: { summary: 'Verify an email address with its token', tags, body: VerifyBody, response: { 204: { type: 'null' }, ...bodyErrors } } }, async (request, reply) => {
     await auth.verifyEmail(ctx(request), request.body.token);
     return reply.code(204).send();
   });
@@ -67,25 +68,25 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   const signedInRoutes: FastifyPluginAsyncTypebox = async (signedIn) => {
     signedIn.addHook('onRequest', app.authenticate);
 
-    signedIn.post('/logout', { schema: { tags, security, body: LogoutBody, response: { 204: { type: 'null' }, ...errors } } }, async (request, reply) => {
+    signedIn.post('/logout', { schema: { summary: 'Sign out this session, or all of them', tags, security, body: LogoutBody, response: { 204: { type: 'null' }, ...bodyErrors } } }, async (request, reply) => {
       await auth.logout(ctx(request), request.user.sub, request.user.sid, request.body?.scope ?? 'local');
       return reply.code(204).send();
     });
 
-    signedIn.get('/me', { schema: { tags, security, response: { 200: UserView, ...errors } } }, async (request) =>
+    signedIn.get('/me', { schema: { summary: 'The signed-in user', tags, security, response: { 200: UserView, ...errors } } }, async (request) =>
       toUserView(await auth.getUser(ctx(request), request.user.sub)),
     );
 
-    signedIn.patch('/me', { schema: { tags, security, body: ProfileBody, response: { 200: UserView, ...errors } } }, async (request) =>
+    signedIn.patch('/me', { schema: { summary: "Update the signed-in user's profile", tags, security, body: ProfileBody, response: { 200: UserView, ...bodyErrors } } }, async (request) =>
       toUserView(await auth.updateProfile(ctx(request), request.user.sub, request.body)),
     );
 
-    signedIn.post('/password/change', { schema: { tags, security, body: ChangePasswordBody, response: { 204: { type: 'null' }, ...errors } } }, async (request, reply) => {
+    signedIn.post('/password/change', { schema: { summary: 'Change the password (other sessions are signed out)', tags, security, body: ChangePasswordBody, response: { 204: { type: 'null' }, ...bodyErrors } } }, async (request, reply) => {
       await auth.changePassword(ctx(request), request.user.sub, request.user.sid, request.body.current_password, request.body.new_password);
       return reply.code(204).send();
     });
 
-    signedIn.post('/email/verify/resend', { schema: { tags, security, response: { 202: Accepted, ...errors } } }, async (request, reply) => {
+    signedIn.post('/email/verify/resend', { schema: { summary: 'Send the email verification link again', tags, security, response: { 202: Accepted, ...errors } } }, async (request, reply) => {
       await auth.resendVerification(ctx(request), request.user.sub);
       return reply.code(202).send({ message: 'If the address is not verified yet, a new verification link has been sent.' });
     });

@@ -2,6 +2,7 @@ import { and, eq, gt, isNull, sql } from 'drizzle-orm';
 import type { Db } from '../../db/client.js';
 import { sessions, users } from '../../db/schema/index.js';
 import { isUuid } from '../../lib/uuid.js';
+import { tracedFn } from '../../observability/tracer.js';
 import type { AccessTokenClaims, SessionUser } from './claims.js';
 
 /** Checks a verified token's session: the user it signs in as, or null when it must be refused. */
@@ -30,7 +31,7 @@ export function createSessionCheck(db: Db): SessionCheck {
     .limit(1)
     .prepare('offbase_authenticate_session');
 
-  return async (claims) => {
+  return tracedFn('auth.session_check', async (claims: AccessTokenClaims): Promise<SessionUser | null> => {
     const sid = claims.sid ?? claims.session_id;
     if (!isUuid(sid) || !isUuid(claims.sub)) return null;
     // The session row is the source of truth: logout, password change and disabling
@@ -41,5 +42,5 @@ export function createSessionCheck(db: Db): SessionCheck {
     if (!row) return null;
     // The role is read fresh so a demotion takes effect on the next request.
     return { ...claims, sid, role: row.role };
-  };
+  });
 }

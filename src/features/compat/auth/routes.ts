@@ -25,6 +25,9 @@ import { goTrueClaims, toGoTrueSession, toGoTrueUser } from './shapes.js';
 
 const tags = ['supabase-auth'];
 const errors = goTrueErrorResponses;
+// Every route needs the anon key (`apikey` header or query parameter); the user's routes a Bearer token too.
+const security = [{ apikey: [] }];
+const userSecurity = [{ apikey: [], bearer: [] }];
 
 // /auth/v1: GoTrue's routes and shapes over offbase's auth service (the same functions
 // /api/v1/auth calls: same users, sessions, rotation, reuse detection, limits and audit).
@@ -59,7 +62,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     return { sub: request.user.sub, sid: request.user.sid };
   }
 
-  app.post('/signup', { schema: { tags, body: SignupBody, response: { 200: { anyOf: [SessionView, UserView] }, ...errors } } }, async (request) => {
+  app.post('/signup', { schema: { summary: 'Sign up (supabase.auth.signUp)', tags, security, body: SignupBody, response: { 200: { anyOf: [SessionView, UserView] }, ...errors } } }, async (request) => {
     const { full_name, ...metadata } = request.body.data ?? {};
     const { user, session } = await auth.register(ctx(request), {
       email: request.body.email,
@@ -71,7 +74,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     return session ? toGoTrueSession(session) : toGoTrueUser(user);
   });
 
-  app.post('/token', { schema: { tags, querystring: TokenQuery, body: TokenBody, response: { 200: SessionView, ...errors } } }, async (request) => {
+  app.post('/token', { schema: { summary: 'Sign in or refresh: grant_type=password or refresh_token (signInWithPassword, refreshSession)', tags, security, querystring: TokenQuery, body: TokenBody, response: { 200: SessionView, ...errors } } }, async (request) => {
     const { body } = request;
     switch (request.query.grant_type) {
       case 'password':
@@ -86,18 +89,18 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     }
   });
 
-  app.post('/logout', { schema: { tags, querystring: LogoutQuery, response: { 204: { type: 'null' }, ...errors } } }, async (request, reply) => {
+  app.post('/logout', { schema: { summary: 'Sign out: scope global, local or others (signOut)', tags, security: userSecurity, querystring: LogoutQuery, response: { 204: { type: 'null' }, ...errors } } }, async (request, reply) => {
     const { sub, sid } = await currentUser(request, reply);
     await auth.logout(ctx(request), sub, sid, request.query.scope ?? 'global');
     return reply.code(204).send();
   });
 
-  app.get('/user', { schema: { tags, response: { 200: UserView, ...errors } } }, async (request, reply) => {
+  app.get('/user', { schema: { summary: 'The signed-in user (getUser)', tags, security: userSecurity, response: { 200: UserView, ...errors } } }, async (request, reply) => {
     const { sub } = await currentUser(request, reply);
     return toGoTrueUser(await auth.getUser(ctx(request), sub));
   });
 
-  app.put('/user', { schema: { tags, body: UpdateUserBody, response: { 200: UserView, ...errors } } }, async (request, reply) => {
+  app.put('/user', { schema: { summary: "Update the signed-in user's data or password (updateUser)", tags, security: userSecurity, body: UpdateUserBody, response: { 200: UserView, ...errors } } }, async (request, reply) => {
     const { sub, sid } = await currentUser(request, reply);
     const { data, password, email, phone } = request.body;
     const current = await auth.getUser(ctx(request), sub);
@@ -121,12 +124,12 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     return toGoTrueUser(await auth.getUser({ app, request: null }, sub));
   });
 
-  app.post('/recover', { schema: { tags, body: RecoverBody, response: { 200: Empty, ...errors } } }, async (request) => {
+  app.post('/recover', { schema: { summary: 'Email a password reset link (resetPasswordForEmail)', tags, security, body: RecoverBody, response: { 200: Empty, ...errors } } }, async (request) => {
     await auth.requestPasswordReset(ctx(request), request.body.email);
     return {};
   });
 
-  app.post('/verify', { schema: { tags, body: VerifyBody, response: { 200: SessionView, ...errors } } }, async (request) => {
+  app.post('/verify', { schema: { summary: 'Use a mailed token_hash: recovery, signup or email (verifyOtp)', tags, security, body: VerifyBody, response: { 200: SessionView, ...errors } } }, async (request) => {
     const token = request.body.token_hash ?? request.body.token;
     if (!token) throw validationFailed('token_hash is required');
     const kind = request.body.type === 'recovery' ? 'password_reset' : request.body.type === 'signup' || request.body.type === 'email' ? 'email_verification' : null;
@@ -134,7 +137,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     return toGoTrueSession(await auth.signInWithLink(ctx(request), token, kind));
   });
 
-  app.get('/settings', { schema: { tags, response: { 200: SettingsView, ...errors } } }, async () => ({
+  app.get('/settings', { schema: { summary: 'Which sign-in methods this server offers', tags, security, response: { 200: SettingsView, ...errors } } }, async () => ({
     external: { email: true, phone: false, anonymous_users: false },
     disable_signup: false,
     mailer_autoconfirm: !app.config.auth.requireEmailVerification,
@@ -144,7 +147,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     anonymous_users: false,
   }));
 
-  app.get('/health', { schema: { tags, response: { 200: HealthView, ...errors } } }, async () => ({
+  app.get('/health', { schema: { summary: 'GoTrue-style health check', tags, security, response: { 200: HealthView, ...errors } } }, async () => ({
     version: 'offbase',
     name: 'GoTrue',
     description: 'offbase serves the GoTrue API subset used by supabase-js',

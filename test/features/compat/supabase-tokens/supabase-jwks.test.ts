@@ -8,6 +8,7 @@ import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'j
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sessions, users } from '../../../../src/db/schema/index.js';
+import { SupabaseJwks } from '../../../../src/features/compat/supabase-tokens/jwks.js';
 import { buildTestApp, type TestApp } from '../../../helpers/app.js';
 import { createTestDatabase } from '../../../helpers/db.js';
 
@@ -181,6 +182,33 @@ describe('Supabase tokens signed with the JWKS keys', () => {
     expect((await me(inline, token)).statusCode).toBe(401);
   });
 
+  it('a rotated key is fetched on its first token; a flood of unknown kids fetches once per cooldown', async () => {
+    const port = (server.address() as AddressInfo).port;
+    const jwksUrl = `http://127.0.0.1:${port}/auth/v1/.well-known/jwks.json`;
+    served = [es.jwk];
+    const noCooldown = await SupabaseJwks.load(jwksUrl, { timeoutMs: 2000, cooldownMs: 0 });
+    served = [es.jwk, rotated.jwk];
+    expect(await noCooldown.verify(await sign(rotated, goTrueClaims(userId)), 'authenticated', ISS)).toMatchObject({ sub: userId });
+
+    const guarded = await SupabaseJwks.load(jwksUrl, { timeoutMs: 2000, cooldownMs: 60_000 });
+    const before = fetches;
+    const forged = await Promise.all(Array.from({ length: 20 }, async () => sign(await signer('ES256'), goTrueClaims(userId))));
+    for (const token of forged) expect(await guarded.verify(token, 'authenticated', ISS)).toBeNull();
+    expect(fetches - before).toBeLessThanOrEqual(1);
+  });
+
+  it('gives up on a JWKS URL that does not answer within SUPABASE_JWKS_TIMEOUT_MS', async () => {
+    const silent = createServer(() => {});
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const at = `http://127.0.0.1:${(silent.address() as AddressInfo).port}/jwks.json`;
+      await expect(buildTestApp({ SUPABASE_JWKS: at, SUPABASE_JWKS_TIMEOUT_MS: '300' }, { testDb: inline.testDb })).rejects.toThrow(/SUPABASE_JWKS: cannot fetch .*: no answer within 300 ms/);
+    } finally {
+      silent.closeAllConnections();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  });
+
   it('stops the boot with one line for a URL that cannot be fetched, a missing file or a JWKS without usable keys', async () => {
     const port = (server.address() as AddressInfo).port;
     for (const [value, message] of [
@@ -189,7 +217,7 @@ describe('Supabase tokens signed with the JWKS keys', () => {
       [JSON.stringify({ keys: [{ kty: 'oct', k: 'c2VjcmV0', kid: 'x' }] }), /no usable public signing key/],
       ['{not json', /SUPABASE_JWKS: the inline value is not JSON/],
     ] as const) {
-      await expect(buildTestApp({ SUPABASE_JWKS: value })).rejects.toThrow(message);
+      await expect(buildTestApp({ SUPABASE_JWKS: value }, { testDb: inline.testDb })).rejects.toThrow(message);
     }
   });
 });

@@ -75,6 +75,9 @@ export const EnvSchema = Type.Object({
   PASSWORD_HASH_QUEUE_TIMEOUT_MS: Int(10_000, 100, 600_000, 'A password hash that waited this long for a free core never runs: 503 instead.'),
   REQUIRE_EMAIL_VERIFICATION: Bool(false, 'Refuse login until the email is verified.'),
   SUPABASE_JWT_SECRET: Type.Optional(Str('During cut-over, also accept access tokens issued by the old Supabase project.')),
+  SUPABASE_JWKS: Type.Optional(Str("During cut-over, also accept old-project tokens signed by these asymmetric keys: inline JWKS JSON, a file path, or the project's JWKS URL (fetched at boot).")),
+  SUPABASE_JWKS_TIMEOUT_MS: Int(5000, 100, 60_000, 'How long fetching SUPABASE_JWKS from its URL may take (at boot, and when a token names an unknown kid).'),
+  SUPABASE_JWT_ISSUER: Type.Optional(Str('The iss old-project tokens must carry, e.g. https://<ref>.supabase.co/auth/v1 (unset: not checked).')),
   OFFBASE_ANON_KEY: Type.Optional(Str('The apikey supabase-js clients send to the compatibility surface.')),
 
   SMTP_URL: Type.Optional(Str('smtp(s)://user:pass@host:port; without it, mail is recorded in memory and logged.', { pattern: '^smtps?://' })),
@@ -281,6 +284,10 @@ function configFrom(env: Env, d: ReturnType<typeof derive>) {
       },
       requireEmailVerification: env.REQUIRE_EMAIL_VERIFICATION === 'true',
       supabaseJwtSecret: env.SUPABASE_JWT_SECRET ?? null,
+      /** Inline JWKS JSON, a file path or an http(s) URL (features/compat/supabase-tokens/jwks.ts). */
+      supabaseJwks: env.SUPABASE_JWKS ?? null,
+      supabaseJwksTimeoutMs: env.SUPABASE_JWKS_TIMEOUT_MS,
+      supabaseJwtIssuer: env.SUPABASE_JWT_ISSUER ?? null,
       anonKey: env.OFFBASE_ANON_KEY ?? null,
     },
     mail: { smtpUrl: env.SMTP_URL ?? null, from: env.MAIL_FROM },

@@ -44,6 +44,7 @@ export function registerImportSupabase(program: Command, databaseUrl: DatabaseUr
           ...(opts.report ? { reportPath: opts.report } : {}),
           strategy: opts.strategy as WriteStrategy,
           allowMfaDowngrade: opts.allowMfaDowngrade,
+          refreshTokenTtlS: config.auth.refreshTokenTtlS,
         });
       } finally {
         await stop();

@@ -4,6 +4,7 @@ import { copyData, loadColumnPlan, planData, type DataContext, type DataPlan, ty
 import { loadMappingFile, TABLES, type DataTable, type TableName } from './mapping.js';
 import { createProgress, type Progress } from './progress.js';
 import { describeDbError, ImportError, openSource, openTarget, passwordOf, redactSecret, redactUrl, userOf } from './source.js';
+import { hasSessionTables, sessionsPass, type SessionsPlan, type SessionsResult } from './sessions-pass.js';
 import { ACCOUNT_KINDS, checkUsersSource, mfaUsers, usersPass, type AccountKind, type UsersPlan, type UsersResult } from './users-pass.js';
 import { validateTable, type TableValidation } from './validate.js';
 import type { WriteStrategy } from './writer.js';
@@ -25,6 +26,8 @@ export interface ImportOptions {
   strategy?: WriteStrategy;
   /** Import users with verified MFA factors although offbase cannot ask for their second factor. */
   allowMfaDowngrade?: boolean;
+  /** offbase's REFRESH_TOKEN_TTL (seconds): imported sessions live at most that long. Default 30 days. */
+  refreshTokenTtlS?: number;
   /** Plan and summary lines (stdout in the CLI). */
   out?: (line: string) => void;
   progress?: Progress;
@@ -36,8 +39,8 @@ export interface ImportReport {
   started_at: string;
   finished_at: string;
   tables: TableName[];
-  plan: { users?: UsersPlan } & Partial<Record<DataTable, DataPlan>>;
-  results: { users?: UsersResult } & Partial<Record<DataTable, DataResult>>;
+  plan: { users?: UsersPlan; sessions?: SessionsPlan } & Partial<Record<DataTable, DataPlan>>;
+  results: { users?: UsersResult; sessions?: SessionsResult } & Partial<Record<DataTable, DataResult>>;
   validation: { ok: boolean; tables: Partial<Record<TableName, TableValidation>> } | null;
   /** What --apply would refuse (the dry run) or refused to do: one line each. */
   refusals: string[];
@@ -134,6 +137,20 @@ async function execute(
     if (o.only.includes('users')) {
       report.plan.users = u.plan;
       if (u.result) report.results.users = u.result;
+      // Live sessions and refresh tokens come with their users: nobody is logged out by the move.
+      if (await hasSessionTables(x.source)) {
+        const sp = await sessionsPass({
+          source: x.source,
+          target: x.target,
+          apply: writeUsers,
+          batchSize: o.batchSize,
+          progress,
+          skippedUserIds: u.skippedIds,
+          refreshTtlS: o.refreshTokenTtlS ?? 30 * 86_400,
+        });
+        report.plan.sessions = sp.plan;
+        if (sp.result) report.results.sessions = sp.result;
+      }
     }
   }
   for (const t of data) {
@@ -226,7 +243,15 @@ export function summarize(r: ImportReport): string[] {
     if (p.will_refuse) lines.push(`  offbase would refuse ${p.will_refuse} row(s):`);
     for (const x of p.refusals) lines.push(`    ${x.column}: ${x.problem}: ${x.count} (e.g. ${x.examples.join(', ')})`);
   }
-  for (const [t, res] of Object.entries(r.results) as [string, UsersResult | DataResult][]) {
+  const sp = r.plan.sessions;
+  if (sp) {
+    lines.push(`sessions: ${sp.live_sessions} live in auth.sessions, ${sp.will_import} to import (refresh tokens: v1 ${sp.refresh_tokens.v1}, v2 ${sp.refresh_tokens.v2}), skipped: ${count(sp.skipped)}`);
+    if (sp.not_carried.tokens_without_session) lines.push(`  not carried: ${sp.not_carried.tokens_without_session} live refresh token(s) without a session (pre-session GoTrue): those users sign in again`);
+    if (sp.skipped.hmac_key_encrypted) lines.push(`  not carried: ${sp.skipped.hmac_key_encrypted} session(s) whose v2 refresh-token key GoTrue encrypted: those users sign in again`);
+  }
+  const rs = r.results.sessions;
+  if (rs) lines.push(`sessions: inserted ${rs.sessions_inserted} (refresh tokens ${rs.refresh_tokens_inserted}, retired ${rs.refresh_tokens_retired}), already used at offbase ${rs.sessions_left_alone}`);
+  for (const [t, res] of Object.entries(r.results).filter(([t]) => t !== 'sessions') as [string, UsersResult | DataResult][]) {
     const refusedRows = 'rejected_rows' in res ? res.rejected_rows : (res as UsersResult).rejected;
     const refused = refusedRows.length ? `, refused by offbase ${'rejected_rows' in res ? res.rejected : refusedRows.length}` : '';
     lines.push(`${t}: inserted ${res.inserted}, updated ${res.updated}, already present ${res.already_present}${refused}, ${res.rows_per_s} rows/s (${res.seconds.toFixed(1)} s)`);

@@ -10,7 +10,7 @@ export interface TokenVerifier {
   /** The user the token signs in as, or null when it is not a valid token of this issuer or the user may no longer sign in. */
   verify(token: string): Promise<SessionUser | null>;
   /** Whether the token is validly signed and unexpired, whoever it names: for error wording only. */
-  recognizes(token: string): boolean;
+  recognizes(token: string): boolean | Promise<boolean>;
 }
 
 /** The verifiers plugged into authentication. */
@@ -30,7 +30,8 @@ export class TokenVerifiers {
     return null;
   }
 
-  recognizes(token: string): boolean {
-    return this.#verifiers.some((v) => v.recognizes(token));
+  async recognizes(token: string): Promise<boolean> {
+    for (const verifier of this.#verifiers) if (await verifier.recognizes(token)) return true;
+    return false;
   }
 }

@@ -54,7 +54,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       // The same check as /api/v1 (including Supabase-issued tokens during a cut-over).
       await app.authenticate(request, reply);
     } catch {
-      if (!app.signedByUs(token) && !app.tokenVerifiers.recognizes(token)) throw badJwt();
+      if (!app.signedByUs(token) && !(await app.tokenVerifiers.recognizes(token))) throw badJwt();
       // Signature and expiry are fine, so the session was revoked (sign-out, reuse, disable;
       // for a Supabase cut-over token, any of the events that end all of the user's sessions).
       throw sessionNotFound();

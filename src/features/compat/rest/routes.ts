@@ -10,7 +10,7 @@ import { invalidRange, notSingular, PostgrestError, rlsViolation, toPostgrestErr
 import { contentRange, effectiveRange, parseAccept, parsePrefer, parseQuery, parseRange, type ParsedQuery, type Preferences } from './parser.js';
 import { readRows, rootWhere, shapeRows } from './read.js';
 import { resolveFilters, resolveOrder, resolveSelect } from './resolve.js';
-import { resourceOf, type Resource } from './resources.js';
+import { resourceQueries as rq, type Resource } from '../../../resources/index.js';
 import { deleteRows, insertRows, updateRows, type WriteInput } from './write.js';
 
 const tags = ['supabase-rest'];
@@ -80,7 +80,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
 
   function prepare(request: FastifyRequest): { resource: Resource; query: ParsedQuery; prefs: Preferences } {
     const { table } = request.params as { table: string };
-    const resource = resourceOf(table);
+    const resource = app.resources.get(table);
     if (!resource) throw unknownTable(table);
     return { resource, query: parseQuery(urlParams(request)), prefs: parsePrefer(request.headers.prefer) };
   }
@@ -88,7 +88,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   /** Filters of a PATCH or DELETE: required, as Supabase's safeupdate requires a WHERE clause. */
   function mutationWhere(resource: Resource, query: ParsedQuery, verb: 'UPDATE' | 'DELETE') {
     if (query.limit !== undefined || query.offset !== undefined) throw new PostgrestError(400, 'PGRST100', `limit and offset are not supported on ${verb} by offbase`);
-    const where = compileFilters(resource.spec, resolveFilters(resource, query.filters));
+    const where = compileFilters(resource.restSpec, resolveFilters(resource, query.filters));
     if (!where) throw new PostgrestError(400, '21000', `${verb} requires a WHERE clause`, null, 'Add a filter, e.g. .eq("id", id), to the request.');
     return where;
   }
@@ -110,7 +110,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     async (request, reply) => {
       const { resource, query, prefs } = prepare(request);
       const accept = parseAccept(request.headers.accept);
-      const projection = resolveSelect(resource, query);
+      const projection = resolveSelect(resource, query, app.resources);
       const filters = resolveFilters(resource, query.filters);
       const order = resolveOrder(resource, query.order);
       const range = effectiveRange(query, parseRange(typeof request.headers.range === 'string' ? request.headers.range : undefined));
@@ -123,9 +123,9 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       // The anon role sees nothing: owner-only row-level security has no row for it.
       if (caller) {
         const { ctx, actor } = caller;
-        const where = rootWhere(actor, resource, compileFilters(resource.spec, filters), projection.embeds);
+        const where = rootWhere(actor, resource, compileFilters(resource.restSpec, filters), projection.embeds);
         // count=planned and count=estimated are answered exactly.
-        if (prefs.count) total = await resource.count(ctx.readDb, actor, where);
+        if (prefs.count) total = await rq.countRows(ctx.readDb, actor, resource, where);
         if (limit > 0 && (total === null || range.offset < total)) {
           rows = await readRows(ctx.readDb, actor, { resource, projection, where, order, limit, offset: range.offset });
         }
@@ -148,7 +148,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     async (request, reply) => {
       const { resource, query, prefs } = prepare(request);
       const accept = parseAccept(request.headers.accept);
-      const projection = resolveSelect(resource, query);
+      const projection = resolveSelect(resource, query, app.resources);
       const caller = await callerOf(request, reply);
       if (!caller) throw rlsViolation(resource.name, true);
       const { ctx, actor } = caller;
@@ -176,14 +176,14 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   ) {
     const { resource, query, prefs } = prepare(request);
     const accept = parseAccept(request.headers.accept);
-    const projection = resolveSelect(resource, query);
+    const projection = resolveSelect(resource, query, app.resources);
     const where = mutationWhere(resource, query, verb);
     const caller = await callerOf(request, reply);
     let rows: Record<string, unknown>[] = [];
     if (caller) {
       const { ctx, actor } = caller;
       if (accept.single) {
-        const n = await resource.count(ctx.db, actor, where);
+        const n = await rq.countRows(ctx.db, actor, resource, where);
         if (n !== 1) throw notSingular(n);
       }
       rows = await run(writeInput(request, resource, ctx, actor.id), where);

@@ -8,9 +8,9 @@ import { userBearer } from '../apikey.js';
 import { apiKeyGuard, compatErrorHandler } from '../../../plugins/compat-guard.js';
 import { invalidRange, notSingular, PostgrestError, rlsViolation, toPostgrestError, unknownTable } from './errors.js';
 import { contentRange, effectiveRange, parseAccept, parsePrefer, parseQuery, parseRange, type ParsedQuery, type Preferences } from './parser.js';
-import { readRows, rootWhere, shapeRows } from './read.js';
+import { mutateTable, readTable, shapeWritten } from './service.js';
 import { resolveFilters, resolveOrder, resolveSelect } from './resolve.js';
-import { resourceQueries as rq, type Resource } from '../../../resources/index.js';
+import type { Resource } from '../../../resources/index.js';
 import { deleteRows, insertRows, updateRows, type WriteInput } from './write.js';
 
 const tags = ['supabase-rest'];
@@ -118,23 +118,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       const limit = Math.min(range.limit ?? MAX_ROWS, MAX_ROWS);
       const caller = await callerOf(request, reply);
 
-      let rows: Record<string, unknown>[] = [];
-      let total: number | null = null;
-      // The anon role sees nothing: owner-only row-level security has no row for it.
-      if (caller) {
-        const { ctx, actor } = caller;
-        const where = rootWhere(actor, resource, compileFilters(resource.restSpec, filters), projection.embeds);
-        // count=planned and count=estimated are answered exactly.
-        if (prefs.count) total = await rq.countRows(ctx.readDb, actor, resource, where);
-        if (limit > 0 && (total === null || range.offset < total)) {
-          rows = await readRows(ctx.readDb, actor, { resource, projection, where, order, limit, offset: range.offset });
-        }
-      } else if (prefs.count) {
-        total = 0;
-      }
-      if (total !== null && range.offset > 0 && range.offset >= total && total > 0) {
-        throw invalidRange(`An offset of ${range.offset} was requested, but there are only ${total} rows.`);
-      }
+      const { rows, total } = await readTable(caller?.ctx ?? null, { resource, projection, filters, order, offset: range.offset, limit, count: Boolean(prefs.count) });
       reply.header('content-range', contentRange(range.offset, rows.length, total));
       if (prefs.count) reply.header('preference-applied', `count=${prefs.count}`);
       const partial = total !== null && rows.length < total && !accept.single;
@@ -159,7 +143,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       if (prefs.count) reply.header('content-range', `*/${written.length}`);
       // return=minimal: no body at all, as PostgREST.
       if (prefs.return !== 'representation') return reply.code(201).send(undefined as never);
-      return sendRows(request, reply, 201, await shapeRows(ctx.db, actor, resource, projection, written));
+      return sendRows(request, reply, 201, await shapeWritten(ctx, resource, projection, written));
     },
   );
 
@@ -179,19 +163,11 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     const projection = resolveSelect(resource, query, app.resources);
     const where = mutationWhere(resource, query, verb);
     const caller = await callerOf(request, reply);
-    let rows: Record<string, unknown>[] = [];
-    if (caller) {
-      const { ctx, actor } = caller;
-      if (accept.single) {
-        const n = await rq.countRows(ctx.db, actor, resource, where);
-        if (n !== 1) throw notSingular(n);
-      }
-      rows = await run(writeInput(request, resource, ctx, actor.id), where);
-    }
+    const rows = await mutateTable(caller?.ctx ?? null, resource, where, accept.single, () => run(writeInput(request, resource, caller!.ctx, caller!.actor.id), where));
     reply.header('preference-applied', preferenceApplied(prefs, ['return', 'count']));
     if (prefs.count) reply.header('content-range', `*/${rows.length}`);
     if (prefs.return !== 'representation') return reply.code(204).send(null);
-    return sendRows(request, reply, 200, caller ? await shapeRows(caller.ctx.db, caller.actor, resource, projection, rows) : []);
+    return sendRows(request, reply, 200, caller ? await shapeWritten(caller.ctx, resource, projection, rows) : []);
   }
 
   const mutationResponses = { 200: Result, 204: { type: 'null' }, ...errors };

@@ -2861,6 +2861,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** List documents (filters, sort, keyset cursor, count) */
         get: {
             parameters: {
                 query?: {
@@ -3031,6 +3032,7 @@ export interface paths {
                 };
             };
         };
+        /** Create or update a document by (s3_bucket, s3_key) */
         put: {
             parameters: {
                 query?: never;
@@ -3237,6 +3239,7 @@ export interface paths {
                 };
             };
         };
+        /** Create a document */
         post: {
             parameters: {
                 query?: never;
@@ -3446,6 +3449,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
+        /** Create up to 1000 documents, all or nothing */
         post: {
             parameters: {
                 query?: never;
@@ -3657,6 +3661,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** Count documents */
         get: {
             parameters: {
                 query?: {
@@ -3795,6 +3800,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** Full-text search of documents */
         get: {
             parameters: {
                 query: {
@@ -3956,6 +3962,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** Get a document (content_text included; ETag, If-None-Match) */
         get: {
             parameters: {
                 query?: never;
@@ -4126,6 +4133,7 @@ export interface paths {
         };
         put?: never;
         post?: never;
+        /** Delete a document (If-Match) */
         delete: {
             parameters: {
                 query?: never;
@@ -4283,6 +4291,7 @@ export interface paths {
         };
         options?: never;
         head?: never;
+        /** Change a document (If-Match) */
         patch: {
             parameters: {
                 query?: never;
@@ -4528,6 +4537,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** List a document's analyses */
         get: {
             parameters: {
                 query?: {
@@ -4694,6 +4704,7 @@ export interface paths {
             };
         };
         put?: never;
+        /** Create an analysis of a document */
         post: {
             parameters: {
                 query?: never;
@@ -4897,6 +4908,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** Get an analysis */
         get: {
             parameters: {
                 query?: never;
@@ -5055,6 +5067,7 @@ export interface paths {
         };
         put?: never;
         post?: never;
+        /** Delete an analysis */
         delete: {
             parameters: {
                 query?: never;
@@ -5191,6 +5204,7 @@ export interface paths {
         };
         options?: never;
         head?: never;
+        /** Change an analysis */
         patch: {
             parameters: {
                 query?: never;

@@ -106,7 +106,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get(
     '/:table',
-    { schema: { tags, params: Params, querystring: Query, response: { 200: Result, 206: Result, ...errors } } },
+    { schema: { summary: 'PostgREST read of a declared table', tags, params: Params, querystring: Query, response: { 200: Result, 206: Result, ...errors } } },
     async (request, reply) => {
       const { resource, query, prefs } = prepare(request);
       const accept = parseAccept(request.headers.accept);
@@ -128,7 +128,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post(
     '/:table',
-    { bodyLimit: 16 * MiB, schema: { tags, params: Params, querystring: Query, body: Body, response: { 201: Result, ...errors } } },
+    { bodyLimit: 16 * MiB, schema: { summary: 'PostgREST insert or upsert into a declared table', tags, params: Params, querystring: Query, body: Body, response: { 201: Result, ...errors } } },
     async (request, reply) => {
       const { resource, query, prefs } = prepare(request);
       const accept = parseAccept(request.headers.accept);
@@ -172,17 +172,17 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
 
   const mutationResponses = { 200: Result, 204: { type: 'null' }, ...errors };
 
-  app.patch('/:table', { schema: { tags, params: Params, querystring: Query, body: Row, response: mutationResponses } }, async (request, reply) =>
+  app.patch('/:table', { schema: { summary: 'PostgREST filtered update of a declared table', tags, params: Params, querystring: Query, body: Row, response: mutationResponses } }, async (request, reply) =>
     mutate(request, reply, 'UPDATE', (input, where) => updateRows(input, request.body, where)),
   );
 
-  app.delete('/:table', { schema: { tags, params: Params, querystring: Query, response: mutationResponses } }, async (request, reply) =>
+  app.delete('/:table', { schema: { summary: 'PostgREST filtered delete from a declared table', tags, params: Params, querystring: Query, response: mutationResponses } }, async (request, reply) =>
     mutate(request, reply, 'DELETE', (input, where) => deleteRows(input, where)),
   );
 
   // PUT is PostgREST's single-row upsert by primary key; offbase answers it like PostgREST would
   // for a verb it does not allow on this resource.
-  app.put('/:table', { schema: { tags, params: Params, response: { ...errors } } }, async () => {
+  app.put('/:table', { schema: { summary: 'PUT is not supported (use POST with resolution=merge-duplicates)', tags, params: Params, response: { ...errors } } }, async () => {
     throw new PostgrestError(405, 'PGRST117', 'Unsupported HTTP method: PUT', null, 'Use POST with Prefer: resolution=merge-duplicates (supabase-js upsert()).');
   });
 };

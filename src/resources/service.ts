@@ -32,7 +32,9 @@ export function shapeRow(resource: Resource, row: Row): Row {
 export async function listRows(ctx: RequestContext, resource: Resource, params: ListParams): Promise<KeysetPage<Row> & { total?: number }> {
   const actor = requireActor(ctx);
   const { spec } = resource;
-  const terms = parseSortKey(spec, params.sort ?? (spec.columns.created_at?.sortable ? '-created_at' : 'id'));
+  // Newest first by default when created_at is sortable; otherwise by id (the total order's key).
+  const sort = params.sort ?? (spec.columns.created_at?.sortable ? '-created_at' : undefined);
+  const terms = sort ? parseSortKey(spec, sort) : [];
   const filters: Filter[] = Object.entries(params.filters).map(([column, value]) => ({ column, op: 'eq', value }));
   const where = compileFilters(spec, filters);
   const after = params.cursor ? keysetCondition(spec, terms, decodeCursor(spec, terms, params.cursor)) : undefined;

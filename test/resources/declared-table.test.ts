@@ -179,3 +179,23 @@ describe('a table declared once', () => {
     }
   });
 });
+
+describe('defineResource', () => {
+  it('refuses a declaration that names columns the table does not have, or lets a body set the owner', () => {
+    const base = { name: 'notes', entity: 'note', table: notes, owner: 'owner_id', writable: ['title'], filterable: [], sortable: [] };
+    expect(() => defineResource({ ...base, owner: 'user_id' })).toThrow(/owner column user_id/);
+    expect(() => defineResource({ ...base, writable: ['nope'] })).toThrow(/writable column nope/);
+    expect(() => defineResource({ ...base, sortable: ['nope'] })).toThrow(/sortable column nope/);
+    expect(() => defineResource({ ...base, writable: ['title', 'owner_id'] })).toThrow(/owner column/);
+  });
+
+  it('derives closed TypeBox bodies from the table: required where there is no default, nullable as a type list', () => {
+    const { create, patch, row } = notesResource.schemas;
+    expect(create.required).toEqual(['title']);
+    expect(create.additionalProperties).toBe(false);
+    expect(create.properties.body).toMatchObject({ type: ['string', 'null'] });
+    expect(Object.keys(create.properties).sort()).toEqual(['body', 'pinned', 'stars', 'title']);
+    expect(patch).toMatchObject({ additionalProperties: false, minProperties: 1 });
+    expect(Object.keys(row.properties)).toContain('owner_id');
+  });
+});

@@ -3255,6 +3255,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** List documents (filters, sort, keyset cursor, count) */
         get: {
             parameters: {
                 query?: {
@@ -3425,6 +3426,7 @@ export interface paths {
                 };
             };
         };
+        /** Create or update a document by (s3_bucket, s3_key) */
         put: {
             parameters: {
                 query?: never;
@@ -3631,6 +3633,7 @@ export interface paths {
                 };
             };
         };
+        /** Create a document */
         post: {
             parameters: {
                 query?: never;
@@ -3840,6 +3843,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
+        /** Create up to 1000 documents, all or nothing */
         post: {
             parameters: {
                 query?: never;
@@ -4051,6 +4055,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** Count documents */
         get: {
             parameters: {
                 query?: {
@@ -4189,6 +4194,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** Full-text search of documents */
         get: {
             parameters: {
                 query: {
@@ -4350,6 +4356,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** Get a document (content_text included; ETag, If-None-Match) */
         get: {
             parameters: {
                 query?: never;
@@ -4520,6 +4527,7 @@ export interface paths {
         };
         put?: never;
         post?: never;
+        /** Delete a document (If-Match) */
         delete: {
             parameters: {
                 query?: never;
@@ -4677,6 +4685,7 @@ export interface paths {
         };
         options?: never;
         head?: never;
+        /** Change a document (If-Match) */
         patch: {
             parameters: {
                 query?: never;
@@ -4922,6 +4931,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** List a document's analyses */
         get: {
             parameters: {
                 query?: {
@@ -5088,6 +5098,7 @@ export interface paths {
             };
         };
         put?: never;
+        /** Create an analysis of a document */
         post: {
             parameters: {
                 query?: never;
@@ -5291,6 +5302,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** Get an analysis */
         get: {
             parameters: {
                 query?: never;
@@ -5449,6 +5461,7 @@ export interface paths {
         };
         put?: never;
         post?: never;
+        /** Delete an analysis */
         delete: {
             parameters: {
                 query?: never;
@@ -5585,6 +5598,7 @@ export interface paths {
         };
         options?: never;
         head?: never;
+        /** Change an analysis */
         patch: {
             parameters: {
                 query?: never;

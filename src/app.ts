@@ -26,6 +26,11 @@ import analyses from './features/analyses/routes.js';
 import audit from './features/audit/routes.js';
 import documents from './features/documents/routes.js';
 import compat, { compatFrameworkErrorHandler } from './features/compat/index.js';
+import { analysesResource } from './features/analyses/analyses.resource.js';
+import { documentsResource } from './features/documents/documents.resource.js';
+import type { Resource } from './resources/index.js';
+import resourcesPlugin from './resources/plugin.js';
+import resourceRoutes from './resources/routes.js';
 
 export interface AppDeps {
   database: Database;
@@ -34,6 +39,11 @@ export interface AppDeps {
 export interface BuildOptions {
   /** Defaults to the JSON logger built from config. */
   logger?: FastifyBaseLogger;
+  /**
+   * More tables to serve, each one declaration (docs/adding-a-table.md): registered next to
+   * the built-in documents and analyses, on /api/v1/<name> and /rest/v1/<name>.
+   */
+  resources?: Resource[];
 }
 
 declare module 'fastify' {
@@ -94,6 +104,7 @@ export async function buildApp(config: Config, deps: AppDeps, options: BuildOpti
   await app.register(authMaintenance, { config });
   await app.register(mailer, { config });
   await app.register(rateLimit, { config });
+  await app.register(resourcesPlugin, { resources: [documentsResource, analysesResource, ...(options.resources ?? [])] });
 
   await app.register(health);
   await app.register(auth, { prefix: '/api/v1/auth' });
@@ -101,6 +112,7 @@ export async function buildApp(config: Config, deps: AppDeps, options: BuildOpti
   await app.register(documents, { prefix: '/api/v1' });
   await app.register(analyses, { prefix: '/api/v1' });
   await app.register(audit, { prefix: '/api/v1' });
+  await app.register(resourceRoutes, { prefix: '/api/v1', resources: app.resources.all().filter((r) => r.nativeRoutes) });
   await app.register(compat);
 
   return app;

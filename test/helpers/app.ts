@@ -1,6 +1,7 @@
 import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/app.js';
+import type { Resource } from '../../src/resources/index.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createDatabase, type Database } from '../../src/db/client.js';
 import { createLogger } from '../../src/logger.js';
@@ -43,6 +44,8 @@ export async function buildTestApp(
     extend?: (app: FastifyInstance) => void | Promise<void>;
     /** Connect as the database owner instead of the app role (tests of owner-only operations). */
     asOwner?: boolean;
+    /** Extra resource declarations to serve (buildApp's `resources` option). */
+    resources?: Resource[];
   } = {},
 ): Promise<TestApp> {
   const testDb = options.testDb ?? (await createTestDatabase());
@@ -56,7 +59,7 @@ export async function buildTestApp(
       cb();
     },
   });
-  const app = await buildApp(config, { database }, { logger: createLogger(config, sink) });
+  const app = await buildApp(config, { database }, { logger: createLogger(config, sink), ...(options.resources ? { resources: options.resources } : {}) });
   await options.extend?.(app);
   await app.ready();
   return {

@@ -16,7 +16,7 @@ const analysesRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post(
     '/documents/:id/analyses',
-    { schema: { tags, security, params: IdParams, body: AnalysisCreate, response: { 201: Analysis, ...errorResponses('not_found', 'payload_too_large') } } },
+    { schema: { summary: 'Create an analysis of a document', tags, security, params: IdParams, body: AnalysisCreate, response: { 201: Analysis, ...errorResponses('not_found', 'payload_too_large') } } },
     async (request, reply) => {
       const row = await service.createAnalysis(request.ctx, request.params.id, request.body);
       return reply.code(201).header('location', `/api/v1/analyses/${row.id}`).send(service.toAnalysis(row));
@@ -25,25 +25,25 @@ const analysesRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get(
     '/documents/:id/analyses',
-    { schema: { tags, security, params: IdParams, querystring: ListQuery, response: { 200: ListResponse, ...errorResponses('not_found') } } },
+    { schema: { summary: "List a document's analyses", tags, security, params: IdParams, querystring: ListQuery, response: { 200: ListResponse, ...errorResponses('not_found') } } },
     async (request) => service.listAnalyses(request.ctx, request.params.id, request.query),
   );
 
   app.get(
     '/analyses/:id',
-    { schema: { tags, security, params: IdParams, response: { 200: Analysis, ...errorResponses('not_found') } } },
+    { schema: { summary: 'Get an analysis', tags, security, params: IdParams, response: { 200: Analysis, ...errorResponses('not_found') } } },
     async (request) => service.toAnalysis(await service.getAnalysis(request.ctx, request.params.id)),
   );
 
   app.patch(
     '/analyses/:id',
-    { schema: { tags, security, params: IdParams, body: AnalysisPatch, response: { 200: Analysis, ...errorResponses('not_found', 'payload_too_large') } } },
+    { schema: { summary: 'Change an analysis', tags, security, params: IdParams, body: AnalysisPatch, response: { 200: Analysis, ...errorResponses('not_found', 'payload_too_large') } } },
     async (request) => service.toAnalysis(await service.updateAnalysis(request.ctx, request.params.id, request.body)),
   );
 
   app.delete(
     '/analyses/:id',
-    { schema: { tags, security, params: IdParams, response: { 204: Type.Null(), ...errorResponses('not_found') } } },
+    { schema: { summary: 'Delete an analysis', tags, security, params: IdParams, response: { 204: Type.Null(), ...errorResponses('not_found') } } },
     async (request, reply) => {
       await service.deleteAnalysis(request.ctx, request.params.id);
       return reply.code(204).send(null);

@@ -1,38 +1,13 @@
-import { and, eq, inArray, sql, type SQL } from 'drizzle-orm';
+import { and, eq, sql, type SQL } from 'drizzle-orm';
 import type { DbOrTx } from '../../db/client.js';
-import { statementCache } from '../../db/prepared.js';
-import { analyses, documents } from '../../db/schema/index.js';
+import { documents } from '../../db/schema/index.js';
 import type { Actor } from '../../context/index.js';
-import { compileFilters, compileOrder, decodeCursor, defineTable, keysetCondition, ownerScope as scopeOf, type Filter, type RowsQuery, type SortTerm } from '../../query/index.js';
-import type { DocumentCreate, DocumentPatch, ListFilters } from './schemas.js';
-
-// What the query layer may filter and sort documents by. content_text and search are absent
-// on purpose: neither is a list filter (search has its own endpoint).
-export const documentTable = defineTable({
-  name: 'documents',
-  key: 'id',
-  columns: {
-    id: { column: documents.id, type: 'uuid' },
-    owner_id: { column: documents.owner_id, type: 'uuid' },
-    title: { column: documents.title, type: 'text', sortable: true },
-    description: { column: documents.description, type: 'text', nullable: true },
-    status: { column: documents.status, type: 'text' },
-    s3_bucket: { column: documents.s3_bucket, type: 'text' },
-    s3_key: { column: documents.s3_key, type: 'text' },
-    content_type: { column: documents.content_type, type: 'text', nullable: true },
-    size_bytes: { column: documents.size_bytes, type: 'bigint', nullable: true },
-    sha256: { column: documents.sha256, type: 'text', nullable: true },
-    tags: { column: documents.tags, type: 'text[]' },
-    metadata: { column: documents.metadata, type: 'jsonb' },
-    analysis_count: { column: documents.analysis_count, type: 'integer' },
-    created_at: { column: documents.created_at, type: 'timestamptz', sortable: true },
-    updated_at: { column: documents.updated_at, type: 'timestamptz', sortable: true },
-  },
-});
+import { ownerScope as scopeOf } from '../../query/index.js';
+import type { DocumentCreate, DocumentPatch } from './schemas.js';
 
 // A strong validator for the row version: xmin changes with every committed UPDATE of the
 // row (including the analysis_count trigger's), and hashing it with the id keeps it opaque.
-const etagSql = sql<string>`md5(${documents.id}::text || ':' || "documents"."xmin"::text)`;
+export const etagSql = sql<string>`md5(${documents.id}::text || ':' || "documents"."xmin"::text)`;
 
 export const documentColumns = {
   id: documents.id,
@@ -51,7 +26,7 @@ export const documentColumns = {
   created_at: documents.created_at,
   updated_at: documents.updated_at,
 };
-const withContent = { ...documentColumns, content_text: documents.content_text, etag: etagSql };
+export const withContent = { ...documentColumns, content_text: documents.content_text, etag: etagSql };
 
 export type DocumentRow = { [K in keyof typeof documentColumns]: (typeof documents.$inferSelect)[K] };
 export type FullDocumentRow = DocumentRow & { content_text: string | null; etag: string };
@@ -59,62 +34,7 @@ export type FullDocumentRow = DocumentRow & { content_text: string | null; etag:
 /** owner_id = the caller, always, unless admin powers apply; an owner_id filter can only narrow. */
 export const ownerScope = (actor: Actor, ownerId?: string): SQL | undefined => scopeOf(actor, documents.owner_id, ownerId);
 
-function listFilters(f: ListFilters): Filter[] {
-  const filters: Filter[] = [];
-  if (f.status) filters.push({ column: 'status', op: 'eq', value: f.status });
-  if (f.tag?.length) filters.push({ column: 'tags', op: 'cs', value: f.tag });
-  if (f.created_after) filters.push({ column: 'created_at', op: 'gt', value: f.created_after });
-  if (f.created_before) filters.push({ column: 'created_at', op: 'lt', value: f.created_before });
-  return filters;
-}
-
-const whereOf = (actor: Actor, f: ListFilters) => and(ownerScope(actor, f.owner_id), compileFilters(documentTable, listFilters(f)));
-
-// The hot reads, rendered once per handle and shape (src/db/prepared.ts): the same SQL as the
-// builder chains below render, with placeholders for the values. Shapes: own or any (admin
-// powers), and for the list's first page the one sort term (a handful of sortable columns).
-const firstPage = statementCache((db, shape) => {
-  const { own, sort } = JSON.parse(shape) as { own: boolean; sort: SortTerm[] };
-  return db
-    .select(documentColumns)
-    .from(documents)
-    .where(own ? eq(documents.owner_id, sql.placeholder('owner')) : undefined)
-    .orderBy(...compileOrder(documentTable, sort))
-    .limit(sql.placeholder('limit'))
-    .prepare('offbase_documents_first_page');
-});
-const getOne = statementCache((db, shape) =>
-  db
-    .select(withContent)
-    .from(documents)
-    .where(shape === 'own' ? and(eq(documents.id, sql.placeholder('id')), eq(documents.owner_id, sql.placeholder('owner'))) : eq(documents.id, sql.placeholder('id')))
-    .limit(1)
-    .prepare('offbase_documents_get'),
-);
-const noFilters = (f: ListFilters) => Object.values(f).every((v) => v === undefined);
-
-export async function listDocuments(db: DbOrTx, actor: Actor, f: ListFilters, sort: SortTerm[], limit: number, cursor?: string): Promise<DocumentRow[]> {
-  if (!cursor && sort.length === 1 && noFilters(f)) {
-    return firstPage(db, JSON.stringify({ own: !actor.admin, sort })).execute({ owner: actor.id, limit: limit + 1 });
-  }
-  const after = cursor ? keysetCondition(documentTable, sort, decodeCursor(documentTable, sort, cursor)) : undefined;
-  return db
-    .select(documentColumns)
-    .from(documents)
-    .where(and(whereOf(actor, f), after))
-    .orderBy(...compileOrder(documentTable, sort))
-    .limit(limit + 1);
-}
-
-export async function countDocuments(db: DbOrTx, actor: Actor, f: ListFilters): Promise<number> {
-  return db.$count(documents, whereOf(actor, f));
-}
-
 export async function getDocument(db: DbOrTx, actor: Actor, id: string, lock = false): Promise<FullDocumentRow | undefined> {
-  if (!lock) {
-    const [row] = await getOne(db, actor.admin ? 'any' : 'own').execute({ id, owner: actor.id });
-    return row;
-  }
   const query = db.select(withContent).from(documents).where(and(eq(documents.id, id), ownerScope(actor))).limit(1);
   const [row] = lock ? await query.for('update') : await query;
   return row;
@@ -167,24 +87,10 @@ export async function upsertDocument(db: DbOrTx, ownerId: string, input: Documen
   return row!;
 }
 
-const etagMatches = (etags: string[] | '*' | undefined) => (etags && etags !== '*' ? sql`${etagSql} in (${sql.join(etags.map((e) => sql`${e}`), sql`, `)})` : undefined);
-
-/** The precondition is part of the UPDATE's WHERE, so a concurrent writer can never slip in between check and write. */
-export async function updateDocument(db: DbOrTx, actor: Actor, id: string, patch: DocumentPatch, etags?: string[] | '*'): Promise<FullDocumentRow | undefined> {
-  const [row] = await db
-    .update(documents)
-    .set(patch)
-    .where(and(eq(documents.id, id), ownerScope(actor), etagMatches(etags)))
-    .returning(withContent);
+/** The patch of one visible row (the upserts' update branch). */
+export async function updateDocument(db: DbOrTx, actor: Actor, id: string, patch: DocumentPatch): Promise<FullDocumentRow | undefined> {
+  const [row] = await db.update(documents).set(patch).where(and(eq(documents.id, id), ownerScope(actor))).returning(withContent);
   return row;
-}
-
-export async function deleteDocument(db: DbOrTx, actor: Actor, id: string, etags?: string[] | '*'): Promise<boolean> {
-  const rows = await db
-    .delete(documents)
-    .where(and(eq(documents.id, id), ownerScope(actor), etagMatches(etags)))
-    .returning({ id: documents.id });
-  return rows.length > 0;
 }
 
 export interface SearchRow extends DocumentRow {
@@ -229,40 +135,3 @@ export async function searchDocuments(db: DbOrTx, actor: Actor, q: string, limit
   }));
 }
 
-
-// ---- General reads and filtered writes for other query surfaces (/rest/v1). The filter
-// arrives compiled by the query module over an allowlist; the owner scope is added here,
-// on every statement, exactly as above.
-
-export async function selectDocumentRows(db: DbOrTx, actor: Actor, rows: RowsQuery): Promise<Record<string, unknown>[]> {
-  let query = db.select(rows.columns).from(documents).where(and(ownerScope(actor), rows.where)).$dynamic();
-  if (rows.order?.length) query = query.orderBy(...rows.order);
-  if (rows.limit !== undefined) query = query.limit(rows.limit);
-  if (rows.offset) query = query.offset(rows.offset);
-  return query;
-}
-
-export async function countDocumentRows(db: DbOrTx, actor: Actor, where?: SQL): Promise<number> {
-  return db.$count(documents, and(ownerScope(actor), where));
-}
-
-/** For a query on analyses: "its document is visible and matches `where`" (PostgREST's `documents!inner(...)`). */
-export function documentMatches(actor: Actor, where?: SQL): SQL {
-  return sql`exists (select 1 from ${documents} where ${documents.id} = ${analyses.document_id} and ${and(ownerScope(actor), where) ?? sql`true`})`;
-}
-
-/** The full rows a filtered write will touch, locked until the transaction ends. */
-export async function lockDocumentsWhere(db: DbOrTx, actor: Actor, where: SQL): Promise<FullDocumentRow[]> {
-  return db.select(withContent).from(documents).where(and(ownerScope(actor), where)).orderBy(documents.id).for('update');
-}
-
-export async function updateDocumentsByIds(db: DbOrTx, actor: Actor, ids: string[], patch: DocumentPatch): Promise<FullDocumentRow[]> {
-  if (!ids.length) return [];
-  return db.update(documents).set(patch).where(and(inArray(documents.id, ids), ownerScope(actor))).returning(withContent);
-}
-
-export async function deleteDocumentsByIds(db: DbOrTx, actor: Actor, ids: string[]): Promise<string[]> {
-  if (!ids.length) return [];
-  const rows = await db.delete(documents).where(and(inArray(documents.id, ids), ownerScope(actor))).returning({ id: documents.id });
-  return rows.map((r) => r.id);
-}

@@ -76,7 +76,7 @@ const documentsRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post(
     '/documents',
-    { bodyLimit: singleLimit, schema: { tags, security, body: DocumentCreate, response: { 201: Document, ...errorResponses('conflict', 'payload_too_large') } } },
+    { bodyLimit: singleLimit, schema: { summary: 'Create a document', tags, security, body: DocumentCreate, response: { 201: Document, ...errorResponses('conflict', 'payload_too_large') } } },
     async (request, reply) => {
       const row = await service.createDocument(request.ctx, request.body);
       return reply.code(201).header('etag', etagHeader(row.etag)).header('location', `/api/v1/documents/${row.id}`).send(service.toDocument(row));
@@ -89,7 +89,7 @@ const documentsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       bodyLimit: 16 * MiB,
       // Validation errors are rebuilt below with the failing item's index for every item.
       attachValidation: true,
-      schema: { tags, security, body: BatchBody, response: { 201: BatchResponse, ...errorResponses('conflict', 'payload_too_large') } },
+      schema: { summary: 'Create up to 1000 documents, all or nothing', tags, security, body: BatchBody, response: { 201: BatchResponse, ...errorResponses('conflict', 'payload_too_large') } },
     },
     async (request, reply) => {
       const rows = await service.createDocuments(request.ctx, batchItems(request));
@@ -99,7 +99,7 @@ const documentsRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.put(
     '/documents',
-    { bodyLimit: singleLimit, schema: { tags, security, body: DocumentCreate, response: { 200: Document, 201: Document, ...errorResponses('payload_too_large') } } },
+    { bodyLimit: singleLimit, schema: { summary: 'Create or update a document by (s3_bucket, s3_key)', tags, security, body: DocumentCreate, response: { 200: Document, 201: Document, ...errorResponses('payload_too_large') } } },
     async (request, reply) => {
       const { row, inserted } = await service.upsertDocument(request.ctx, request.body);
       return reply.code(inserted ? 201 : 200).header('etag', etagHeader(row.etag)).send(service.toDocument(row));
@@ -108,19 +108,19 @@ const documentsRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get(
     '/documents',
-    { schema: { tags, security, querystring: ListQuery, response: { 200: ListResponse, ...errorResponses('not_found') } } },
+    { schema: { summary: 'List documents (filters, sort, keyset cursor, count)', tags, security, querystring: ListQuery, response: { 200: ListResponse, ...errorResponses('not_found') } } },
     async (request) => service.listDocuments(request.ctx, request.query),
   );
 
   app.get(
     '/documents/count',
-    { schema: { tags, security, querystring: CountQuery, response: { 200: CountResponse, ...errorResponses() } } },
+    { schema: { summary: 'Count documents', tags, security, querystring: CountQuery, response: { 200: CountResponse, ...errorResponses() } } },
     async (request) => ({ count: await service.countDocuments(request.ctx, request.query) }),
   );
 
   app.get(
     '/documents/search',
-    { schema: { tags, security, querystring: SearchQuery, response: { 200: SearchResponse, ...errorResponses() } } },
+    { schema: { summary: 'Full-text search of documents', tags, security, querystring: SearchQuery, response: { 200: SearchResponse, ...errorResponses() } } },
     async (request) => {
       const rows = await service.searchDocuments(request.ctx, request.query);
       return { data: rows.map((r) => ({ ...r, snippet: highlight(r.snippet) })) };
@@ -130,7 +130,7 @@ const documentsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/documents/:id',
     {
-      schema: { tags, security, params: IdParams, headers: IfNoneMatchHeaders, response: { 200: DocumentWithContent, 304: Type.Null(), ...errorResponses('not_found') } },
+      schema: { summary: 'Get a document (content_text included; ETag, If-None-Match)', tags, security, params: IdParams, headers: IfNoneMatchHeaders, response: { 200: DocumentWithContent, 304: Type.Null(), ...errorResponses('not_found') } },
     },
     async (request, reply) => {
       const row = await service.getDocument(request.ctx, request.params.id);
@@ -145,6 +145,7 @@ const documentsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       bodyLimit: singleLimit,
       schema: {
+        summary: 'Change a document (If-Match)',
         tags,
         security,
         params: IdParams,
@@ -163,7 +164,7 @@ const documentsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.delete(
     '/documents/:id',
     {
-      schema: { tags, security, params: IdParams, headers: IfMatchHeaders, response: { 204: Type.Null(), ...errorResponses('not_found', 'precondition_failed') } },
+      schema: { summary: 'Delete a document (If-Match)', tags, security, params: IdParams, headers: IfMatchHeaders, response: { 204: Type.Null(), ...errorResponses('not_found', 'precondition_failed') } },
     },
     async (request, reply) => {
       await service.deleteDocument(request.ctx, request.params.id, parseEtags(request.headers['if-match']));

@@ -1,10 +1,9 @@
 import { and, inArray, type SQL } from 'drizzle-orm';
 import type { DbOrTx } from '../../../db/client.js';
 import { compileFilters, compileOrder, type SortTerm } from '../../../query/index.js';
-import { countAnalysesByDocument } from '../../analyses/queries.js';
+import { resourceQueries as rq, type Resource } from '../../../resources/index.js';
 import type { Actor } from '../../../context/index.js';
 import type { Embed, Field, Projection } from './resolve.js';
-import type { Resource } from './resources.js';
 
 // Reads for /rest/v1: the root rows through the resource's owner-scoped select, then each
 // embedding with one more owner-scoped query for all parents at once (no N+1).
@@ -20,7 +19,7 @@ export interface ReadPlan {
 
 /** The root filter plus, for each `!inner` embedding, "has a matching related row". */
 export function rootWhere(actor: Actor, resource: Resource, filters: SQL | undefined, embeds: Embed[]): SQL | undefined {
-  const inner = embeds.filter((e) => e.inner).map((e) => e.resource.matchedBy(actor, compileFilters(e.resource.spec, e.filters)));
+  const inner = embeds.filter((e) => e.inner).map((e) => rq.relatedExists(actor, resource, e.relation, e.resource, compileFilters(e.resource.restSpec, e.filters)));
   return and(filters, ...inner);
 }
 
@@ -30,7 +29,7 @@ const postgrestTimestamp = (value: string) => value.replace(' ', 'T').replace(/(
 /** JSON as PostgREST writes it: timestamptz in RFC 3339, numeric and bigint as numbers. */
 export function toJsonValue(resource: Resource, column: string, value: unknown): unknown {
   if (value === null || value === undefined) return value ?? null;
-  switch (resource.spec.columns[column]?.type) {
+  switch (resource.restSpec.columns[column]?.type) {
     case 'timestamptz':
       return postgrestTimestamp(String(value));
     case 'numeric':
@@ -60,18 +59,18 @@ function columnsFor(resource: Resource, fields: Field[], extra: string[]) {
 async function attachEmbed(db: DbOrTx, actor: Actor, embed: Embed, rows: Record<string, unknown>[], out: Record<string, unknown>[]) {
   const { relation, resource } = embed;
   const keys = [...new Set(rows.map((r) => r[relation.localKey]).filter((k): k is string => typeof k === 'string'))];
-  const filters = compileFilters(resource.spec, embed.filters);
+  const filters = compileFilters(resource.restSpec, embed.filters);
   if (embed.count) {
-    const counts = await countAnalysesByDocument(db, actor, keys, filters);
+    const counts = await rq.countBy(db, actor, resource, relation.targetKey, keys, filters);
     rows.forEach((row, i) => (out[i]![embed.key] = [{ count: counts.get(row[relation.localKey] as string) ?? 0 }]));
     return;
   }
   const targetColumn = resource.columns[relation.targetKey]!;
   const related = keys.length
-    ? await resource.select(db, actor, {
+    ? await rq.selectRows(db, actor, resource, {
         columns: columnsFor(resource, embed.fields, [relation.targetKey]),
         where: and(inArray(targetColumn, keys), filters),
-        order: compileOrder(resource.spec, embed.order),
+        order: compileOrder(resource.restSpec, embed.order),
       })
     : [];
   const byKey = new Map<unknown, Record<string, unknown>[]>();
@@ -101,14 +100,14 @@ export async function shapeRows(db: DbOrTx, actor: Actor, resource: Resource, pr
 
 export async function readRows(db: DbOrTx, actor: Actor, plan: ReadPlan): Promise<Record<string, unknown>[]> {
   const { resource, projection } = plan;
-  const rows = await resource.select(db, actor, {
+  const rows = await rq.selectRows(db, actor, resource, {
     columns: columnsFor(
       resource,
       projection.fields,
       projection.embeds.map((e) => e.relation.localKey),
     ),
     where: plan.where,
-    order: compileOrder(resource.spec, plan.order),
+    order: compileOrder(resource.restSpec, plan.order),
     ...(plan.limit !== undefined ? { limit: plan.limit } : {}),
     offset: plan.offset,
   });

@@ -1,7 +1,8 @@
 import type { Filter, SortTerm } from '../../../query/index.js';
 import { parseError, PostgrestError, unknownColumn, unknownRelationship } from './errors.js';
 import type { OrderTerm, ParsedQuery, RestFilter, Scope, SelectItem } from './parser.js';
-import { RESOURCES, type Relationship, type Resource } from './resources.js';
+import type { Relation, Resource, ResourceRegistry } from '../../../resources/index.js';
+import { BUILT_IN } from './resources.js';
 
 // The parsed URL checked against a resource's allowlist: names that do not exist become
 // PostgREST's errors, values get the shape the query module expects (arrays for array
@@ -15,7 +16,7 @@ export interface Field {
 
 export interface Embed {
   key: string;
-  relation: Relationship;
+  relation: Relation;
   resource: Resource;
   inner: boolean;
   /** `analyses(count)`: the number of related rows instead of the rows. */
@@ -45,14 +46,14 @@ function fieldsOf(resource: Resource, items: SelectItem[], allowEmbeds: boolean)
 }
 
 /** `select=` against the resource: columns, and one level of embedded relations. */
-export function resolveSelect(resource: Resource, query: Pick<ParsedQuery, 'select' | 'embedded'>): Projection {
+export function resolveSelect(resource: Resource, query: Pick<ParsedQuery, 'select' | 'embedded'>, registry: ResourceRegistry = BUILT_IN): Projection {
   const fields = fieldsOf(resource, query.select, true);
   const embeds: Embed[] = [];
   for (const item of query.select) {
     if (item.type !== 'embed') continue;
-    const relation = Object.hasOwn(resource.embeds, item.relation) ? resource.embeds[item.relation] : undefined;
+    const relation = Object.hasOwn(resource.relations, item.relation) ? resource.relations[item.relation] : undefined;
     if (!relation) throw unknownRelationship(resource.name, item.relation);
-    const target = RESOURCES[relation.target];
+    const target = registry.target(relation);
     const key = item.alias ?? item.relation;
     const isCount = item.select.length === 1 && item.select[0]!.type === 'column' && item.select[0]!.name === 'count' && !Object.hasOwn(target.columns, 'count');
     if (isCount && relation.cardinality !== 'many') throw parseError(`"failed to parse select parameter"`, 'count applies to a to-many embedding');
@@ -110,7 +111,7 @@ export function parseArrayLiteral(text: string): string[] | null {
 function resolveFilter(resource: Resource, filter: RestFilter): Filter {
   if ('or' in filter) return { or: filter.or.map((f) => resolveFilter(resource, f)), ...(filter.negate ? { negate: true } : {}) };
   if ('and' in filter) return { and: filter.and.map((f) => resolveFilter(resource, f)), ...(filter.negate ? { negate: true } : {}) };
-  const spec = Object.hasOwn(resource.spec.columns, filter.column) ? resource.spec.columns[filter.column] : undefined;
+  const spec = Object.hasOwn(resource.restSpec.columns, filter.column) ? resource.restSpec.columns[filter.column] : undefined;
   if (!spec) throw unknownColumn(resource.name, filter.column);
   const negate = filter.negate ? { negate: true } : {};
   if (filter.quantifier) {
@@ -134,7 +135,7 @@ export function resolveFilters(resource: Resource, filters: RestFilter[]): Filte
 
 export function resolveOrder(resource: Resource, order: OrderTerm[]): SortTerm[] {
   return order.map((term) => {
-    const spec = Object.hasOwn(resource.spec.columns, term.column) ? resource.spec.columns[term.column] : undefined;
+    const spec = Object.hasOwn(resource.restSpec.columns, term.column) ? resource.restSpec.columns[term.column] : undefined;
     if (!spec) throw unknownColumn(resource.name, term.column);
     if (!spec.sortable) throw parseError(`"failed to parse order"`, `${resource.name}.${term.column} cannot be ordered by`);
     return { column: term.column, direction: term.direction, ...(term.nulls ? { nulls: term.nulls } : {}) };

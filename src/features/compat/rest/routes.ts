@@ -8,9 +8,9 @@ import { userBearer } from '../apikey.js';
 import { apiKeyGuard, compatErrorHandler } from '../../../plugins/compat-guard.js';
 import { invalidRange, notSingular, PostgrestError, rlsViolation, toPostgrestError, unknownTable } from './errors.js';
 import { contentRange, effectiveRange, parseAccept, parsePrefer, parseQuery, parseRange, type ParsedQuery, type Preferences } from './parser.js';
-import { readRows, rootWhere, shapeRows } from './read.js';
+import { mutateTable, readTable, shapeWritten } from './service.js';
 import { resolveFilters, resolveOrder, resolveSelect } from './resolve.js';
-import { resourceOf, type Resource } from './resources.js';
+import type { Resource } from '../../../resources/index.js';
 import { deleteRows, insertRows, updateRows, type WriteInput } from './write.js';
 
 const tags = ['supabase-rest'];
@@ -80,7 +80,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
 
   function prepare(request: FastifyRequest): { resource: Resource; query: ParsedQuery; prefs: Preferences } {
     const { table } = request.params as { table: string };
-    const resource = resourceOf(table);
+    const resource = app.resources.get(table);
     if (!resource) throw unknownTable(table);
     return { resource, query: parseQuery(urlParams(request)), prefs: parsePrefer(request.headers.prefer) };
   }
@@ -88,7 +88,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   /** Filters of a PATCH or DELETE: required, as Supabase's safeupdate requires a WHERE clause. */
   function mutationWhere(resource: Resource, query: ParsedQuery, verb: 'UPDATE' | 'DELETE') {
     if (query.limit !== undefined || query.offset !== undefined) throw new PostgrestError(400, 'PGRST100', `limit and offset are not supported on ${verb} by offbase`);
-    const where = compileFilters(resource.spec, resolveFilters(resource, query.filters));
+    const where = compileFilters(resource.restSpec, resolveFilters(resource, query.filters));
     if (!where) throw new PostgrestError(400, '21000', `${verb} requires a WHERE clause`, null, 'Add a filter, e.g. .eq("id", id), to the request.');
     return where;
   }
@@ -106,11 +106,11 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get(
     '/:table',
-    { schema: { tags, params: Params, querystring: Query, response: { 200: Result, 206: Result, ...errors } } },
+    { schema: { summary: 'PostgREST read of a declared table', tags, params: Params, querystring: Query, response: { 200: Result, 206: Result, ...errors } } },
     async (request, reply) => {
       const { resource, query, prefs } = prepare(request);
       const accept = parseAccept(request.headers.accept);
-      const projection = resolveSelect(resource, query);
+      const projection = resolveSelect(resource, query, app.resources);
       const filters = resolveFilters(resource, query.filters);
       const order = resolveOrder(resource, query.order);
       const range = effectiveRange(query, parseRange(typeof request.headers.range === 'string' ? request.headers.range : undefined));
@@ -118,23 +118,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       const limit = Math.min(range.limit ?? MAX_ROWS, MAX_ROWS);
       const caller = await callerOf(request, reply);
 
-      let rows: Record<string, unknown>[] = [];
-      let total: number | null = null;
-      // The anon role sees nothing: owner-only row-level security has no row for it.
-      if (caller) {
-        const { ctx, actor } = caller;
-        const where = rootWhere(actor, resource, compileFilters(resource.spec, filters), projection.embeds);
-        // count=planned and count=estimated are answered exactly.
-        if (prefs.count) total = await resource.count(ctx.readDb, actor, where);
-        if (limit > 0 && (total === null || range.offset < total)) {
-          rows = await readRows(ctx.readDb, actor, { resource, projection, where, order, limit, offset: range.offset });
-        }
-      } else if (prefs.count) {
-        total = 0;
-      }
-      if (total !== null && range.offset > 0 && range.offset >= total && total > 0) {
-        throw invalidRange(`An offset of ${range.offset} was requested, but there are only ${total} rows.`);
-      }
+      const { rows, total } = await readTable(caller?.ctx ?? null, { resource, projection, filters, order, offset: range.offset, limit, count: Boolean(prefs.count) });
       reply.header('content-range', contentRange(range.offset, rows.length, total));
       if (prefs.count) reply.header('preference-applied', `count=${prefs.count}`);
       const partial = total !== null && rows.length < total && !accept.single;
@@ -144,11 +128,11 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post(
     '/:table',
-    { bodyLimit: 16 * MiB, schema: { tags, params: Params, querystring: Query, body: Body, response: { 201: Result, ...errors } } },
+    { bodyLimit: 16 * MiB, schema: { summary: 'PostgREST insert or upsert into a declared table', tags, params: Params, querystring: Query, body: Body, response: { 201: Result, ...errors } } },
     async (request, reply) => {
       const { resource, query, prefs } = prepare(request);
       const accept = parseAccept(request.headers.accept);
-      const projection = resolveSelect(resource, query);
+      const projection = resolveSelect(resource, query, app.resources);
       const caller = await callerOf(request, reply);
       if (!caller) throw rlsViolation(resource.name, true);
       const { ctx, actor } = caller;
@@ -159,7 +143,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       if (prefs.count) reply.header('content-range', `*/${written.length}`);
       // return=minimal: no body at all, as PostgREST.
       if (prefs.return !== 'representation') return reply.code(201).send(undefined as never);
-      return sendRows(request, reply, 201, await shapeRows(ctx.db, actor, resource, projection, written));
+      return sendRows(request, reply, 201, await shapeWritten(ctx, resource, projection, written));
     },
   );
 
@@ -176,37 +160,29 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   ) {
     const { resource, query, prefs } = prepare(request);
     const accept = parseAccept(request.headers.accept);
-    const projection = resolveSelect(resource, query);
+    const projection = resolveSelect(resource, query, app.resources);
     const where = mutationWhere(resource, query, verb);
     const caller = await callerOf(request, reply);
-    let rows: Record<string, unknown>[] = [];
-    if (caller) {
-      const { ctx, actor } = caller;
-      if (accept.single) {
-        const n = await resource.count(ctx.db, actor, where);
-        if (n !== 1) throw notSingular(n);
-      }
-      rows = await run(writeInput(request, resource, ctx, actor.id), where);
-    }
+    const rows = await mutateTable(caller?.ctx ?? null, resource, where, accept.single, () => run(writeInput(request, resource, caller!.ctx, caller!.actor.id), where));
     reply.header('preference-applied', preferenceApplied(prefs, ['return', 'count']));
     if (prefs.count) reply.header('content-range', `*/${rows.length}`);
     if (prefs.return !== 'representation') return reply.code(204).send(null);
-    return sendRows(request, reply, 200, caller ? await shapeRows(caller.ctx.db, caller.actor, resource, projection, rows) : []);
+    return sendRows(request, reply, 200, caller ? await shapeWritten(caller.ctx, resource, projection, rows) : []);
   }
 
   const mutationResponses = { 200: Result, 204: { type: 'null' }, ...errors };
 
-  app.patch('/:table', { schema: { tags, params: Params, querystring: Query, body: Row, response: mutationResponses } }, async (request, reply) =>
+  app.patch('/:table', { schema: { summary: 'PostgREST filtered update of a declared table', tags, params: Params, querystring: Query, body: Row, response: mutationResponses } }, async (request, reply) =>
     mutate(request, reply, 'UPDATE', (input, where) => updateRows(input, request.body, where)),
   );
 
-  app.delete('/:table', { schema: { tags, params: Params, querystring: Query, response: mutationResponses } }, async (request, reply) =>
+  app.delete('/:table', { schema: { summary: 'PostgREST filtered delete from a declared table', tags, params: Params, querystring: Query, response: mutationResponses } }, async (request, reply) =>
     mutate(request, reply, 'DELETE', (input, where) => deleteRows(input, where)),
   );
 
   // PUT is PostgREST's single-row upsert by primary key; offbase answers it like PostgREST would
   // for a verb it does not allow on this resource.
-  app.put('/:table', { schema: { tags, params: Params, response: { ...errors } } }, async () => {
+  app.put('/:table', { schema: { summary: 'PUT is not supported (use POST with resolution=merge-duplicates)', tags, params: Params, response: { ...errors } } }, async () => {
     throw new PostgrestError(405, 'PGRST117', 'Unsupported HTTP method: PUT', null, 'Use POST with Prefer: resolution=merge-duplicates (supabase-js upsert()).');
   });
 };

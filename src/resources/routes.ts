@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type, type TSchema } from '@sinclair/typebox';
-import { errorResponses } from '../errors/responses.js';
+import { BODY_ERRORS, errorResponses } from '../errors/responses.js';
 import { IdParams, Nullable, Uuid } from '../lib/http-schemas.js';
 import type { Resource } from './define.js';
 import * as service from './service.js';
@@ -52,7 +52,7 @@ const resourceRoutes: FastifyPluginAsyncTypebox<ResourceRoutesOptions> = async (
 
     app.post(
       base,
-      { schema: { summary: `Create a row of ${name}`, tags, security, body: s.create, response: { 201: schemas.row, ...errorResponses('not_found', 'conflict', 'payload_too_large') } } },
+      { schema: { summary: `Create a row of ${name}`, tags, security, body: s.create, response: { 201: schemas.row, ...errorResponses('not_found', 'conflict', ...BODY_ERRORS) } } },
       async (request, reply) => {
         const row = await service.createRow(request.ctx, resource, request.body as Record<string, unknown>);
         return reply.code(201).header('location', `/api/v1/${name}/${String(row.id)}`).send(row);
@@ -77,7 +77,7 @@ const resourceRoutes: FastifyPluginAsyncTypebox<ResourceRoutesOptions> = async (
 
     app.patch(
       `${base}/:id`,
-      { schema: { summary: `Change a row of ${name}`, tags, security, params: IdParams, body: schemas.patch, response: { 200: schemas.row, ...errorResponses('not_found', 'conflict', 'payload_too_large') } } },
+      { schema: { summary: `Change a row of ${name}`, tags, security, params: IdParams, body: schemas.patch, response: { 200: schemas.row, ...errorResponses('not_found', 'conflict', ...BODY_ERRORS) } } },
       async (request) => service.patchRow(request.ctx, resource, request.params.id, request.body as Record<string, unknown>),
     );
 

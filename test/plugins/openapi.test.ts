@@ -35,34 +35,6 @@ interface Document {
 
 const METHODS = ['get', 'put', 'post', 'patch', 'delete'] as const;
 
-/**
- * Operations whose failures predate this test and live outside its author's change: the
- * document and analysis routes and /rest/v1 are being regenerated from the resource layer,
- * which must pass this test. Each entry is listed with what fails today; an entry that
- * passes makes the test fail, so the list only shrinks. Remove it once they are regenerated.
- */
-const KNOWN_FAILING: Record<string, string> = {
-  'GET /api/v1/documents': 'no summary',
-  'PUT /api/v1/documents': 'no summary; 415 (a non-JSON body) answered but not documented',
-  'POST /api/v1/documents': 'no summary; 415 (a non-JSON body) answered but not documented',
-  'POST /api/v1/documents/batch': 'no summary; 415 (a non-JSON body) answered but not documented',
-  'GET /api/v1/documents/count': 'no summary',
-  'GET /api/v1/documents/search': 'no summary',
-  'GET /api/v1/documents/{id}': 'no summary',
-  'PATCH /api/v1/documents/{id}': 'no summary; 415 (a non-JSON body) answered but not documented',
-  'DELETE /api/v1/documents/{id}': 'no summary',
-  'GET /api/v1/documents/{id}/analyses': 'no summary',
-  'POST /api/v1/documents/{id}/analyses': 'no summary; 415 (a non-JSON body) answered but not documented',
-  'GET /api/v1/analyses/{id}': 'no summary',
-  'PATCH /api/v1/analyses/{id}': 'no summary; 415 (a non-JSON body) answered but not documented',
-  'DELETE /api/v1/analyses/{id}': 'no summary',
-  'GET /rest/v1/{table}': 'no summary; no security although it refuses without the apikey (401); its querystring (a Type.Record) becomes a parameter named "type" whose schema is the string "object" (struct)',
-  'PUT /rest/v1/{table}': 'no summary; no security although it refuses without the apikey (401); no 2xx response documented',
-  'POST /rest/v1/{table}': 'no summary; no security although it refuses without the apikey (401) or without a Bearer token',
-  'PATCH /rest/v1/{table}': 'no summary; no security although it refuses without the apikey (401)',
-  'DELETE /rest/v1/{table}': 'no summary; no security although it refuses without the apikey (401)',
-};
-
 const isCompat = (path: string) => path.startsWith('/auth/v1') || path.startsWith('/rest/v1');
 const needsBearer = (op: Operation) => (op.security ?? []).some((r) => 'bearer' in r);
 const needsApiKey = (op: Operation) => (op.security ?? []).some((r) => 'apikey' in r);
@@ -172,7 +144,6 @@ describe('the OpenAPI document', () => {
       const pointer = p.location[0]?.pointer ?? '#';
       const [, rawPath, method] = /^#\/paths\/([^/]+)\/([a-z]+)/.exec(pointer) ?? [];
       const key = rawPath ? `${method!.toUpperCase()} ${rawPath.replace(/~1/g, '/').replace(/~0/g, '~')}` : 'document';
-      if (key in KNOWN_FAILING) continue;
       (byOperation[key] ??= []).push(`${p.ruleId}: ${p.message} (${pointer})`);
     }
     expect(byOperation).toEqual({});
@@ -180,15 +151,12 @@ describe('the OpenAPI document', () => {
 
   it('documents every operation completely: summary, tags, each status it answers with and its schema, security', async () => {
     const failures: Record<string, string[]> = {};
-    const known: Record<string, string[]> = {};
     for (const [path, method, op] of operations()) {
       const key = `${method.toUpperCase()} ${path}`;
       const problems = [...staticProblems(path, op), ...(await probeProblems(path, method, op))];
       if (!problems.length) continue;
-      (key in KNOWN_FAILING ? known : failures)[key] = problems;
+      failures[key] = problems;
     }
     expect(failures).toEqual({});
-    const fixed = Object.keys(KNOWN_FAILING).filter((key) => !(key in known));
-    expect(fixed, 'these now pass: remove them from KNOWN_FAILING').toEqual([]);
   });
 });

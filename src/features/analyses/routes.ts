@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import { errorResponses } from '../../errors/responses.js';
+import { BODY_ERRORS, errorResponses } from '../../errors/responses.js';
 import { IdParams } from '../../lib/http-schemas.js';
 import { Analysis, AnalysisCreate, AnalysisPatch, ListQuery, ListResponse } from './schemas.js';
 import * as service from './service.js';
@@ -16,7 +16,7 @@ const analysesRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post(
     '/documents/:id/analyses',
-    { schema: { summary: 'Create an analysis of a document', tags, security, params: IdParams, body: AnalysisCreate, response: { 201: Analysis, ...errorResponses('not_found', 'payload_too_large') } } },
+    { schema: { summary: 'Create an analysis of a document', tags, security, params: IdParams, body: AnalysisCreate, response: { 201: Analysis, ...errorResponses('not_found', ...BODY_ERRORS) } } },
     async (request, reply) => {
       const row = await service.createAnalysis(request.ctx, request.params.id, request.body);
       return reply.code(201).header('location', `/api/v1/analyses/${row.id}`).send(service.toAnalysis(row));
@@ -37,7 +37,7 @@ const analysesRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.patch(
     '/analyses/:id',
-    { schema: { summary: 'Change an analysis', tags, security, params: IdParams, body: AnalysisPatch, response: { 200: Analysis, ...errorResponses('not_found', 'payload_too_large') } } },
+    { schema: { summary: 'Change an analysis', tags, security, params: IdParams, body: AnalysisPatch, response: { 200: Analysis, ...errorResponses('not_found', ...BODY_ERRORS) } } },
     async (request) => service.toAnalysis(await service.updateAnalysis(request.ctx, request.params.id, request.body)),
   );
 

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import { AppError } from '../../errors/app-error.js';
-import { errorResponses } from '../../errors/responses.js';
+import { BODY_ERRORS, errorResponses } from '../../errors/responses.js';
 import { fieldName, issueField } from '../../errors/validation.js';
 import { IdParams } from '../../lib/http-schemas.js';
 import { etagHeader, etagMatches, parseEtags } from './etag.js';
@@ -76,7 +76,7 @@ const documentsRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post(
     '/documents',
-    { bodyLimit: singleLimit, schema: { summary: 'Create a document', tags, security, body: DocumentCreate, response: { 201: Document, ...errorResponses('conflict', 'payload_too_large') } } },
+    { bodyLimit: singleLimit, schema: { summary: 'Create a document', tags, security, body: DocumentCreate, response: { 201: Document, ...errorResponses('conflict', ...BODY_ERRORS) } } },
     async (request, reply) => {
       const row = await service.createDocument(request.ctx, request.body);
       return reply.code(201).header('etag', etagHeader(row.etag)).header('location', `/api/v1/documents/${row.id}`).send(service.toDocument(row));
@@ -89,7 +89,7 @@ const documentsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       bodyLimit: 16 * MiB,
       // Validation errors are rebuilt below with the failing item's index for every item.
       attachValidation: true,
-      schema: { summary: 'Create up to 1000 documents, all or nothing', tags, security, body: BatchBody, response: { 201: BatchResponse, ...errorResponses('conflict', 'payload_too_large') } },
+      schema: { summary: 'Create up to 1000 documents, all or nothing', tags, security, body: BatchBody, response: { 201: BatchResponse, ...errorResponses('conflict', ...BODY_ERRORS) } },
     },
     async (request, reply) => {
       const rows = await service.createDocuments(request.ctx, batchItems(request));
@@ -99,7 +99,7 @@ const documentsRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.put(
     '/documents',
-    { bodyLimit: singleLimit, schema: { summary: 'Create or update a document by (s3_bucket, s3_key)', tags, security, body: DocumentCreate, response: { 200: Document, 201: Document, ...errorResponses('payload_too_large') } } },
+    { bodyLimit: singleLimit, schema: { summary: 'Create or update a document by (s3_bucket, s3_key)', tags, security, body: DocumentCreate, response: { 200: Document, 201: Document, ...errorResponses(...BODY_ERRORS) } } },
     async (request, reply) => {
       const { row, inserted } = await service.upsertDocument(request.ctx, request.body);
       return reply.code(inserted ? 201 : 200).header('etag', etagHeader(row.etag)).send(service.toDocument(row));
@@ -151,7 +151,7 @@ const documentsRoutes: FastifyPluginAsyncTypebox = async (app) => {
         params: IdParams,
         headers: IfMatchHeaders,
         body: DocumentPatch,
-        response: { 200: Document, ...errorResponses('not_found', 'conflict', 'precondition_failed', 'payload_too_large') },
+        response: { 200: Document, ...errorResponses('not_found', 'conflict', 'precondition_failed', ...BODY_ERRORS) },
       },
     },
     async (request, reply) => {

@@ -21,7 +21,7 @@ const MiB = 1_048_576;
 
 const Params = Type.Object({ table: Type.String({ maxLength: 63 }) });
 // Filters are PostgREST grammar under arbitrary column names: parser.ts reads the raw URL.
-const Query = Type.Record(Type.String(), Type.Unknown());
+const Query = Type.Object({}, { additionalProperties: true });
 const Row = Type.Record(Type.String(), Type.Unknown());
 const Body = Type.Union([Row, Type.Array(Row)]);
 const PostgrestErrorView = Type.Object({
@@ -30,6 +30,9 @@ const PostgrestErrorView = Type.Object({
   details: Type.Union([Type.String(), Type.Null()]),
   hint: Type.Union([Type.String(), Type.Null()]),
 });
+// Every call needs the anon key; writes that create rows need the user's Bearer token too.
+const security = [{ apikey: [] }];
+const userSecurity = [{ apikey: [], bearer: [] }];
 const errors = Object.fromEntries([400, 401, 403, 404, 405, 406, 409, 413, 415, 416, 429, 500, 503].map((s) => [s, PostgrestErrorView]));
 const Result = Type.Union([Type.Array(Row), Row, Type.Null()]);
 
@@ -106,7 +109,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get(
     '/:table',
-    { schema: { summary: 'PostgREST read of a declared table', tags, params: Params, querystring: Query, response: { 200: Result, 206: Result, ...errors } } },
+    { schema: { summary: 'PostgREST read of a declared table', tags, security, params: Params, querystring: Query, response: { 200: Result, 206: Result, ...errors } } },
     async (request, reply) => {
       const { resource, query, prefs } = prepare(request);
       const accept = parseAccept(request.headers.accept);
@@ -128,7 +131,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post(
     '/:table',
-    { bodyLimit: 16 * MiB, schema: { summary: 'PostgREST insert or upsert into a declared table', tags, params: Params, querystring: Query, body: Body, response: { 201: Result, ...errors } } },
+    { bodyLimit: 16 * MiB, schema: { summary: 'PostgREST insert or upsert into a declared table', tags, security: userSecurity, params: Params, querystring: Query, body: Body, response: { 201: Result, ...errors } } },
     async (request, reply) => {
       const { resource, query, prefs } = prepare(request);
       const accept = parseAccept(request.headers.accept);
@@ -172,17 +175,17 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
 
   const mutationResponses = { 200: Result, 204: { type: 'null' }, ...errors };
 
-  app.patch('/:table', { schema: { summary: 'PostgREST filtered update of a declared table', tags, params: Params, querystring: Query, body: Row, response: mutationResponses } }, async (request, reply) =>
+  app.patch('/:table', { schema: { summary: 'PostgREST filtered update of a declared table', tags, security, params: Params, querystring: Query, body: Row, response: mutationResponses } }, async (request, reply) =>
     mutate(request, reply, 'UPDATE', (input, where) => updateRows(input, request.body, where)),
   );
 
-  app.delete('/:table', { schema: { summary: 'PostgREST filtered delete from a declared table', tags, params: Params, querystring: Query, response: mutationResponses } }, async (request, reply) =>
+  app.delete('/:table', { schema: { summary: 'PostgREST filtered delete from a declared table', tags, security, params: Params, querystring: Query, response: mutationResponses } }, async (request, reply) =>
     mutate(request, reply, 'DELETE', (input, where) => deleteRows(input, where)),
   );
 
   // PUT is PostgREST's single-row upsert by primary key; offbase answers it like PostgREST would
-  // for a verb it does not allow on this resource.
-  app.put('/:table', { schema: { summary: 'PUT is not supported (use POST with resolution=merge-duplicates)', tags, params: Params, response: { ...errors } } }, async () => {
+  // for a verb it does not allow on this resource. Not part of the API, so not in the OpenAPI document.
+  app.put('/:table', { schema: { hide: true, params: Params, response: { ...errors } } }, async () => {
     throw new PostgrestError(405, 'PGRST117', 'Unsupported HTTP method: PUT', null, 'Use POST with Prefer: resolution=merge-duplicates (supabase-js upsert()).');
   });
 };

@@ -67,7 +67,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   const signedInRoutes: FastifyPluginAsyncTypebox = async (signedIn) => {
     signedIn.addHook('onRequest', app.authenticate);
 
-    signedIn.post('/logout', { schema: { tags, security, body: LogoutBody, response: { 204: { type: 'null' }, ...errors } } }, async (request, reply) => {
+    signedIn.post('/logout', { config: { allowAal1: true }, schema: { tags, security, body: LogoutBody, response: { 204: { type: 'null' }, ...errors } } }, async (request, reply) => {
       await auth.logout(ctx(request), request.user.sub, request.user.sid, request.body?.scope ?? 'local');
       return reply.code(204).send();
     });

@@ -1,6 +1,6 @@
 import { eq, sql } from 'drizzle-orm';
 import type { Db } from '../../db/client.js';
-import { sessions, users } from '../../db/schema/index.js';
+import { mfa_factors, sessions, users } from '../../db/schema/index.js';
 import { isUuid } from '../../lib/uuid.js';
 import type { AccessTokenClaims, SessionUser } from './claims.js';
 
@@ -13,7 +13,16 @@ export type SessionCheck = (claims: AccessTokenClaims) => Promise<SessionUser | 
  */
 export function createSessionCheck(db: Db): SessionCheck {
   const sessionQuery = db
-    .select({ revoked_at: sessions.revoked_at, expires_at: sessions.expires_at, disabled_at: users.disabled_at, role: users.role, user_id: users.id })
+    .select({
+      revoked_at: sessions.revoked_at,
+      expires_at: sessions.expires_at,
+      disabled_at: users.disabled_at,
+      role: users.role,
+      user_id: users.id,
+      aal: sessions.aal,
+      // In the same statement: whether the user has a verified second factor (then only aal2 reaches data).
+      mfa: sql<boolean>`exists (select 1 from ${mfa_factors} where ${mfa_factors.user_id} = ${users.id} and ${mfa_factors.status} = 'verified')`,
+    })
     .from(sessions)
     .innerJoin(users, eq(users.id, sessions.user_id))
     .where(eq(sessions.id, sql.placeholder('sid')))
@@ -30,6 +39,7 @@ export function createSessionCheck(db: Db): SessionCheck {
     const [row] = await sessionQuery.execute({ sid });
     if (!row || row.user_id !== claims.sub || row.revoked_at || row.disabled_at || Date.parse(row.expires_at) <= Date.now()) return null;
     // The role is read fresh so a demotion takes effect on the next request.
-    return { ...claims, sid, role: row.role };
+    // The assurance level is the session's, read fresh too: a verified second factor raises it.
+    return { ...claims, sid, role: row.role, aal: row.aal, mfaEnabled: row.mfa };
   };
 }

@@ -99,10 +99,10 @@ export function toGoTrueSession(session: IssuedTokens): GoTrueSession {
  * The extra claims of an access token issued through /auth/v1: what auth-js, supabase-js and
  * RLS-minded application code read from a Supabase JWT. `sid` stays alongside `session_id`
  * so the token also works on /api/v1 (which reads the role fresh from the database anyway).
+ * `aal` and `amr` come from the session (every surface's tokens carry them).
  * `aud`, `iss`, `iat` and `exp` come from the signer (JWT_AUDIENCE defaults to 'authenticated').
  */
-export function goTrueClaims(user: User, sessionId: string, method = 'password'): Record<string, unknown> {
-  const now = Math.floor(Date.now() / 1000);
+export function goTrueClaims(user: User, sessionId: string): Record<string, unknown> {
   return {
     role: GOTRUE_ROLE,
     session_id: sessionId,
@@ -110,8 +110,6 @@ export function goTrueClaims(user: User, sessionId: string, method = 'password')
     phone: '',
     app_metadata: appMetadata(user),
     user_metadata: userMetadata(user),
-    aal: 'aal1',
-    amr: [{ method, timestamp: now }],
     is_anonymous: false,
   };
 }

@@ -1,4 +1,4 @@
-import type { User } from '../../../db/schema/index.js';
+import type { MfaFactor, User } from '../../../db/schema/index.js';
 
 // GoTrue's JSON shapes (supabase/auth: models/user.go, api/token.go), built from offbase's
 // users and sessions. auth-js stores these objects as they are, so field names and types
@@ -25,6 +25,21 @@ export interface GoTrueUser {
   created_at: string;
   updated_at: string;
   is_anonymous: false;
+  /** GoTrue's user.factors: present when the user has any (auth.mfa.listFactors reads it). */
+  factors?: GoTrueFactor[];
+}
+
+export interface GoTrueFactor {
+  id: string;
+  friendly_name: string;
+  factor_type: 'totp';
+  status: 'verified' | 'unverified';
+  created_at: string;
+  updated_at: string;
+}
+
+export function toGoTrueFactor(f: MfaFactor): GoTrueFactor {
+  return { id: f.id, friendly_name: f.friendly_name ?? '', factor_type: 'totp', status: f.status, created_at: iso(f.created_at)!, updated_at: iso(f.updated_at)! };
 }
 
 /**
@@ -47,9 +62,10 @@ export function userMetadata(user: Pick<User, 'id' | 'email' | 'metadata' | 'ful
   };
 }
 
-export function toGoTrueUser(user: User): GoTrueUser {
+export function toGoTrueUser(user: User, factors: MfaFactor[] = []): GoTrueUser {
   const confirmed = iso(user.email_verified_at);
   return {
+    ...(factors.length ? { factors: factors.map(toGoTrueFactor) } : {}),
     id: user.id,
     aud: GOTRUE_AUDIENCE,
     role: GOTRUE_ROLE,
@@ -84,14 +100,14 @@ export interface IssuedTokens {
   user: User;
 }
 
-export function toGoTrueSession(session: IssuedTokens): GoTrueSession {
+export function toGoTrueSession(session: IssuedTokens, factors: MfaFactor[] = []): GoTrueSession {
   return {
     access_token: session.accessToken,
     token_type: 'bearer',
     expires_in: session.expiresIn,
     expires_at: session.expiresAt,
     refresh_token: session.refreshToken,
-    user: toGoTrueUser(session.user),
+    user: toGoTrueUser(session.user, factors),
   };
 }
 

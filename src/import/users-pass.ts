@@ -40,7 +40,7 @@ export const ACCOUNT_KINDS: Record<AccountKind, { imported: boolean; note: strin
   firebase_needs_reset: { imported: true, note: 'Firebase scrypt hash without the project hash parameters (mapping file users.firebase_scrypt): needs reset' },
   unconfirmed: { imported: true, note: 'email never confirmed' },
   banned: { imported: true, note: 'banned: imported disabled' },
-  mfa: { imported: true, note: 'verified MFA factors: offbase has no MFA yet, they would sign in with the password alone' },
+  mfa: { imported: true, note: 'verified MFA factors: TOTP factors come across; others (phone, WebAuthn, encrypted secrets) need --allow-mfa-downgrade' },
   role_unmapped: { imported: true, note: "profile role is neither 'user' nor 'admin' (map it with users.profile.transforms.role): imported as user" },
 };
 

@@ -1,7 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import { generate } from 'otplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp, type TestApp } from '../../helpers/app.js';
 import { login, randomIp, registerUser, type RegisteredUser } from '../../helpers/auth.js';
+import { signAccessToken } from '../../helpers/tokens.js';
 
 // TOTP multi-factor on /api/v1: enrolment, challenge → verify, the aal2 gate on data routes,
 // replay and rate limits, recovery codes, unenrolment, admin removal, and the audit trail.
@@ -227,5 +229,25 @@ describe("a user's sessions", () => {
     expect(others.json()).toEqual({ revoked: 1 });
     expect((await t.app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: bearer(third) })).statusCode).toBe(401);
     expect((await t.app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: user.headers })).statusCode).toBe(200);
+  });
+});
+
+describe('Supabase cut-over tokens', () => {
+  it('carry no offbase aal: a user with a second factor must sign in and complete MFA; others are unaffected', async () => {
+    const secret = 'old-supabase-project-jwt-secret-0123456789';
+    const cutover = await buildTestApp({ SUPABASE_JWT_SECRET: secret }, { testDb: t.testDb });
+    try {
+      const { user } = await mfaUser();
+      const plain = await registerUser(t.app);
+      const tokenOf = (u: RegisteredUser) => signAccessToken({ sub: u.id, role: 'authenticated', email: u.email, sid: randomUUID() }, secret, { issuer: 'supabase' });
+      const get = (token: string) => cutover.app.inject({ method: 'GET', url: '/api/v1/documents', headers: bearer(token) });
+      expect((await get(tokenOf(plain))).statusCode).toBe(200);
+      const refused = await get(tokenOf(user));
+      expect(refused.statusCode).toBe(403);
+      expect(refused.json().code).toBe('mfa_required');
+    } finally {
+      await cutover.app.close();
+      await cutover.database.close();
+    }
   });
 });

@@ -19,6 +19,7 @@ import shutdown from './plugins/shutdown.js';
 import tracing from './plugins/tracing.js';
 import health from './features/health/routes.js';
 import auth from './features/auth/routes.js';
+import mfa from './features/auth/mfa/routes.js';
 import admin from './features/admin/routes.js';
 import mailer from './plugins/mailer.js';
 import rateLimit from './plugins/rate-limit.js';
@@ -108,6 +109,7 @@ export async function buildApp(config: Config, deps: AppDeps, options: BuildOpti
 
   await app.register(health);
   await app.register(auth, { prefix: '/api/v1/auth' });
+  await app.register(mfa, { prefix: '/api/v1/auth' });
   await app.register(admin, { prefix: '/api/v1/admin' });
   await app.register(documents, { prefix: '/api/v1' });
   await app.register(analyses, { prefix: '/api/v1' });

@@ -78,6 +78,11 @@ export const EnvSchema = Type.Object({
   SUPABASE_JWKS: Type.Optional(Str("During cut-over, also accept old-project tokens signed by these asymmetric keys: inline JWKS JSON, a file path, or the project's JWKS URL (fetched at boot).")),
   SUPABASE_JWKS_TIMEOUT_MS: Int(5000, 100, 60_000, 'How long fetching SUPABASE_JWKS from its URL may take (at boot, and when a token names an unknown kid).'),
   SUPABASE_JWT_ISSUER: Type.Optional(Str('The iss old-project tokens must carry, e.g. https://<ref>.supabase.co/auth/v1 (unset: not checked).')),
+  MFA_ENCRYPTION_KEY: Type.Optional(
+    Type.String({ description: 'Key (at least 32 bytes) that encrypts TOTP secrets at rest (AES-256-GCM); derived from a development constant outside production.', requiredInProduction: true }),
+  ),
+  MFA_PREVIOUS_ENCRYPTION_KEYS: Type.Optional(Type.String({ description: 'Comma-separated previous MFA_ENCRYPTION_KEY values: they still decrypt, rows are re-encrypted with the current key on use.' })),
+  MFA_ISSUER: Type.Optional(Str('Issuer shown in authenticator apps (default: the host of PUBLIC_URL).')),
   OFFBASE_ANON_KEY: Type.Optional(Str('The apikey supabase-js clients send to the compatibility surface.')),
 
   SMTP_URL: Type.Optional(Str('smtp(s)://user:pass@host:port; without it, mail is recorded in memory and logged.', { pattern: '^smtps?://' })),
@@ -92,6 +97,8 @@ export const EnvSchema = Type.Object({
   RATE_LIMIT_FORGOT_PER_IP: Int(5, 1, 1_000_000, 'Password-reset requests per window and IP.'),
   RATE_LIMIT_FORGOT_PER_EMAIL: Int(3, 1, 1_000_000, 'Password-reset requests per window and email.'),
   RATE_LIMIT_VERIFY_PER_IP: Int(20, 1, 1_000_000, 'Email verification attempts per window and IP.'),
+  RATE_LIMIT_MFA_PER_FACTOR: Int(5, 1, 1_000_000, 'MFA code attempts (TOTP or recovery) per window and factor.'),
+  RATE_LIMIT_MFA_PER_USER: Int(10, 1, 1_000_000, 'MFA code attempts per window and user, over all factors.'),
 
   METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16, description: 'Serve /metrics on the main port to holders of this bearer token.' })),
   METRICS_PORT: Type.Optional(Int(undefined, 1, 65535, 'Serve /metrics on a separate port instead.')),
@@ -183,6 +190,8 @@ export interface LoadOptions {
   requireJwtSecret?: boolean;
 }
 
+const DEVELOPMENT_MFA_KEY = 'offbase-development-only-mfa-encryption-key';
+
 /** The values loadConfig works out from several variables (or checks across them). */
 function derive(env: Env, options: LoadOptions) {
   const isProduction = env.NODE_ENV === 'production';
@@ -218,7 +227,27 @@ function derive(env: Env, options: LoadOptions) {
     .map((s) => s.trim())
     .filter(Boolean);
   if (jwtPreviousSecrets.some((s) => Buffer.byteLength(s) < 32)) throw new ConfigError('JWT_PREVIOUS_SECRETS must be a comma-separated list of keys of at least 32 bytes each');
-  return { isProduction, url, trustProxy, queryDeadlineMs, jwtSecret, jwtSecretGenerated, jwtPreviousSecrets, ...tracingTarget(env) };
+  const mfaKey = env.MFA_ENCRYPTION_KEY ?? '';
+  if (Buffer.byteLength(mfaKey) < 32 && (mfaKey || (isProduction && options.requireJwtSecret !== false))) {
+    throw new ConfigError('MFA_ENCRYPTION_KEY must be at least 32 bytes (required when NODE_ENV=production)');
+  }
+  const mfaPreviousKeys = (env.MFA_PREVIOUS_ENCRYPTION_KEYS ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (mfaPreviousKeys.some((s) => Buffer.byteLength(s) < 32)) throw new ConfigError('MFA_PREVIOUS_ENCRYPTION_KEYS must be a comma-separated list of keys of at least 32 bytes each');
+  // Outside production a fixed development key (so factors survive a restart of `npm start`);
+  // production never gets here without MFA_ENCRYPTION_KEY.
+  const mfa = { encryptionKey: mfaKey || DEVELOPMENT_MFA_KEY, previousKeys: mfaPreviousKeys };
+  return { isProduction, url, trustProxy, queryDeadlineMs, jwtSecret, jwtSecretGenerated, jwtPreviousSecrets, mfa, ...tracingTarget(env) };
+}
+
+function hostOf(url: string): string {
+  try {
+    return new URL(url).host || 'offbase';
+  } catch {
+    return 'offbase';
+  }
 }
 
 /** The variables as the app reads them. Its return type is Config. */
@@ -289,6 +318,12 @@ function configFrom(env: Env, d: ReturnType<typeof derive>) {
       supabaseJwksTimeoutMs: env.SUPABASE_JWKS_TIMEOUT_MS,
       supabaseJwtIssuer: env.SUPABASE_JWT_ISSUER ?? null,
       anonKey: env.OFFBASE_ANON_KEY ?? null,
+      mfa: {
+        /** Encrypts TOTP secrets; previous keys only decrypt (rotation). */
+        encryptionKey: d.mfa.encryptionKey,
+        previousKeys: d.mfa.previousKeys,
+        issuer: env.MFA_ISSUER ?? hostOf(env.PUBLIC_URL),
+      },
     },
     mail: { smtpUrl: env.SMTP_URL ?? null, from: env.MAIL_FROM },
     rateLimit: {
@@ -301,6 +336,8 @@ function configFrom(env: Env, d: ReturnType<typeof derive>) {
       forgotPerIp: env.RATE_LIMIT_FORGOT_PER_IP,
       forgotPerEmail: env.RATE_LIMIT_FORGOT_PER_EMAIL,
       verifyPerIp: env.RATE_LIMIT_VERIFY_PER_IP,
+      mfaPerFactor: env.RATE_LIMIT_MFA_PER_FACTOR,
+      mfaPerUser: env.RATE_LIMIT_MFA_PER_USER,
     },
     metrics: { token: env.METRICS_TOKEN ?? null, port: env.METRICS_PORT ?? null },
     tracing: {

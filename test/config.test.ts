@@ -4,7 +4,7 @@ import type { TSchema } from '@sinclair/typebox';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, EnvSchema, loadConfig } from '../src/config.js';
 
-const prod = { NODE_ENV: 'production', DATABASE_URL: 'postgres://app@db:5432/app', JWT_SECRET: 'x'.repeat(32) };
+const prod = { NODE_ENV: 'production', DATABASE_URL: 'postgres://app@db:5432/app', JWT_SECRET: 'x'.repeat(32), MFA_ENCRYPTION_KEY: 'm'.repeat(32) };
 
 function errorOf(env: Record<string, string>): string {
   try {
@@ -121,7 +121,7 @@ describe('configuration', () => {
     const marked = Object.entries(EnvSchema.properties)
       .filter(([, schema]) => (schema as TSchema).requiredInProduction)
       .map(([name]) => name);
-    expect(marked.sort()).toEqual(['DATABASE_URL', 'JWT_SECRET']);
+    expect(marked.sort()).toEqual(['DATABASE_URL', 'JWT_SECRET', 'MFA_ENCRYPTION_KEY']);
     for (const name of marked) {
       const { [name as keyof typeof prod]: _dropped, ...without } = prod;
       expect(() => loadConfig(without), name).toThrow(ConfigError);

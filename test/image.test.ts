@@ -73,7 +73,7 @@ describe('production image (reproduced)', () => {
   });
 
   it('boots with NODE_ENV=production on an empty database: migrates, then /health/ready is 200', async () => {
-    server = await spawnServer({ NODE_ENV: 'production', DATABASE_URL: db.url, JWT_SECRET: TEST_JWT_SECRET }, 'dist/server.js', { cwd: dir });
+    server = await spawnServer({ NODE_ENV: 'production', DATABASE_URL: db.url, JWT_SECRET: TEST_JWT_SECRET, MFA_ENCRYPTION_KEY: TEST_JWT_SECRET }, 'dist/server.js', { cwd: dir });
     await waitForStatus(server, '/health/ready', 200, 60_000);
     const ready = (await (await fetch(`${server.baseUrl}/health/ready`)).json()) as { migrations: { applied: number } };
     expect(ready.migrations.applied).toBeGreaterThan(0);

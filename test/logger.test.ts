@@ -44,7 +44,7 @@ describe('logger', () => {
 
     expect(loadConfig({}).logPretty).toBe(false);
     expect(loadConfig({ LOG_PRETTY: 'true' }).logPretty).toBe(true);
-    const prod = { NODE_ENV: 'production', DATABASE_URL: 'postgres://app@db:5432/app', JWT_SECRET: 'x'.repeat(32) };
+    const prod = { NODE_ENV: 'production', DATABASE_URL: 'postgres://app@db:5432/app', JWT_SECRET: 'x'.repeat(32), MFA_ENCRYPTION_KEY: 'm'.repeat(32) };
     expect(loadConfig({ ...prod, LOG_PRETTY: 'true' }).logPretty).toBe(false);
   });
 });

@@ -202,7 +202,14 @@ export class OffbaseStack extends Stack {
       generateSecretString: { passwordLength: 64, excludePunctuation: true },
       removalPolicy: retainOrDestroy,
     });
-    for (const s of [jwtSecret, jwtPrevious]) {
+    // TOTP secrets at rest (AES-256-GCM); the previous keys still decrypt during a rotation (docs/auth.md).
+    const mfaKey = new secretsmanager.Secret(this, 'MfaEncryptionSecret', {
+      secretName: `offbase/${cfg.name}/mfa`,
+      description: 'offbase MFA_ENCRYPTION_KEY: encrypts TOTP secrets at rest',
+      generateSecretString: { passwordLength: 64, excludePunctuation: true },
+      removalPolicy: retainOrDestroy,
+    });
+    for (const s of [jwtSecret, jwtPrevious, mfaKey]) {
       acknowledge(s, 'AwsSolutions-SMG4', 'HS256 keys rotate in two deploys so no token is rejected (docs/deploy-aws.md); a rotation Lambda cannot sequence that');
     }
 
@@ -268,6 +275,7 @@ export class OffbaseStack extends Stack {
       ...appDb.secrets,
       JWT_SECRET: ecs.Secret.fromSecretsManager(jwtSecret),
       JWT_PREVIOUS_SECRETS: ecs.Secret.fromSecretsManager(jwtPrevious),
+      MFA_ENCRYPTION_KEY: ecs.Secret.fromSecretsManager(mfaKey),
     };
     if (proxy) {
       // The proxy endpoint is not a secret; it replaces the instance host.

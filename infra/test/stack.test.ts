@@ -17,7 +17,7 @@ const DIGEST = `sha256:${'ab'.repeat(32)}`;
 const PROD_IMAGE = `123456789012.dkr.ecr.eu-west-1.amazonaws.com/offbase@${DIGEST}`;
 const CERT = 'arn:aws:acm:eu-west-1:123456789012:certificate/11111111-2222-3333-4444-555555555555';
 const DB_SECRET_NAMES = ['DB_HOST', 'DB_PORT', 'DB_NAME', 'DB_USER', 'DB_PASSWORD'];
-const JWT_SECRET_NAMES = ['JWT_SECRET', 'JWT_PREVIOUS_SECRETS'];
+const JWT_SECRET_NAMES = ['JWT_SECRET', 'JWT_PREVIOUS_SECRETS', 'MFA_ENCRYPTION_KEY'];
 const PROD = { certificateArn: CERT, alarmEmail: 'ops@example.com', owner: 'platform-team' };
 
 // The same context `cdk synth` uses: the feature flags and template validation of cdk.json.

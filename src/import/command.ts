@@ -19,7 +19,7 @@ export function registerImportSupabase(program: Command, databaseUrl: DatabaseUr
     .option('--batch-size <n>', 'rows per batch (one transaction each)', '1000')
     .option('--report <file>', 'write plan, results and validation as JSON')
     .option('--mapping <file>', 'JSON file with source table / column renames and defaults')
-    .option('--allow-mfa-downgrade', 'import users with verified MFA factors although offbase cannot ask for their second factor yet', false)
+    .option('--allow-mfa-downgrade', 'import users whose verified MFA factors offbase cannot carry (phone, WebAuthn, encrypted TOTP secrets)', false)
     .option('--strategy <insert|copy>', 'how batches are written: multi-row INSERT, or COPY into a staging table', 'insert')
     .action(async (opts: { source: string; apply: boolean; update: boolean; validate: boolean; only?: string; batchSize: string; report?: string; mapping?: string; strategy: string; allowMfaDowngrade: boolean }) => {
       const batchSize = Number(opts.batchSize);
@@ -45,6 +45,7 @@ export function registerImportSupabase(program: Command, databaseUrl: DatabaseUr
           strategy: opts.strategy as WriteStrategy,
           allowMfaDowngrade: opts.allowMfaDowngrade,
           refreshTokenTtlS: config.auth.refreshTokenTtlS,
+          mfaKeys: config.auth.mfa,
         });
       } finally {
         await stop();

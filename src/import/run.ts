@@ -1,11 +1,13 @@
 import { writeFileSync } from 'node:fs';
+import { loadConfig } from '../config.js';
 import type { Sql } from 'postgres';
 import { copyData, loadColumnPlan, planData, type DataContext, type DataPlan, type DataResult } from './data-pass.js';
 import { loadMappingFile, TABLES, type DataTable, type TableName } from './mapping.js';
 import { createProgress, type Progress } from './progress.js';
 import { describeDbError, ImportError, openSource, openTarget, passwordOf, redactSecret, redactUrl, userOf } from './source.js';
+import { importMfaFactors, planMfaFactors, type MfaPlan } from './mfa-factors.js';
 import { hasSessionTables, sessionsPass, type SessionsPlan, type SessionsResult } from './sessions-pass.js';
-import { ACCOUNT_KINDS, checkUsersSource, mfaUsers, usersPass, type AccountKind, type UsersPlan, type UsersResult } from './users-pass.js';
+import { ACCOUNT_KINDS, checkUsersSource, usersPass, type AccountKind, type UsersPlan, type UsersResult } from './users-pass.js';
 import { validateTable, type TableValidation } from './validate.js';
 import type { WriteStrategy } from './writer.js';
 
@@ -24,10 +26,12 @@ export interface ImportOptions {
   mappingPath?: string;
   reportPath?: string;
   strategy?: WriteStrategy;
-  /** Import users with verified MFA factors although offbase cannot ask for their second factor. */
+  /** Import users whose verified MFA factors offbase cannot carry (phone, WebAuthn, encrypted secrets): they would sign in with the password alone. */
   allowMfaDowngrade?: boolean;
   /** offbase's REFRESH_TOKEN_TTL (seconds): imported sessions live at most that long. Default 30 days. */
   refreshTokenTtlS?: number;
+  /** offbase's MFA keys (config.auth.mfa): imported TOTP secrets are sealed with them. Default: the configuration of this process. */
+  mfaKeys?: { encryptionKey: string; previousKeys: readonly string[] };
   /** Plan and summary lines (stdout in the CLI). */
   out?: (line: string) => void;
   progress?: Progress;
@@ -39,7 +43,7 @@ export interface ImportReport {
   started_at: string;
   finished_at: string;
   tables: TableName[];
-  plan: { users?: UsersPlan; sessions?: SessionsPlan } & Partial<Record<DataTable, DataPlan>>;
+  plan: { users?: UsersPlan; sessions?: SessionsPlan; mfa?: MfaPlan } & Partial<Record<DataTable, DataPlan>>;
   results: { users?: UsersResult; sessions?: SessionsResult } & Partial<Record<DataTable, DataResult>>;
   validation: { ok: boolean; tables: Partial<Record<TableName, TableValidation>> } | null;
   /** What --apply would refuse (the dry run) or refused to do: one line each. */
@@ -106,14 +110,18 @@ async function execute(
   const data = o.only.filter((t): t is DataTable => t !== 'users');
   const ctx: DataContext = { source: x.source, target: x.target, mapping: x.mapping, skippedUserIds: [], plans: {} };
   const needUsers = o.only.some((t) => t !== 'audit_logs');
+  let src: Awaited<ReturnType<typeof checkUsersSource>> | null = null;
   if (needUsers) {
-    const src = await checkUsersSource(x.source, x.mapping.users);
-    // Until offbase has MFA, importing these users would let them in with the password alone.
-    const mfa = o.only.includes('users') ? await mfaUsers(x.source, src) : { count: 0, users: [] };
-    if (mfa.count && !o.allowMfaDowngrade) {
-      const line = `${mfa.count} user(s) have verified MFA factors and offbase has no MFA yet: they would sign in with the password alone; pass --allow-mfa-downgrade to import them anyway`;
-      if (o.apply) throw new ImportError(`--apply refused: ${line}`);
-      report.refusals.push(line);
+    src = await checkUsersSource(x.source, x.mapping.users);
+    // Verified TOTP factors come across; users with factors offbase cannot carry would sign in with the password alone.
+    if (o.only.includes('users')) {
+      const mfa = (report.plan.mfa = await planMfaFactors(x.source, src));
+      if (mfa.uncarried_users.length && !o.allowMfaDowngrade) {
+        const kinds = [...new Set(mfa.uncarried_users.flatMap((u) => u.factor_types))].sort().join(', ');
+        const line = `${mfa.uncarried_users.length} user(s) have verified MFA factors offbase cannot carry (${kinds}): they would sign in with the password alone; pass --allow-mfa-downgrade to import them anyway`;
+        if (o.apply) throw new ImportError(`--apply refused: ${line}`);
+        report.refusals.push(line);
+      }
     }
   }
   // Every selected table is checked before anything is written: a missing table fails fast.
@@ -152,6 +160,7 @@ async function execute(
         if (sp.result) report.results.sessions = sp.result;
       }
     }
+    if (writeUsers && src && report.plan.mfa) report.plan.mfa.imported = await importMfaFactors(x.source, x.target, src, o.mfaKeys ?? loadConfig(process.env, { requireJwtSecret: false }).auth.mfa);
   }
   for (const t of data) {
     const plan = await planData(ctx, t, { checkConflicts: !o.apply && !o.validateOnly, batchSize: o.batchSize, progress });

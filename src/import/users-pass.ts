@@ -40,7 +40,7 @@ export const ACCOUNT_KINDS: Record<AccountKind, { imported: boolean; note: strin
   firebase_needs_reset: { imported: true, note: 'Firebase scrypt hash without the project hash parameters (mapping file users.firebase_scrypt): needs reset' },
   unconfirmed: { imported: true, note: 'email never confirmed' },
   banned: { imported: true, note: 'banned: imported disabled' },
-  mfa: { imported: true, note: 'verified MFA factors: offbase has no MFA yet, they would sign in with the password alone' },
+  mfa: { imported: true, note: 'verified MFA factors: TOTP factors come across; others (phone, WebAuthn, encrypted secrets) need --allow-mfa-downgrade' },
   role_unmapped: { imported: true, note: "profile role is neither 'user' nor 'admin' (map it with users.profile.transforms.role): imported as user" },
 };
 
@@ -143,16 +143,6 @@ function usersQuery(src: UsersSource, mapping: UsersMapping): string {
       where p.${ident(mapping.profile.id ?? 'id')} = u.id limit 1) p on true`;
   }
   return `select row_to_json(x)::text as j from (select ${cols.join(', ')} from auth.users u${join}) x order by x.id`;
-}
-
-/** Verified-factor users that would come across: --apply refuses them without --allow-mfa-downgrade. */
-export async function mfaUsers(source: Sql, src: UsersSource): Promise<{ count: number; users: { id: string; email: string | null }[] }> {
-  if (!src.mfaFactors) return { count: 0, users: [] };
-  const rows = await source<{ id: string; email: string | null; n: number }[]>`
-    select u.id::text, u.email, count(*) over ()::int as n from auth.users u
-    where u.deleted_at is null and exists (select 1 from auth.mfa_factors f where f.user_id = u.id and f.status::text = 'verified')
-    order by u.email nulls last, u.id limit ${LIST_CAP}`;
-  return { count: rows[0]?.n ?? 0, users: rows.map((r) => ({ id: r.id, email: r.email })) };
 }
 
 export async function usersPass(opts: {

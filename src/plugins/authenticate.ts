@@ -6,6 +6,7 @@ import type { Config } from '../config.js';
 import { AppError } from '../errors/app-error.js';
 import type { AccessTokenClaims, SessionUser } from '../features/auth/claims.js';
 import { jwtKeyRing } from '../features/auth/jwt-keys.js';
+import { hasVerifiedFactor } from '../features/auth/mfa/queries.js';
 import { createSessionCheck } from '../features/auth/session-check.js';
 import { TokenVerifiers } from '../features/auth/verifiers.js';
 
@@ -17,6 +18,13 @@ declare module '@fastify/jwt' {
 }
 
 declare module 'fastify' {
+  interface FastifyContextConfig {
+    /**
+     * The route serves an aal1 session of a user with a second factor: completing MFA,
+     * listing factors, signing out. Every other authenticated route requires aal2 for them.
+     */
+    allowAal1?: boolean;
+  }
   interface FastifyInstance {
     /**
      * A valid Bearer access token of a live session and an enabled user, else 401. A route
@@ -101,13 +109,23 @@ export default fp<{ config: Config }>(
         // Not one of ours: another issuer's, if one is plugged in (the Supabase cut-over).
         const whole = WHOLE_BEARER.exec(header)?.[1];
         const foreign = whole ? await verifiers.verify(whole) : null;
-        if (foreign) return void (request.user = foreign);
-        throw new AppError('invalid_token');
+        if (!foreign) throw new AppError('invalid_token');
+        // No offbase session backs it, so no aal of ours: a user with a second factor signs in again.
+        request.user = { ...foreign, aal: 'aal1', mfaEnabled: await hasVerifiedFactor(app.db, foreign.sub) };
+        return requireAssurance(request);
       }
       const user = await checkSession(claims);
       if (!user) throw new AppError('invalid_token');
       request.user = user;
+      requireAssurance(request);
     });
+
+    // The one MFA gate: a user with a verified second factor reaches a route with an aal2
+    // session only, except the few routes marked allowAal1. Users without factors are unaffected.
+    function requireAssurance(request: FastifyRequest): void {
+      const { mfaEnabled, aal } = request.user;
+      if (mfaEnabled && aal !== 'aal2' && !request.routeOptions.config.allowAal1) throw new AppError('mfa_required');
+    }
 
     app.decorate('requireAdmin', async (request: FastifyRequest, reply: FastifyReply) => {
       await app.authenticate(request, reply);

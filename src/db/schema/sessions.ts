@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { bigint, check, index, inet, pgTable, text, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import { bigint, check, index, inet, jsonb, pgTable, text, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 import { tstz } from './columns.js';
 import { users } from './users.js';
 
@@ -19,9 +19,19 @@ export const sessions = pgTable(
     expires_at: tstz().notNull(),
     revoked_at: tstz(),
     revoked_reason: text(),
+    // Authenticator assurance level: aal1 after a password, aal2 once a second factor verified.
+    aal: text().$type<SessionAal>().notNull().default('aal1'),
+    // How the session was authenticated, GoTrue's amr: [{ method: 'password' | 'totp' | 'recovery', timestamp }].
+    amr: jsonb().$type<AmrEntry[]>().notNull().default([]),
   },
-  (t) => [index('sessions_user_id_idx').on(t.user_id)],
+  (t) => [index('sessions_user_id_idx').on(t.user_id), check('sessions_aal_check', sql`${t.aal} in ('aal1', 'aal2')`)],
 );
+
+export type SessionAal = 'aal1' | 'aal2';
+export interface AmrEntry {
+  method: string;
+  timestamp: number;
+}
 
 // Opaque refresh tokens: only the SHA-256 of the token is stored.
 export const refresh_tokens = pgTable(

@@ -1,10 +1,13 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import { BODY_ERRORS, errorResponses } from '../../errors/responses.js';
 import { encodeCursor } from '../../query/index.js';
 import { NEWEST_FIRST, userTable } from './queries.js';
 import { AdminPatchBody, AdminUserView, ListQuery, UserList, UserParams, toAdminUserView } from './schemas.js';
 import * as admin from './service.js';
+import { adminRemoveFactors } from '../auth/mfa/service.js';
+import { RevokedView } from '../auth/mfa/schemas.js';
 
 const tags = ['admin'];
 const security = [{ bearer: [] }];
@@ -27,6 +30,14 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   app.patch('/users/:id', { schema: { summary: "Change a user's role, or disable or enable them (admin)", tags, security, params: UserParams, body: AdminPatchBody, response: { 200: AdminUserView, ...errorResponses('forbidden', 'not_found', 'conflict', ...BODY_ERRORS) } } }, async (request) =>
     toAdminUserView(await admin.update(ctx(request), request.params.id, request.body)),
   );
+
+  app.delete(
+    '/users/:id/mfa-factors',
+    { schema: { tags, security, summary: "Remove every MFA factor of a user (audited); they sign in with the password alone again", params: UserParams, response: { 200: RemovedView, ...errors } } },
+    async (request) => ({ removed: await adminRemoveFactors({ app, request: request.ctx }, request.user.sub, request.params.id) }),
+  );
 };
+
+const RemovedView = Type.Object({ removed: RevokedView.properties.revoked });
 
 export default routes;

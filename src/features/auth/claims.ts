@@ -14,6 +14,9 @@ export interface AccessTokenClaims {
   sid: string;
   /** GoTrue's name for the session id, on tokens issued by /auth/v1 (which carry sid too). */
   session_id?: string;
+  /** Authenticator assurance level when the token was issued; the session check reads the session's own, fresh. */
+  aal?: 'aal1' | 'aal2';
+  amr?: { method: string; timestamp: number }[];
   iat?: number;
   exp?: number;
   iss?: string;
@@ -21,4 +24,8 @@ export interface AccessTokenClaims {
 }
 
 /** The signed-in user a request acts as (request.user): the token's claims with the role read from the database. */
-export type SessionUser = Omit<AccessTokenClaims, 'role'> & { role: UserRole };
+export type SessionUser = Omit<AccessTokenClaims, 'role'> & {
+  role: UserRole;
+  /** The user has a verified second factor: only an aal2 session may reach data routes. */
+  mfaEnabled?: boolean;
+};

@@ -68,7 +68,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   const signedInRoutes: FastifyPluginAsyncTypebox = async (signedIn) => {
     signedIn.addHook('onRequest', app.authenticate);
 
-    signedIn.post('/logout', { schema: { summary: 'Sign out this session, or all of them', tags, security, body: LogoutBody, response: { 204: { type: 'null' }, ...bodyErrors } } }, async (request, reply) => {
+    signedIn.post('/logout', { config: { allowAal1: true }, schema: { summary: 'Sign out this session, or all of them', tags, security, body: LogoutBody, response: { 204: { type: 'null' }, ...bodyErrors } } }, async (request, reply) => {
       await auth.logout(ctx(request), request.user.sub, request.user.sid, request.body?.scope ?? 'local');
       return reply.code(204).send();
     });

@@ -21,7 +21,7 @@ import {
   revokeUserSessions,
   updateUser,
 } from './queries.js';
-import { createSession, rotateRefreshToken, type IssuedSession, type SessionMeta, type TokenIssuer } from './sessions.js';
+import { createSession, passwordAssurance, rotateRefreshToken, type IssuedSession, type SessionMeta, type TokenIssuer } from './sessions.js';
 import { InvalidLinkError, consumeOneTimeToken, issueOneTimeToken, peekOneTimeToken, retireOneTimeTokens } from './tokens.js';
 
 // The auth use cases, one function each. Both HTTP surfaces (/api/v1/auth and the
@@ -36,22 +36,22 @@ export interface AuthContext {
   claims?: TokenIssuer['claims'];
 }
 
-const issuerOf = ({ app, claims }: AuthContext): TokenIssuer => ({
+export const issuerOf = ({ app, claims }: AuthContext): TokenIssuer => ({
   sign: (payload) => app.jwt.sign(payload),
   decode: (token) => app.jwt.decode(token),
   refreshTtlS: app.config.auth.refreshTokenTtlS,
   claims,
 });
 
-const metaOf = (request: RequestContext | null): SessionMeta => ({
+export const metaOf = (request: RequestContext | null): SessionMeta => ({
   userAgent: request?.audit.userAgent ?? null,
   // sessions.ip is inet: a malformed forwarded address is dropped rather than failing the login.
   ip: request?.audit.ip && isIP(request.audit.ip) ? request.audit.ip : null,
 });
 
-const limits = (ctx: AuthContext) => ctx.app.config.rateLimit;
+export const limits = (ctx: AuthContext) => ctx.app.config.rateLimit;
 const ipOf = (ctx: AuthContext) => ctx.request?.audit.ip ?? 'unknown';
-const limit = (ctx: AuthContext, rules: RateLimitRule[]) => ctx.app.rateLimit.check(ctx.request, rules);
+export const limit = (ctx: AuthContext, rules: RateLimitRule[]) => ctx.app.rateLimit.check(ctx.request, rules);
 
 function assertStrong(password: string, email: string) {
   const weaknesses = passwordWeaknesses(password, email);
@@ -321,7 +321,7 @@ export async function signInWithLink(ctx: AuthContext, token: string, kind: OneT
     if (!user || user.disabled_at) throw new InvalidLinkError();
     if (kind === 'email_verification' && user.email_verified_at) throw new InvalidLinkError();
     const fresh = user.email_verified_at ? user : (await updateUser(tx, user.id, { email_verified_at: new Date().toISOString() }))!;
-    const session = await createSession(tx, issuerOf(ctx), fresh, metaOf(request));
+    const session = await createSession(tx, issuerOf(ctx), fresh, metaOf(request), passwordAssurance('otp'));
     await recordAudit(tx, request?.audit ?? null, { actor_id: user.id, action: 'auth.login', entity_type: 'user', entity_id: user.id, changes: { session_id: session.sessionId, method: kind } });
     return session;
   });

@@ -1,6 +1,6 @@
 import { and, eq, gt, isNull, sql } from 'drizzle-orm';
 import type { Db } from '../../db/client.js';
-import { sessions, users } from '../../db/schema/index.js';
+import { mfa_factors, sessions, users } from '../../db/schema/index.js';
 import { isUuid } from '../../lib/uuid.js';
 import { tracedFn } from '../../observability/tracer.js';
 import type { AccessTokenClaims, SessionUser } from './claims.js';
@@ -16,7 +16,12 @@ export function createSessionCheck(db: Db): SessionCheck {
   // Every condition is in the statement, so it answers one short row (the role) or none,
   // and the expiry is judged by the database's clock, as every other session rule is.
   const sessionQuery = db
-    .select({ role: users.role })
+    .select({
+      role: users.role,
+      aal: sessions.aal,
+      // In the same statement: whether the user has a verified second factor (then only aal2 reaches data).
+      mfa: sql<boolean>`exists (select 1 from ${mfa_factors} where ${mfa_factors.user_id} = ${users.id} and ${mfa_factors.status} = 'verified')`,
+    })
     .from(sessions)
     .innerJoin(users, eq(users.id, sessions.user_id))
     .where(
@@ -41,6 +46,6 @@ export function createSessionCheck(db: Db): SessionCheck {
     const [row] = await sessionQuery.execute({ sid, sub: claims.sub });
     if (!row) return null;
     // The role is read fresh so a demotion takes effect on the next request.
-    return { ...claims, sid, role: row.role };
+    return { ...claims, sid, role: row.role, aal: row.aal, mfaEnabled: row.mfa };
   });
 }

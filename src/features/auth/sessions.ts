@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { and, eq, isNull, sql } from 'drizzle-orm';
 import type { Db, DbOrTx } from '../../db/client.js';
-import { refresh_tokens, sessions, users, type User } from '../../db/schema/index.js';
+import { refresh_tokens, sessions, users, type AmrEntry, type SessionAal, type User } from '../../db/schema/index.js';
 import type { AccessTokenClaims } from './claims.js';
 
 // Sessions, refresh-token rotation and access tokens. No HTTP shaping here: /api/v1/auth
@@ -46,8 +46,16 @@ export interface TokenIssuer {
   claims?: (user: User, sessionId: string) => Record<string, unknown>;
 }
 
-export function issueAccessToken(issuer: TokenIssuer, user: User, sessionId: string): AccessToken {
-  const accessToken = issuer.sign({ role: user.role, email: user.email, ...issuer.claims?.(user, sessionId), sub: user.id, sid: sessionId });
+/** What a session's sign-in proved: its assurance level and the methods used (GoTrue's aal and amr claims). */
+export interface Assurance {
+  aal: SessionAal;
+  amr: AmrEntry[];
+}
+
+export const passwordAssurance = (method = 'password'): Assurance => ({ aal: 'aal1', amr: [{ method, timestamp: Math.floor(Date.now() / 1000) }] });
+
+export function issueAccessToken(issuer: TokenIssuer, user: User, sessionId: string, assurance: Assurance): AccessToken {
+  const accessToken = issuer.sign({ role: user.role, email: user.email, ...issuer.claims?.(user, sessionId), aal: assurance.aal, amr: assurance.amr, sub: user.id, sid: sessionId });
   const { iat, exp } = issuer.decode(accessToken) ?? {};
   const now = Math.floor(Date.now() / 1000);
   const expiresAt = exp ?? now;
@@ -63,7 +71,7 @@ async function insertRefreshToken(db: DbOrTx, sessionId: string): Promise<{ id: 
 const expiresAtSql = (ttlS: number) => sql`now() + make_interval(secs => ${ttlS})`;
 
 /** A new session (family) with its first refresh token and an access token. Run it in the caller's transaction. */
-export async function createSession(db: DbOrTx, issuer: TokenIssuer, user: User, meta: SessionMeta): Promise<IssuedSession> {
+export async function createSession(db: DbOrTx, issuer: TokenIssuer, user: User, meta: SessionMeta, assurance: Assurance = passwordAssurance()): Promise<IssuedSession> {
   const [session] = await db
     .insert(sessions)
     .values({
@@ -71,10 +79,30 @@ export async function createSession(db: DbOrTx, issuer: TokenIssuer, user: User,
       user_agent: meta.userAgent?.slice(0, 512) ?? null,
       ip: meta.ip ?? null,
       expires_at: expiresAtSql(issuer.refreshTtlS),
+      aal: assurance.aal,
+      amr: assurance.amr,
     })
     .returning({ id: sessions.id });
   const refresh = await insertRefreshToken(db, session!.id);
-  return { sessionId: session!.id, refreshToken: refresh.token, user, ...issueAccessToken(issuer, user, session!.id) };
+  return { sessionId: session!.id, refreshToken: refresh.token, user, ...issueAccessToken(issuer, user, session!.id, assurance) };
+}
+
+/**
+ * Raises a live session of this user to aal2 after a second factor (method: totp | recovery),
+ * retires the refresh tokens handed out before (they were issued to a password-only sign-in)
+ * and issues a new pair. Null when the session is gone. Run it in the caller's transaction.
+ */
+export async function upgradeSession(db: DbOrTx, issuer: TokenIssuer, user: User, sessionId: string, method: string): Promise<IssuedSession | null> {
+  const entry = JSON.stringify([{ method, timestamp: Math.floor(Date.now() / 1000) }]);
+  const [row] = await db
+    .update(sessions)
+    .set({ aal: 'aal2', amr: sql`${sessions.amr} || ${entry}::jsonb` })
+    .where(and(eq(sessions.id, sessionId), eq(sessions.user_id, user.id), isNull(sessions.revoked_at), sql`${sessions.expires_at} > now()`))
+    .returning({ aal: sessions.aal, amr: sessions.amr });
+  if (!row) return null;
+  await db.update(refresh_tokens).set({ revoked_at: sql`now()` }).where(and(eq(refresh_tokens.session_id, sessionId), isNull(refresh_tokens.revoked_at)));
+  const refresh = await insertRefreshToken(db, sessionId);
+  return { sessionId, refreshToken: refresh.token, user, ...issueAccessToken(issuer, user, sessionId, row) };
 }
 
 export type RotationResult =
@@ -93,6 +121,8 @@ interface LockedToken {
   session_expired: boolean;
   user_id: string;
   user_disabled: boolean;
+  aal: SessionAal;
+  amr: AmrEntry[];
 }
 
 /**
@@ -119,7 +149,7 @@ export async function rotateRefreshToken(db: Db, issuer: TokenIssuer, token: str
              rt.revoked_at is not null as token_revoked,
              s.revoked_at is not null as session_revoked,
              s.expires_at <= now() as session_expired,
-             s.user_id, u.disabled_at is not null as user_disabled
+             s.user_id, u.disabled_at is not null as user_disabled, s.aal, s.amr
         from refresh_tokens rt
         join sessions s on s.id = rt.session_id
         join users u on u.id = s.user_id
@@ -149,7 +179,7 @@ export async function rotateRefreshToken(db: Db, issuer: TokenIssuer, token: str
     const [user] = await tx.select().from(users).where(eq(users.id, row.user_id)).limit(1);
     return {
       outcome: 'rotated' as const,
-      session: { sessionId: row.session_id, refreshToken: next.token, user: user!, ...issueAccessToken(issuer, user!, row.session_id) },
+      session: { sessionId: row.session_id, refreshToken: next.token, user: user!, ...issueAccessToken(issuer, user!, row.session_id, { aal: row.aal, amr: row.amr }) },
     };
   });
 }

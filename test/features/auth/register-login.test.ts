@@ -39,7 +39,7 @@ describe('POST /api/v1/auth/register', () => {
   it('the access token carries the documented claims', async () => {
     const u = await registerUser(t.app);
     const claims = t.app.jwt.decode<Record<string, unknown>>(u.accessToken)!;
-    expect(Object.keys(claims).sort()).toEqual(['aud', 'email', 'exp', 'iat', 'iss', 'role', 'sid', 'sub']);
+    expect(Object.keys(claims).sort()).toEqual(['aal', 'amr', 'aud', 'email', 'exp', 'iat', 'iss', 'role', 'sid', 'sub']);
     expect(claims).toMatchObject({ sub: u.id, role: 'user', email: u.email, sid: u.sessionId, iss: 'offbase', aud: 'authenticated' });
     expect((claims.exp as number) - (claims.iat as number)).toBe(t.config.auth.accessTokenTtlS);
   });

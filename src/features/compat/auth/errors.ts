@@ -82,6 +82,12 @@ function fromAppError(e: AppError): GoTrueError {
       return new GoTrueError(415, 'validation_failed', e.message);
     case 'conflict':
       return new GoTrueError(409, 'conflict', e.message);
+    case 'mfa_required':
+      return new GoTrueError(403, 'insufficient_aal', 'AAL2 session is required to access this resource');
+    case 'mfa_verification_failed':
+      return new GoTrueError(422, 'mfa_verification_failed', 'Invalid TOTP code entered');
+    case 'mfa_challenge_expired':
+      return new GoTrueError(422, 'mfa_challenge_expired', 'MFA challenge has expired, verify against another challenge or create a new challenge.');
     default:
       return new GoTrueError(e.statusCode, e.statusCode >= 500 ? 'unexpected_failure' : 'validation_failed', e.message, {}, e.headers ?? {});
   }

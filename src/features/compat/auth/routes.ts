@@ -1,12 +1,22 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import * as auth from '../../auth/service.js';
+import * as mfa from '../../auth/mfa/service.js';
+import type { IssuedSession } from '../../auth/sessions.js';
+import { AppError } from '../../../errors/app-error.js';
 import { noStore } from '../../../plugins/no-store.js';
 import { normalizeBodyEmail } from '../../../plugins/normalize-email.js';
 import { apiKeyGuard, compatErrorHandler } from '../../../plugins/compat-guard.js';
 import { userBearer } from '../apikey.js';
 import { badJwt, GoTrueError, noAuthorization, sessionNotFound, toGoTrueError, validationFailed } from './errors.js';
 import {
+  ChallengeBody,
+  ChallengeView,
+  EnrollBody,
+  EnrollView,
+  FactorParams,
+  MfaVerifyBody,
+  UnenrollView,
   Empty,
   goTrueErrorResponses,
   HealthView,
@@ -43,7 +53,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   app.addHook('preValidation', normalizeBodyEmail);
 
   /** The signed-in user behind the Bearer token, with GoTrue's errors for a missing, bad or ended session. */
-  async function currentUser(request: FastifyRequest, reply: FastifyReply): Promise<{ sub: string; sid: string }> {
+  async function currentUser(request: FastifyRequest, reply: FastifyReply): Promise<{ sub: string; sid: string; aal: string | undefined }> {
     const token = userBearer(anonKey, request);
     if (!token) {
       // The anon key as Bearer is GoTrue's "anon JWT": valid, but nobody.
@@ -53,14 +63,37 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     try {
       // The same check as /api/v1 (including Supabase-issued tokens during a cut-over).
       await app.authenticate(request, reply);
-    } catch {
+    } catch (err) {
+      // A live aal1 session where this route needs aal2: GoTrue's insufficient_aal.
+      if (err instanceof AppError && err.code === 'mfa_required') throw err;
       if (!app.signedByUs(token) && !(await app.tokenVerifiers.recognizes(token))) throw badJwt();
       // Signature and expiry are fine, so the session was revoked (sign-out, reuse, disable;
       // for a Supabase cut-over token, any of the events that end all of the user's sessions).
       throw sessionNotFound();
     }
-    return { sub: request.user.sub, sid: request.user.sid };
+    return { sub: request.user.sub, sid: request.user.sid, aal: request.user.aal };
   }
+
+  /** GoTrue's MFA error codes for the service's generic ones. */
+  async function mfaCall<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof AppError && err.code === 'not_found') throw new GoTrueError(404, 'mfa_factor_not_found', 'Factor not found');
+      if (err instanceof AppError && err.code === 'conflict') {
+        const tooMany = err.details?.some((d) => d.reason === 'too_many_factors');
+        throw tooMany
+          ? new GoTrueError(422, 'too_many_enrolled_mfa_factors', 'Maximum number of enrolled factors reached, unenroll to continue')
+          : new GoTrueError(422, 'mfa_factor_name_conflict', 'A factor with this friendly name already exists');
+      }
+      throw err;
+    }
+  }
+  /** A session with user.factors, as GoTrue answers it: auth-js's getAuthenticatorAssuranceLevel reads them there. */
+  const withFactors = async (request: FastifyRequest, session: IssuedSession) => toGoTrueSession(session, await mfa.factorsOf(ctx(request), session.user.id));
+
+  // Routes an aal1 session of a user with a verified factor may call (GoTrue's: read the user, do MFA, sign out).
+  const aal1 = { allowAal1: true };
 
   app.post('/signup', { schema: { summary: 'Sign up (supabase.auth.signUp)', tags, security, body: SignupBody, response: { 200: { anyOf: [SessionView, UserView] }, ...errors } } }, async (request) => {
     const { full_name, ...metadata } = request.body.data ?? {};
@@ -80,24 +113,65 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       case 'password':
         if (body.phone !== undefined) throw new GoTrueError(400, 'phone_provider_disabled', 'Phone logins are disabled');
         if (!body.email || !body.password) throw validationFailed('email and password are required');
-        return toGoTrueSession(await auth.login(ctx(request), { email: body.email, password: body.password }));
+        return withFactors(request, await auth.login(ctx(request), { email: body.email, password: body.password }));
       case 'refresh_token':
         if (!body.refresh_token) throw new GoTrueError(400, 'refresh_token_not_found', 'Invalid Refresh Token: Refresh Token Not Found');
-        return toGoTrueSession(await auth.refresh(ctx(request), body.refresh_token));
+        return withFactors(request, await auth.refresh(ctx(request), body.refresh_token));
       default:
         throw validationFailed('unsupported_grant_type');
     }
   });
 
-  app.post('/logout', { schema: { summary: 'Sign out: scope global, local or others (signOut)', tags, security: userSecurity, querystring: LogoutQuery, response: { 204: { type: 'null' }, ...errors } } }, async (request, reply) => {
+  app.post('/logout', { config: aal1, schema: { summary: 'Sign out: scope global, local or others (signOut)', tags, security: userSecurity, querystring: LogoutQuery, response: { 204: { type: 'null' }, ...errors } } }, async (request, reply) => {
     const { sub, sid } = await currentUser(request, reply);
     await auth.logout(ctx(request), sub, sid, request.query.scope ?? 'global');
     return reply.code(204).send();
   });
 
-  app.get('/user', { schema: { summary: 'The signed-in user (getUser)', tags, security: userSecurity, response: { 200: UserView, ...errors } } }, async (request, reply) => {
+  app.get('/user', { config: aal1, schema: { summary: 'The signed-in user (getUser)', tags, security: userSecurity, response: { 200: UserView, ...errors } } }, async (request, reply) => {
     const { sub } = await currentUser(request, reply);
-    return toGoTrueUser(await auth.getUser(ctx(request), sub));
+    return toGoTrueUser(await auth.getUser(ctx(request), sub), await mfa.factorsOf(ctx(request), sub));
+  });
+
+  // auth.mfa.*: the same MFA service as /api/v1/auth/mfa.
+  app.post('/factors', { schema: { tags, security: userSecurity, summary: 'auth.mfa.enroll', body: EnrollBody, response: { 200: EnrollView, ...errors } } }, async (request, reply) => {
+    const { sub } = await currentUser(request, reply);
+    if (request.body.factor_type !== 'totp') throw validationFailed('factor_type needs to be totp');
+    const friendlyName = request.body.friendly_name || null;
+    const { factor, secret, uri, qrSvg } = await mfaCall(() => mfa.enrollTotp(ctx(request), sub, { friendlyName, issuer: request.body.issuer || null }));
+    return { id: factor.id, type: 'totp' as const, friendly_name: factor.friendly_name ?? '', totp: { qr_code: qrSvg, secret, uri } };
+  });
+
+  app.post(
+    '/factors/:id/challenge',
+    { config: aal1, schema: { tags, security: userSecurity, summary: 'auth.mfa.challenge', params: FactorParams, body: ChallengeBody, response: { 200: ChallengeView, ...errors } } },
+    async (request, reply) => {
+      const { sub } = await currentUser(request, reply);
+      const { id, expiresAt } = await mfaCall(() => mfa.challenge(ctx(request), sub, request.params.id));
+      return { id, type: 'totp' as const, expires_at: expiresAt };
+    },
+  );
+
+  app.post(
+    '/factors/:id/verify',
+    { config: aal1, schema: { tags, security: userSecurity, summary: 'auth.mfa.verify', params: FactorParams, body: MfaVerifyBody, response: { 200: SessionView, ...errors } } },
+    async (request, reply) => {
+      const { sub, sid } = await currentUser(request, reply);
+      const { session } = await mfaCall(() => mfa.verify(ctx(request), sub, sid, request.params.id, request.body.challenge_id, request.body.code));
+      return withFactors(request, session);
+    },
+  );
+
+  app.delete('/factors/:id', { config: aal1, schema: { tags, security: userSecurity, summary: 'auth.mfa.unenroll', params: FactorParams, response: { 200: UnenrollView, ...errors } } }, async (request, reply) => {
+    const { sub, aal } = await currentUser(request, reply);
+    try {
+      const removed = await mfaCall(() => mfa.unenroll(ctx(request), sub, aal, request.params.id));
+      return { id: removed.id };
+    } catch (err) {
+      // GoTrue answers 422 here (403 elsewhere).
+      if (err instanceof AppError && err.code === 'mfa_required') throw new GoTrueError(422, 'insufficient_aal', 'AAL2 required to unenroll verified factor');
+      throw err;
+    }
   });
 
   app.put('/user', { schema: { summary: "Update the signed-in user's data or password (updateUser)", tags, security: userSecurity, body: UpdateUserBody, response: { 200: UserView, ...errors } } }, async (request, reply) => {

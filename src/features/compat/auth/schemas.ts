@@ -6,6 +6,8 @@ import { Email, sessionViewOf } from '../../auth/schemas.js';
 // (gotrue_meta_security, code_challenge...) are accepted and ignored; anything else is 400.
 
 const strict = { additionalProperties: false } as const;
+const Timestamp = Type.String({ format: 'date-time' });
+const NullableTimestamp = Type.Union([Timestamp, Type.Null()]);
 const Password = Type.String({ minLength: 1, maxLength: 1024 });
 const Metadata = JsonObject({ maxProperties: 100 });
 const Ignored = Type.Optional(Type.Unknown());
@@ -64,8 +66,32 @@ export const VerifyBody = Type.Object(
   strict,
 );
 
-const Timestamp = Type.String({ format: 'date-time' });
-const NullableTimestamp = Type.Union([Timestamp, Type.Null()]);
+
+export const FactorView = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  friendly_name: Type.String(),
+  factor_type: Type.String(),
+  status: Type.String(),
+  created_at: Timestamp,
+  updated_at: Timestamp,
+});
+
+export const EnrollBody = Type.Object(
+  { factor_type: Type.String({ maxLength: 20 }), friendly_name: Type.Optional(Type.String({ maxLength: 100 })), issuer: Type.Optional(Type.String({ maxLength: 100 })), phone: Type.Optional(Type.String({ maxLength: 50 })) },
+  strict,
+);
+export const EnrollView = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  type: Type.Literal('totp'),
+  friendly_name: Type.String(),
+  totp: Type.Object({ qr_code: Type.String(), secret: Type.String(), uri: Type.String() }),
+});
+export const FactorParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
+// auth-js sends its own params object ({ factorId, channel? }) as the challenge body: accepted, ignored.
+export const ChallengeBody = Type.Union([Type.Record(Type.String({ maxLength: 50 }), Type.Unknown(), { maxProperties: 10 }), Type.Null()]);
+export const ChallengeView = Type.Object({ id: Type.String({ format: 'uuid' }), type: Type.Literal('totp'), expires_at: Type.Integer() });
+export const MfaVerifyBody = Type.Object({ challenge_id: Type.String({ format: 'uuid' }), code: Type.String({ minLength: 1, maxLength: 12 }) }, strict);
+export const UnenrollView = Type.Object({ id: Type.String({ format: 'uuid' }) });
 
 export const UserView = Type.Object({
   id: Type.String({ format: 'uuid' }),
@@ -82,6 +108,7 @@ export const UserView = Type.Object({
   created_at: Timestamp,
   updated_at: Timestamp,
   is_anonymous: Type.Boolean(),
+  factors: Type.Optional(Type.Array(FactorView)),
 });
 
 export const SessionView = sessionViewOf(UserView);

@@ -1,4 +1,4 @@
-import type { User } from '../../../db/schema/index.js';
+import type { MfaFactor, User } from '../../../db/schema/index.js';
 
 // GoTrue's JSON shapes (supabase/auth: models/user.go, api/token.go), built from offbase's
 // users and sessions. auth-js stores these objects as they are, so field names and types
@@ -25,6 +25,21 @@ export interface GoTrueUser {
   created_at: string;
   updated_at: string;
   is_anonymous: false;
+  /** GoTrue's user.factors: present when the user has any (auth.mfa.listFactors reads it). */
+  factors?: GoTrueFactor[];
+}
+
+export interface GoTrueFactor {
+  id: string;
+  friendly_name: string;
+  factor_type: 'totp';
+  status: 'verified' | 'unverified';
+  created_at: string;
+  updated_at: string;
+}
+
+export function toGoTrueFactor(f: MfaFactor): GoTrueFactor {
+  return { id: f.id, friendly_name: f.friendly_name ?? '', factor_type: 'totp', status: f.status, created_at: iso(f.created_at)!, updated_at: iso(f.updated_at)! };
 }
 
 /**
@@ -47,9 +62,10 @@ export function userMetadata(user: Pick<User, 'id' | 'email' | 'metadata' | 'ful
   };
 }
 
-export function toGoTrueUser(user: User): GoTrueUser {
+export function toGoTrueUser(user: User, factors: MfaFactor[] = []): GoTrueUser {
   const confirmed = iso(user.email_verified_at);
   return {
+    ...(factors.length ? { factors: factors.map(toGoTrueFactor) } : {}),
     id: user.id,
     aud: GOTRUE_AUDIENCE,
     role: GOTRUE_ROLE,
@@ -84,14 +100,14 @@ export interface IssuedTokens {
   user: User;
 }
 
-export function toGoTrueSession(session: IssuedTokens): GoTrueSession {
+export function toGoTrueSession(session: IssuedTokens, factors: MfaFactor[] = []): GoTrueSession {
   return {
     access_token: session.accessToken,
     token_type: 'bearer',
     expires_in: session.expiresIn,
     expires_at: session.expiresAt,
     refresh_token: session.refreshToken,
-    user: toGoTrueUser(session.user),
+    user: toGoTrueUser(session.user, factors),
   };
 }
 
@@ -99,10 +115,10 @@ export function toGoTrueSession(session: IssuedTokens): GoTrueSession {
  * The extra claims of an access token issued through /auth/v1: what auth-js, supabase-js and
  * RLS-minded application code read from a Supabase JWT. `sid` stays alongside `session_id`
  * so the token also works on /api/v1 (which reads the role fresh from the database anyway).
+ * `aal` and `amr` come from the session (every surface's tokens carry them).
  * `aud`, `iss`, `iat` and `exp` come from the signer (JWT_AUDIENCE defaults to 'authenticated').
  */
-export function goTrueClaims(user: User, sessionId: string, method = 'password'): Record<string, unknown> {
-  const now = Math.floor(Date.now() / 1000);
+export function goTrueClaims(user: User, sessionId: string): Record<string, unknown> {
   return {
     role: GOTRUE_ROLE,
     session_id: sessionId,
@@ -110,8 +126,6 @@ export function goTrueClaims(user: User, sessionId: string, method = 'password')
     phone: '',
     app_metadata: appMetadata(user),
     user_metadata: userMetadata(user),
-    aal: 'aal1',
-    amr: [{ method, timestamp: now }],
     is_anonymous: false,
   };
 }

@@ -87,6 +87,8 @@ const FROM_APP: Partial<Record<AppError['code'], (e: AppError) => PostgrestError
   unauthorized: () => new PostgrestError(401, 'PGRST301', 'No suitable key or wrong key type'),
   invalid_token: () => new PostgrestError(401, 'PGRST301', 'JWT expired or invalid'),
   forbidden: (e) => new PostgrestError(403, '42501', e.message),
+  // An aal1 session of a user with a second factor: as an RLS policy requiring aal2 would refuse it.
+  mfa_required: (e) => new PostgrestError(403, '42501', e.message, null, 'Complete MFA (auth.mfa.challengeAndVerify) to reach data.'),
   rate_limited: (e) => new PostgrestError(429, 'PGRST000', e.message),
   method_not_allowed: () => new PostgrestError(405, 'PGRST117', 'Unsupported HTTP method'),
 };

@@ -19,12 +19,16 @@ interface LooseSql {
 }
 
 const OPERATION = /^\s*(\w+)/;
+const PARENTHESISED = /\([^()]*\)/g;
 const TARGET = /\b(?:from|into|update|join)\s+("?)([\w.]+)\1/i;
 
 /** "SELECT sessions", "INSERT audit_logs", "BEGIN": low-cardinality names, per the conventions. */
 function spanName(text: string): { name: string; operation: string; collection?: string } {
   const operation = (OPERATION.exec(text)?.[1] ?? 'query').toUpperCase();
-  const collection = TARGET.exec(text)?.[2];
+  // The statement's own table, not one of a subquery in its select list: parenthesised parts out first.
+  let outer = text;
+  for (let inner = ''; inner !== outer; ) [inner, outer] = [outer, outer.replace(PARENTHESISED, '')];
+  const collection = TARGET.exec(outer)?.[2];
   return { name: collection ? `${operation} ${collection}` : operation, operation, ...(collection ? { collection } : {}) };
 }
 

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
-import { errorResponses } from '../../../errors/responses.js';
+import { BODY_ERRORS, errorResponses } from '../../../errors/responses.js';
 import { noStore } from '../../../plugins/no-store.js';
 import { apiTimestamp } from '../../../lib/timestamp.js';
 import { listSessions, revokeOtherSessions, revokeOwnSession } from '../my-sessions.js';
@@ -25,6 +25,7 @@ import * as mfa from './service.js';
 const tags = ['auth'];
 const security = [{ bearer: [] }];
 const errors = errorResponses('forbidden', 'not_found', 'conflict', 'mfa_verification_failed');
+const bodyErrors = errorResponses('forbidden', 'not_found', 'conflict', 'mfa_verification_failed', ...BODY_ERRORS);
 // Routes an aal1 session of a user with a second factor may call: completing MFA, listing factors.
 const aal1 = { allowAal1: true };
 
@@ -39,7 +40,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post(
     '/mfa/totp',
-    { schema: { tags, security, summary: 'Enrol a TOTP factor (inactive until a first code verifies it)', body: EnrollBody, response: { 201: EnrollView, ...errors } } },
+    { schema: { tags, security, summary: 'Enrol a TOTP factor (inactive until a first code verifies it)', body: EnrollBody, response: { 201: EnrollView, ...bodyErrors } } },
     async (request, reply) => {
       const { factor, secret, uri, qrSvg } = await mfa.enrollTotp(ctx(request), request.user.sub, { friendlyName: request.body.friendly_name ?? null, issuer: request.body.issuer ?? null });
       return reply.code(201).send({ ...toFactorView(factor), secret, uri, qr_code: qrSvg });
@@ -68,7 +69,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     '/mfa/factors/:id/verify',
     {
       config: aal1,
-      schema: { tags, security, summary: 'Verify a challenge with a code: the session becomes aal2 (new tokens)', params: FactorParams, body: VerifyBody, response: { 200: VerifiedView, ...errors } },
+      schema: { tags, security, summary: 'Verify a challenge with a code: the session becomes aal2 (new tokens)', params: FactorParams, body: VerifyBody, response: { 200: VerifiedView, ...bodyErrors } },
     },
     async (request) => {
       const { session, recoveryCodes } = await mfa.verify(ctx(request), request.user.sub, request.user.sid, request.params.id, request.body.challenge_id, request.body.code);
@@ -87,7 +88,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post(
     '/mfa/recovery',
-    { config: aal1, schema: { tags, security, summary: 'Complete MFA with a recovery code (used up)', body: RecoveryBody, response: { 200: VerifiedView, ...errors } } },
+    { config: aal1, schema: { tags, security, summary: 'Complete MFA with a recovery code (used up)', body: RecoveryBody, response: { 200: VerifiedView, ...bodyErrors } } },
     async (request) => ({ ...toSessionView(await mfa.verifyRecoveryCode(ctx(request), request.user.sub, request.user.sid, request.body.code)), recovery_codes: null }),
   );
 

@@ -78,7 +78,8 @@ export function supabaseTokenVerifier(db: Db, secret: string): TokenVerifier {
         .from(users)
         .where(eq(users.id, claims.sub))
         .limit(1);
-      if (!user || user.disabled_at) return null;
+      // A deleted account's tombstone has no email: nothing signs in as it.
+      if (!user || user.disabled_at || user.email === null) return null;
       // iat has whole seconds: a token from the very second of the revocation counts as issued before it.
       if (user.sessions_revoked_at && claims.iat <= Math.floor(Date.parse(user.sessions_revoked_at) / 1000)) return null;
       // No offbase session backs this token: sid names the Supabase session (or none).

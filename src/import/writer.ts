@@ -45,9 +45,14 @@ export interface WriteSpec {
 
 const STAGE = 'offbase_import_stage';
 
+// Rows of these tables that no import may touch or hang rows under: a deleted account's
+// tombstone stays deleted (no re-imported email, no documents under it).
+const FROZEN_ROWS: Partial<Record<string, string>> = { users: 'deleted_at is not null' };
+const notFrozen = (table: string, alias: string) => (FROZEN_ROWS[table] ? ` and not (${alias}.${FROZEN_ROWS[table]})` : '');
+
 function insertFrom(spec: WriteSpec, src: string): string {
   const cols = spec.columns.map(ident).join(', ');
-  const checks = Object.entries(spec.parents).map(([col, parent]) => `exists (select 1 from ${ident(parent)} p where p.id = src.${ident(col)})`);
+  const checks = Object.entries(spec.parents).map(([col, parent]) => `exists (select 1 from ${ident(parent)} p where p.id = src.${ident(col)}${notFrozen(parent, 'p')})`);
   // Generated ids cannot conflict: a row is already present when offbase holds its supabase_id.
   const fresh = spec.sourceIdInto
     ? `where not exists (select 1 from ${ident(spec.table)} d where d.${ident(spec.sourceIdInto)} ->> 'supabase_id' = ok.${ident(spec.sourceIdInto)} ->> 'supabase_id')`
@@ -63,7 +68,7 @@ function onConflict(spec: WriteSpec): string {
   // Only an id already present is a no-op: any other unique violation is a refused row, with its reason.
   if (!spec.update || !spec.columns.includes('updated_at')) return 'on conflict (id) do nothing';
   const set = spec.columns.filter((c) => c !== 'id').map((c) => `${ident(c)} = excluded.${ident(c)}`);
-  return `on conflict (id) do update set ${set.join(', ')} where t.updated_at < excluded.updated_at`;
+  return `on conflict (id) do update set ${set.join(', ')} where t.updated_at < excluded.updated_at${notFrozen(spec.table, 't')}`;
 }
 
 /** The typed rows from JSON (alias e, column j): offbase's row type, text made JSON where asked. */

@@ -1,6 +1,6 @@
 import { and, asc, eq, ilike, isNull } from 'drizzle-orm';
 import type { DbOrTx } from '../../db/client.js';
-import { users, type User, type UserRole } from '../../db/schema/index.js';
+import { liveUser, users, type User, type UserRole } from '../../db/schema/index.js';
 import { compileOrder, decodeCursor, defineTable, keysetCondition, type SortTerm } from '../../query/index.js';
 
 export interface UserListFilter {
@@ -28,11 +28,13 @@ const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
 /** Newest first, keyset-paginated on (created_at, id): stable while rows are added. */
 export async function listUsers(db: DbOrTx, filter: UserListFilter): Promise<User[]> {
   const after = filter.cursor ? keysetCondition(userTable, NEWEST_FIRST, decodeCursor(userTable, NEWEST_FIRST, filter.cursor)) : undefined;
-  return db
+  const rows = await db
     .select()
     .from(users)
     .where(
       and(
+        // Deleted accounts' tombstones are not users any more: never listed.
+        isNull(users.deleted_at),
         filter.email ? ilike(users.email, `%${escapeLike(filter.email.trim().toLowerCase())}%`) : undefined,
         filter.role ? eq(users.role, filter.role) : undefined,
         after,
@@ -40,6 +42,7 @@ export async function listUsers(db: DbOrTx, filter: UserListFilter): Promise<Use
     )
     .orderBy(...compileOrder(userTable, NEWEST_FIRST))
     .limit(filter.limit);
+  return rows.map((row) => liveUser(row)!);
 }
 
 /**
@@ -54,7 +57,7 @@ export async function lockEnabledAdmins(db: DbOrTx): Promise<string[]> {
   const rows = await db
     .select({ id: users.id })
     .from(users)
-    .where(and(eq(users.role, 'admin'), isNull(users.disabled_at)))
+    .where(and(eq(users.role, 'admin'), isNull(users.disabled_at), isNull(users.deleted_at)))
     .orderBy(asc(users.id))
     .for('update');
   return rows.map((r) => r.id);

@@ -16,7 +16,7 @@ const errors = errorResponses('forbidden', 'not_found', 'conflict');
 // /api/v1/admin: user management for role=admin.
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   app.addHook('onRequest', app.requireAdmin);
-  const ctx = (request: FastifyRequest) => ({ request: request.ctx });
+  const ctx = (request: FastifyRequest): admin.AdminContext => ({ request: request.ctx, mailer: app.mailer });
 
   app.get('/users', { schema: { summary: 'List users (admin)', tags, security, querystring: ListQuery, response: { 200: UserList, ...errors } } }, async (request) => {
     const { users, next } = await admin.list(ctx(request), request.query);
@@ -35,6 +35,25 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     '/users/:id/mfa-factors',
     { schema: { tags, security, summary: "Remove every MFA factor of a user (audited); they sign in with the password alone again", params: UserParams, response: { 200: RemovedView, ...errors } } },
     async (request) => ({ removed: await adminRemoveFactors({ app, request: request.ctx }, request.user.sub, request.params.id) }),
+  );
+
+  app.delete(
+    '/users/:id',
+    {
+      schema: {
+        summary: "Delete a user's account",
+        description:
+          'As DELETE /api/v1/auth/me: documents and analyses deleted, every session ended, a tombstone kept for the audit trail, the address free again; the user is mailed a notice. 409 conflict for the last active admin.',
+        tags,
+        security,
+        params: UserParams,
+        response: { 204: { type: 'null' }, ...errors },
+      },
+    },
+    async (request, reply) => {
+      await admin.remove(ctx(request), request.params.id);
+      return reply.code(204).send();
+    },
   );
 };
 

@@ -4,10 +4,15 @@ import { AppError } from '../../errors/app-error.js';
 import { recordAudit } from '../audit/record.js';
 import { findUserById, lockUser, revokeUserSessions, updateUser } from '../auth/queries.js';
 import { retireOneTimeTokens } from '../auth/tokens.js';
+import { eraseAccount } from '../auth/account.js';
+import { notifyAccountDeleted } from '../auth/notices.js';
+import type { Mailer } from '../../plugins/mailer.js';
 import { listUsers, lockEnabledAdmins, type UserListFilter } from './queries.js';
 
 export interface AdminContext {
   request: RequestContext;
+  /** For the notice to a deleted user; without it no notice is sent (the CLI). */
+  mailer?: Mailer;
 }
 
 export async function list(ctx: AdminContext, filter: UserListFilter): Promise<{ users: User[]; next: User | null }> {
@@ -67,4 +72,16 @@ export async function update(ctx: AdminContext, id: string, patch: AdminPatch): 
     await recordAudit(tx, request.audit, { actor_id: actorId, action: 'admin.user_update', entity_type: 'user', entity_id: id, changes: { ...changes, ...(revoked ? { sessions_revoked: { before: null, after: revoked } } : {}) } });
     return after;
   });
+}
+
+/**
+ * Deletes a user's account as DELETE /me does (documents, analyses, sessions; a tombstone
+ * stays), audited as admin.user_delete with the admin as actor. The last enabled admin cannot
+ * be deleted (eraseAccount holds the admin rows locked).
+ */
+export async function remove(ctx: AdminContext, id: string): Promise<void> {
+  const { request } = ctx;
+  const actorId = requireActor(request).id;
+  const erased = await request.db.transaction((tx) => eraseAccount(tx, id, { actorId, action: 'admin.user_delete', audit: request.audit }));
+  if (ctx.mailer) notifyAccountDeleted({ mailer: ctx.mailer, log: request.log }, erased.email, true);
 }

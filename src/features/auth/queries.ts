@@ -1,6 +1,6 @@
 import { and, eq, isNull, ne, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../../db/client.js';
-import { sessions, users, type User, type UserRole } from '../../db/schema/index.js';
+import { liveUser, sessions, users, type User, type UserRole } from '../../db/schema/index.js';
 import { sqlState } from '../../errors/database.js';
 import { AppError } from '../../errors/app-error.js';
 import { normalizeEmail } from '../../lib/email.js';
@@ -8,22 +8,25 @@ import { normalizeEmail } from '../../lib/email.js';
 export { normalizeEmail };
 
 // Every statement on users and sessions the auth feature runs. Each one names the user it
-// touches in its WHERE clause.
+// touches in its WHERE clause. A deleted account's tombstone is never returned as a user
+// (liveUser): it cannot be found by email or id, locked, updated or signed in as.
+
+const live = isNull(users.deleted_at);
 
 export async function findUserByEmail(db: DbOrTx, email: string): Promise<User | undefined> {
-  const [row] = await db.select().from(users).where(eq(users.email, normalizeEmail(email))).limit(1);
-  return row;
+  const [row] = await db.select().from(users).where(and(eq(users.email, normalizeEmail(email)), live)).limit(1);
+  return liveUser(row);
 }
 
 export async function findUserById(db: DbOrTx, id: string): Promise<User | undefined> {
-  const [row] = await db.select().from(users).where(eq(users.id, id)).limit(1);
-  return row;
+  const [row] = await db.select().from(users).where(and(eq(users.id, id), live)).limit(1);
+  return liveUser(row);
 }
 
 /** The row, locked until the transaction ends: read-modify-write without lost updates. */
 export async function lockUser(db: DbOrTx, id: string): Promise<User | undefined> {
-  const [row] = await db.select().from(users).where(eq(users.id, id)).for('update').limit(1);
-  return row;
+  const [row] = await db.select().from(users).where(and(eq(users.id, id), live)).for('update').limit(1);
+  return liveUser(row);
 }
 
 export interface NewUser {
@@ -42,7 +45,7 @@ export async function insertUser(db: DbOrTx, values: NewUser): Promise<User> {
       .insert(users)
       .values({ ...values, email: normalizeEmail(values.email) })
       .returning();
-    return row!;
+    return liveUser(row)!;
   } catch (err) {
     if (sqlState(err) === '23505') throw new AppError('email_taken');
     throw err;
@@ -52,8 +55,8 @@ export async function insertUser(db: DbOrTx, values: NewUser): Promise<User> {
 export type UserPatch = Partial<Pick<User, 'full_name' | 'preferences' | 'metadata' | 'role' | 'disabled_at' | 'email_verified_at' | 'password_hash' | 'last_login_at'>>;
 
 export async function updateUser(db: DbOrTx, id: string, patch: UserPatch): Promise<User | undefined> {
-  const [row] = await db.update(users).set(patch).where(eq(users.id, id)).returning();
-  return row;
+  const [row] = await db.update(users).set(patch).where(and(eq(users.id, id), live)).returning();
+  return liveUser(row);
 }
 
 /**
@@ -65,9 +68,9 @@ export async function recordLogin(db: DbOrTx, id: string, verifiedHash: string, 
   const [row] = await db
     .update(users)
     .set({ last_login_at: sql`now()`, password_hash: hash })
-    .where(eq(users.id, id))
+    .where(and(eq(users.id, id), live))
     .returning();
-  return row;
+  return liveUser(row);
 }
 
 /**

@@ -1,9 +1,12 @@
+import { Readable } from 'node:stream';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import {
   Accepted,
+  AccountExport,
   ChangePasswordBody,
+  DeleteAccountBody,
   ForgotBody,
   LoginBody,
   LogoutBody,
@@ -18,6 +21,7 @@ import {
   toSessionView,
   toUserView,
 } from './schemas.js';
+import * as account from './account.js';
 import * as auth from './service.js';
 import { noStore } from '../../plugins/no-store.js';
 import { normalizeBodyEmail } from '../../plugins/normalize-email.js';
@@ -79,6 +83,46 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
 
     signedIn.patch('/me', { schema: { summary: "Update the signed-in user's profile", tags, security, body: ProfileBody, response: { 200: UserView, ...bodyErrors } } }, async (request) =>
       toUserView(await auth.updateProfile(ctx(request), request.user.sub, request.body)),
+    );
+
+    signedIn.delete(
+      '/me',
+      {
+        schema: {
+          summary: 'Delete the account',
+          description:
+            'Confirmed with the current password (and a code when MFA is on). Every session ends at once; documents and analyses are deleted; the address can register again. 401 invalid_credentials for a wrong password (counts against the login limits); 409 conflict for the last active admin.',
+          tags,
+          security,
+          body: DeleteAccountBody,
+          response: { 204: { type: 'null' }, ...bodyErrors },
+        },
+      },
+      async (request, reply) => {
+        await account.deleteAccount(ctx(request), request.user.sub, request.body);
+        return reply.code(204).send();
+      },
+    );
+
+    signedIn.get(
+      '/me/export',
+      {
+        schema: {
+          summary: 'Export the account',
+          description: "Profile, documents (with text), analyses, sessions and the user's own audit rows as one JSON document, streamed from one consistent snapshot.",
+          tags,
+          security,
+          response: { 200: AccountExport, ...errors },
+        },
+      },
+      async (request, reply) => {
+        const chunks = await account.exportAccount(ctx(request), request.user.sub);
+        return reply
+          .type('application/json; charset=utf-8')
+          .header('content-disposition', 'attachment; filename="offbase-account-export.json"')
+          // A stream: Fastify pipes it and skips the serializer (the 200 schema documents the shape).
+          .send(Readable.from(chunks, { objectMode: false }) as never);
+      },
     );
 
     signedIn.post('/password/change', { schema: { summary: 'Change the password (other sessions are signed out)', tags, security, body: ChangePasswordBody, response: { 204: { type: 'null' }, ...bodyErrors } } }, async (request, reply) => {

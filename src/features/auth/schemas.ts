@@ -67,6 +67,37 @@ export const ChangePasswordBody = Type.Object({ current_password: Password, new_
 export const ForgotBody = Type.Object({ email: Email }, strict);
 export const ResetBody = Type.Object({ token: OpaqueToken, new_password: NewPassword }, strict);
 export const VerifyBody = Type.Object({ token: OpaqueToken }, strict);
+export const DeleteAccountBody = Type.Object(
+  {
+    password: Type.String({ minLength: 1, maxLength: 1024, description: 'The current password.' }),
+    code: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'A TOTP or recovery code, required when the account has an active MFA factor.' })),
+  },
+  strict,
+);
+
+const Row = Type.Record(Type.String(), Type.Unknown());
+/** The export document (GET /me/export), streamed; the sections are arrays of the user's rows. */
+export const AccountExport = Type.Object({
+  format: Type.Literal('offbase.account_export.v1'),
+  exported_at: Type.String({ format: 'date-time' }),
+  user: Type.Object({
+    id: Type.String({ format: 'uuid' }),
+    email: Type.String(),
+    full_name: Type.Union([Type.String(), Type.Null()]),
+    role: Type.Union([Type.Literal('user'), Type.Literal('admin')]),
+    preferences: Row,
+    metadata: Row,
+    email_verified_at: NullableTimestamp,
+    disabled_at: NullableTimestamp,
+    last_login_at: NullableTimestamp,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+  }),
+  documents: Type.Array(Row, { description: 'Every document of the user, with content_text.' }),
+  analyses: Type.Array(Row),
+  sessions: Type.Array(Row, { description: 'Sign-ins: id, user agent, IP, created/refreshed/expires/revoked. No token or hash.' }),
+  audit_logs: Type.Array(Row, { description: "The audit rows of the user's own actions." }),
+});
 
 export const toUserView = (u: User): UserView => ({
   id: u.id,

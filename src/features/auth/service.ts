@@ -8,6 +8,7 @@ import type { MailMessage } from '../../plugins/mailer.js';
 import type { RateLimitRule } from '../../plugins/rate-limit.js';
 import { diff, recordAudit } from '../audit/record.js';
 import { passwordResetMail, verificationMail } from './emails.js';
+import { notifyPasswordChanged, notifyPasswordReset, type NoticeSender } from './notices.js';
 import { hashPassword, passwordWeaknesses, verifyDummy, verifyPassword } from './passwords.js';
 import {
   findUserByEmail,
@@ -200,24 +201,36 @@ export async function updateProfile(ctx: AuthContext, userId: string, patch: Pro
 
 /** Needs the current password; keeps the caller's session and revokes every other one. */
 export async function changePassword(ctx: AuthContext, userId: string, sessionId: string, current: string, next: string): Promise<void> {
+  const user = await confirmPassword(ctx, userId, current, 'auth.password_change_failed');
+  await setPassword(ctx, user, sessionId, next);
+}
+
+/**
+ * The signed-in user, once their current password is confirmed (a password change, an
+ * account deletion). A wrong one is 401 invalid_credentials, audited as `failedAction`, and
+ * counts against the login limits: guessing it with a stolen access token is a login attempt.
+ */
+export async function confirmPassword(ctx: AuthContext, userId: string, password: string, failedAction: string): Promise<User> {
   const { app, request } = ctx;
   const params = app.config.auth.argon2;
   const user = await findUserById(app.db, userId);
   if (!user) throw new AppError('unauthorized');
-  // Guessing the current password with a stolen access token is a login attempt too.
   await limit(ctx, [
     { bucket: 'login:ip', subject: ipOf(ctx), limit: limits(ctx).loginPerIp },
     { bucket: 'login:email', subject: user.email, limit: limits(ctx).loginPerEmail },
   ]);
   let ok = false;
-  if (user.password_hash) ok = (await verifyPassword(user.password_hash, current, params)).ok;
-  else await verifyDummy(current, params); // no password yet (imported): same cost, same answer
+  if (user.password_hash) ok = (await verifyPassword(user.password_hash, password, params)).ok;
+  else await verifyDummy(password, params); // no password yet (imported): same cost, same answer
   if (!ok) {
-    await recordAudit(app.db, request?.audit ?? null, { actor_id: userId, action: 'auth.password_change_failed', entity_type: 'user', entity_id: userId, changes: { reason: 'wrong_password' } });
+    await recordAudit(app.db, request?.audit ?? null, { actor_id: userId, action: failedAction, entity_type: 'user', entity_id: userId, changes: { reason: 'wrong_password' } });
     throw new AppError('invalid_credentials', { message: 'The current password is incorrect.' });
   }
-  await setPassword(ctx, user, sessionId, next);
+  return user;
 }
+
+/** Where a security notice leaves from: the app's mailer, the request's logger. */
+export const noticeSender = (ctx: AuthContext): NoticeSender => ({ mailer: ctx.app.mailer, log: ctx.request?.log ?? ctx.app.log });
 
 /**
  * Sets a new password for a signed-in user whose identity is already established (the
@@ -235,6 +248,7 @@ export async function setPassword(ctx: AuthContext, user: User, sessionId: strin
     const revoked = await revokeUserSessions(tx, userId, 'password_change', sessionId);
     await recordAudit(tx, request?.audit ?? null, { actor_id: userId, action: 'auth.password_change', entity_type: 'user', entity_id: userId, changes: { sessions_revoked: revoked } });
   });
+  notifyPasswordChanged(noticeSender(ctx), user.email);
 }
 
 /** Always succeeds from the caller's point of view: whether the email exists is not revealed. */
@@ -275,6 +289,7 @@ export async function resetPassword(ctx: AuthContext, token: string, next: strin
     const revoked = await revokeUserSessions(tx, user.id, 'password_reset');
     await recordAudit(tx, request?.audit ?? null, { actor_id: user.id, action: 'auth.password_reset', entity_type: 'user', entity_id: user.id, changes: { sessions_revoked: revoked } });
   });
+  notifyPasswordReset(noticeSender(ctx), user.email);
 }
 
 export async function verifyEmail(ctx: AuthContext, token: string): Promise<void> {

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { and, eq, isNull, sql } from 'drizzle-orm';
 import type { Db, DbOrTx } from '../../db/client.js';
-import { refresh_tokens, sessions, users, type AmrEntry, type SessionAal, type User } from '../../db/schema/index.js';
+import { liveUser, refresh_tokens, sessions, users, type AmrEntry, type SessionAal, type User } from '../../db/schema/index.js';
 import type { AccessTokenClaims } from './claims.js';
 
 // Sessions, refresh-token rotation and access tokens. No HTTP shaping here: /api/v1/auth
@@ -149,7 +149,7 @@ export async function rotateRefreshToken(db: Db, issuer: TokenIssuer, token: str
              rt.revoked_at is not null as token_revoked,
              s.revoked_at is not null as session_revoked,
              s.expires_at <= now() as session_expired,
-             s.user_id, u.disabled_at is not null as user_disabled, s.aal, s.amr
+             s.user_id, u.disabled_at is not null or u.deleted_at is not null as user_disabled, s.aal, s.amr
         from refresh_tokens rt
         join sessions s on s.id = rt.session_id
         join users u on u.id = s.user_id
@@ -176,10 +176,11 @@ export async function rotateRefreshToken(db: Db, issuer: TokenIssuer, token: str
       .update(sessions)
       .set({ refreshed_at: sql`now()`, expires_at: expiresAtSql(issuer.refreshTtlS), ...(meta.ip ? { ip: meta.ip } : {}) })
       .where(eq(sessions.id, row.session_id));
-    const [user] = await tx.select().from(users).where(eq(users.id, row.user_id)).limit(1);
+    const [userRow] = await tx.select().from(users).where(eq(users.id, row.user_id)).limit(1);
+    const user = liveUser(userRow)!; // checked above, under the token's lock
     return {
       outcome: 'rotated' as const,
-      session: { sessionId: row.session_id, refreshToken: next.token, user: user!, ...issueAccessToken(issuer, user!, row.session_id, { aal: row.aal, amr: row.amr }) },
+      session: { sessionId: row.session_id, refreshToken: next.token, user, ...issueAccessToken(issuer, user, row.session_id, { aal: row.aal, amr: row.amr }) },
     };
   });
 }

@@ -8,7 +8,8 @@ import { sqlState } from '../../../errors/database.js';
 import { AppError } from '../../../errors/app-error.js';
 import { recordAudit } from '../../audit/record.js';
 import { findUserById } from '../queries.js';
-import { issuerOf, limit, limits, type AuthContext } from '../service.js';
+import { notifyMfaFactorAdded, notifyMfaFactorRemoved } from '../notices.js';
+import { issuerOf, limit, limits, noticeSender, type AuthContext } from '../service.js';
 import { upgradeSession, type IssuedSession } from '../sessions.js';
 import {
   claimTimeStep,
@@ -169,7 +170,8 @@ export async function verify(ctx: AuthContext, userId: string, sessionId: string
     if (!(await findFactor(app.db, userId, factorId))) throw new AppError('not_found', { message: 'MFA factor not found.' });
     throw new AppError('mfa_challenge_expired');
   }
-  return acceptCode(ctx, userId, factorId, code, async (tx, factor) => {
+  const added: { email: string | null; name: string | null }[] = [];
+  const verified = await acceptCode(ctx, userId, factorId, code, async (tx, factor) => {
     if (!(await closeChallenge(tx, challengeId))) throw new AppError('mfa_challenge_expired');
     let recoveryCodes: string[] | null = null;
     let sessionsRevoked = 0;
@@ -192,8 +194,12 @@ export async function verify(ctx: AuthContext, userId: string, sessionId: string
       entity_id: factor.id,
       changes: { challenge_id: challengeId, session_id: sessionId, aal: 'aal2', factor_verified: factor.status !== 'verified', recovery_codes_issued: recoveryCodes !== null, sessions_revoked: sessionsRevoked },
     });
+    if (factor.status !== 'verified') added.push({ email: user.email, name: factor.friendly_name });
     return { session, recoveryCodes };
   });
+  // A factor that just became active is a security notice, sent once the change has committed.
+  for (const { email, name } of added) if (email) notifyMfaFactorAdded(noticeSender(ctx), email, name);
+  return verified;
 }
 
 /** Removes one of the user's factors. A verified one needs an aal2 session. */
@@ -209,19 +215,27 @@ export async function unenroll(ctx: AuthContext, userId: string, aal: string | u
     if (!(await hasVerifiedFactor(tx, userId))) await deleteRecoveryCodes(tx, userId);
     await recordAudit(tx, audit(ctx), { actor_id: userId, action: 'mfa.unenroll', entity_type: 'mfa_factor', entity_id: factorId, changes: { status: removed.status } });
     return removed;
+  }).then(async (removed) => {
+    // Only an active factor is news to the owner (an unverified one never guarded sign-in).
+    const user = removed.status === 'verified' ? await findUserById(app.db, userId) : undefined;
+    if (user?.email) notifyMfaFactorRemoved(noticeSender(ctx), user.email, removed.friendly_name);
+    return removed;
   });
 }
 
 /** An admin removes every factor of a user (the user signs in with the password alone again). */
 export async function adminRemoveFactors(ctx: AuthContext, actorId: string, userId: string): Promise<number> {
   const { app } = ctx;
-  if (!(await findUserById(app.db, userId))) throw new AppError('not_found', { message: 'User not found.' });
-  return app.db.transaction(async (tx) => {
+  const user = await findUserById(app.db, userId);
+  if (!user) throw new AppError('not_found', { message: 'User not found.' });
+  const removed = await app.db.transaction(async (tx) => {
     const removed = await deleteAllFactors(tx, userId);
     await deleteRecoveryCodes(tx, userId);
     await recordAudit(tx, audit(ctx), { actor_id: actorId, action: 'admin.mfa_factors_remove', entity_type: 'user', entity_id: userId, changes: { factors_removed: removed } });
     return removed;
   });
+  if (removed > 0 && user.email) notifyMfaFactorRemoved(noticeSender(ctx), user.email);
+  return removed;
 }
 
 // Recovery codes: 12 characters from 31 unambiguous ones (~59 bits), shown as xxxx-xxxx-xxxx.

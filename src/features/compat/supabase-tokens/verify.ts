@@ -119,7 +119,8 @@ export function supabaseTokenVerifier(db: Db, keys: SupabaseKeys): TokenVerifier
         .leftJoin(sessions, and(eq(sessions.id, sessionId), eq(sessions.user_id, users.id)))
         .where(eq(users.id, claims.sub))
         .limit(1);
-      if (!user || user.disabled_at) return null;
+      // A deleted account's tombstone has no email: nothing signs in as it.
+      if (!user || user.disabled_at || user.email === null) return null;
       // iat has whole seconds: a token from the very second of the revocation counts as issued before it.
       if (user.sessions_revoked_at && claims.iat <= Math.floor(Date.parse(user.sessions_revoked_at) / 1000)) return null;
       // The importer keeps Supabase's session ids: an imported session that ended takes its old tokens with it.

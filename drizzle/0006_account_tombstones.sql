@@ -1,0 +1,3 @@
+ALTER TABLE "users" ALTER COLUMN "email" DROP NOT NULL;--> statement-breakpoint
+ALTER TABLE "users" ADD COLUMN "deleted_at" timestamp with time zone;--> statement-breakpoint
+ALTER TABLE "users" ADD CONSTRAINT "users_live_check" CHECK (("users"."deleted_at" is null and "users"."email" is not null) or ("users"."deleted_at" is not null and "users"."email" is null and "users"."full_name" is null and "users"."password_hash" is null));

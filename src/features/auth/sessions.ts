@@ -188,11 +188,18 @@ export async function rotateRefreshToken(db: Db, issuer: TokenIssuer, token: str
 /**
  * Deletes what can no longer matter: sessions ended (revoked or expired) over a day ago (their
  * refresh tokens go with them by cascade), refresh tokens past REFRESH_TOKEN_TTL (rotation
- * rejects them as expired before looking at reuse), and one-time tokens expired over a day ago.
+ * rejects them as expired before looking at reuse), one-time tokens and MFA challenges expired
+ * over a day ago, and MFA factors enrolled over a day ago but never verified (they guard
+ * nothing; the user enrols again).
  */
-export async function pruneAuthTables(db: Db, refreshTtlS: number): Promise<{ sessions: number; refreshTokens: number; oneTimeTokens: number }> {
+export async function pruneAuthTables(
+  db: Db,
+  refreshTtlS: number,
+): Promise<{ sessions: number; refreshTokens: number; oneTimeTokens: number; mfaChallenges: number; unverifiedFactors: number }> {
   const s = await db.execute(sql`delete from sessions where coalesce(revoked_at, expires_at) < now() - interval '1 day'`);
   const r = await db.execute(sql`delete from refresh_tokens where created_at < now() - make_interval(secs => ${refreshTtlS}) - interval '1 day'`);
   const o = await db.execute(sql`delete from one_time_tokens where expires_at < now() - interval '1 day'`);
-  return { sessions: s.count, refreshTokens: r.count, oneTimeTokens: o.count };
+  const c = await db.execute(sql`delete from mfa_challenges where expires_at < now() - interval '1 day'`);
+  const f = await db.execute(sql`delete from mfa_factors where status = 'unverified' and created_at < now() - interval '1 day'`);
+  return { sessions: s.count, refreshTokens: r.count, oneTimeTokens: o.count, mfaChallenges: c.count, unverifiedFactors: f.count };
 }

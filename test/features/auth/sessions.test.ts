@@ -196,7 +196,7 @@ describe('access token verification', () => {
 });
 
 describe('pruning', () => {
-  it('deletes ended sessions, refresh tokens past their TTL and expired one-time tokens; keeps live ones', async () => {
+  it('deletes ended sessions, refresh tokens past their TTL, expired one-time tokens and MFA challenges, stale unverified factors; keeps live ones', async () => {
     const { pruneAuthTables } = await import('../../../src/features/auth/sessions.js');
     const live = await registerUser(t.app);
     const ended = await registerUser(t.app);
@@ -204,7 +204,19 @@ describe('pruning', () => {
     await t.testDb.sql`update sessions set revoked_at = now() - interval '2 days' where id = ${ended.sessionId}`;
     await t.testDb.sql`update refresh_tokens set created_at = now() - interval '40 days' where session_id = ${stale.sessionId}`;
     await t.testDb.sql`update one_time_tokens set expires_at = now() - interval '2 days' where user_id = ${stale.id}`;
+    // An MFA factor enrolled two days ago and never verified, with its expired challenge; and a fresh one.
+    const headers = { authorization: `Bearer ${stale.accessToken}` };
+    const oldFactor = (await t.app.inject({ method: 'POST', url: '/api/v1/auth/mfa/totp', headers, payload: { friendly_name: 'old' } })).json().id as string;
+    const newFactor = (await t.app.inject({ method: 'POST', url: '/api/v1/auth/mfa/totp', headers, payload: { friendly_name: 'new' } })).json().id as string;
+    expect((await t.app.inject({ method: 'POST', url: `/api/v1/auth/mfa/factors/${newFactor}/challenge`, headers })).statusCode).toBe(201);
+    await t.testDb.sql`update mfa_factors set created_at = now() - interval '2 days' where id = ${oldFactor}`;
+    await t.testDb.sql`update mfa_challenges set expires_at = now() - interval '2 days' where factor_id = ${newFactor}`;
     const result = await pruneAuthTables(t.app.db, t.config.auth.refreshTokenTtlS);
+    expect(result.mfaChallenges).toBeGreaterThanOrEqual(1);
+    expect(result.unverifiedFactors).toBeGreaterThanOrEqual(1);
+    expect(await t.testDb.sql`select 1 from mfa_factors where id = ${oldFactor}`).toHaveLength(0);
+    expect(await t.testDb.sql`select 1 from mfa_factors where id = ${newFactor}`).toHaveLength(1);
+    expect(await t.testDb.sql`select 1 from mfa_challenges where factor_id = ${newFactor}`).toHaveLength(0);
     expect(result.sessions).toBeGreaterThanOrEqual(1);
     expect(result.refreshTokens).toBeGreaterThanOrEqual(1);
     expect(result.oneTimeTokens).toBeGreaterThanOrEqual(1);

@@ -27,8 +27,7 @@ import analyses from './features/analyses/routes.js';
 import audit from './features/audit/routes.js';
 import documents from './features/documents/routes.js';
 import compat, { compatFrameworkErrorHandler } from './features/compat/index.js';
-import { analysesResource } from './features/analyses/analyses.resource.js';
-import { documentsResource } from './features/documents/documents.resource.js';
+import { builtinResources } from './features/builtin-resources.js';
 import type { Resource } from './resources/index.js';
 import resourcesPlugin from './resources/plugin.js';
 import resourceRoutes from './resources/routes.js';
@@ -105,7 +104,7 @@ export async function buildApp(config: Config, deps: AppDeps, options: BuildOpti
   await app.register(authMaintenance, { config });
   await app.register(mailer, { config });
   await app.register(rateLimit, { config });
-  await app.register(resourcesPlugin, { resources: [documentsResource, analysesResource, ...(options.resources ?? [])] });
+  await app.register(resourcesPlugin, { resources: [...builtinResources, ...(options.resources ?? [])] });
 
   await app.register(health);
   await app.register(auth, { prefix: '/api/v1/auth' });

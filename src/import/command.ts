@@ -15,7 +15,7 @@ export function registerImportSupabase(program: Command, databaseUrl: DatabaseUr
     .option('--apply', 'write to offbase (without it: print the plan, write nothing)', false)
     .option('--update', 'with --apply: also refresh rows whose Supabase updated_at is newer than offbase\'s', false)
     .option('--validate', 'only compare source and offbase (counts, id and content checksums); writes nothing', false)
-    .option('--only <tables>', 'comma-separated subset of users,documents,analyses,audit_logs')
+    .option('--only <tables>', 'comma-separated subset of users and the data tables (documents,analyses,audit_logs and every other declared owned table)')
     .option('--batch-size <n>', 'rows per batch (one transaction each)', '1000')
     .option('--report <file>', 'write plan, results and validation as JSON')
     .option('--mapping <file>', 'JSON file with source table / column renames and defaults')

@@ -1,37 +1,28 @@
 import type { Sql } from 'postgres';
-import {
-  PARENTS,
-  planColumns,
-  rowsQuery,
-  sourceExpr,
-  sourceTableOf,
-  targetColumns,
-  type ColumnPlan,
-  type DataTable,
-  type MappingFile,
-} from './mapping.js';
+import { planColumns, rowsQuery, sourceExpr, sourceTableOf, tableMapping, targetColumns, type ColumnPlan, type MappingFile } from './mapping.js';
 import { findRefusals, loadTargetRules, tallyRefusals, type RefusalSummary, type TargetRules } from './constraints.js';
 import type { Progress } from './progress.js';
 import { assertAllRowsVisible, ident, ImportError, tableColumns } from './source.js';
+import type { ImportTable } from './tables.js';
 import { keepDocumentsUpdatedAt, syncIdentity, writeBatch, type WriteStrategy } from './writer.js';
 
 // Data tables: plan (mapping, skip reasons computed in the source, conflicts with the target)
 // and, with --apply, a streamed copy in batches, one transaction per batch.
 
-export const ID_TYPES: Record<DataTable, string> = { documents: 'uuid', analyses: 'uuid', audit_logs: 'bigint' };
-
 export interface DataContext {
   source: Sql;
   target: Sql;
   mapping: MappingFile;
+  /** Every importable data table (tables.ts), by name. */
+  tables: Record<string, ImportTable>;
   /** Ids of auth.users that do not come across (deleted, collisions, ...). */
   skippedUserIds: string[];
   /** Column plans of every data table, so analyses can test their document's eligibility. */
-  plans: Partial<Record<DataTable, ColumnPlan>>;
+  plans: Record<string, ColumnPlan>;
   /** offbase's constraints per table, loaded once. */
-  rules?: Partial<Record<DataTable, TargetRules>>;
+  rules?: Record<string, TargetRules>;
   /** dry run: ids of the rows offbase would refuse, per table, so their children are predicted too. */
-  refusedIds?: Partial<Record<DataTable, Set<string>>>;
+  refusedIds?: Record<string, Set<string>>;
 }
 
 export interface DataPlan {
@@ -69,34 +60,44 @@ export interface DataResult {
   rows_per_s: number;
 }
 
-export async function loadColumnPlan(ctx: DataContext, table: DataTable): Promise<ColumnPlan> {
+/** A data table's declaration. */
+export function tableSpec(ctx: DataContext, table: string): ImportTable {
+  const spec = Object.hasOwn(ctx.tables, table) ? ctx.tables[table] : undefined;
+  if (!spec) throw new ImportError(`no table ${table} is declared`);
+  return spec;
+}
+
+/** The SQL type of a parent's id: users are uuid. */
+const parentIdType = (ctx: DataContext, parent: string) => (parent === 'users' ? 'uuid' : tableSpec(ctx, parent).idType);
+
+export async function loadColumnPlan(ctx: DataContext, table: string): Promise<ColumnPlan> {
   const { schema, name } = sourceTableOf(table, ctx.mapping);
   const source = await tableColumns(ctx.source, schema, name);
-  if (source.length === 0) throw new ImportError(`the source has no table ${schema}.${name}${ctx.mapping[table]?.table ? '' : ` (name it with --mapping)`}`);
+  if (source.length === 0) throw new ImportError(`the source has no table ${schema}.${name}${tableMapping(ctx.mapping, table)?.table ? '' : ` (name it with --mapping)`}`);
   // Row level security would hide rows from a role that neither owns the table nor bypasses
   // RLS, and the import would silently miss them: refuse instead.
   await assertAllRowsVisible(ctx.source, schema, name);
   const target = await tableColumns(ctx.target, 'public', table);
   if (target.length === 0) throw new ImportError(`offbase table ${table} does not exist: run migrations first`);
-  return planColumns(table, source, target, ctx.mapping);
+  return planColumns(tableSpec(ctx, table), source, target, ctx.mapping);
 }
 
 const USER_OK = (expr: string) => `exists (select 1 from auth.users u where u.id = ${expr} and u.deleted_at is null and u.id <> all($1::uuid[]))`;
 
 /** SQL (alias t, parameter $1 = skipped user ids) true when the row comes across. */
-export function eligibleWhere(ctx: DataContext, table: DataTable, alias = 't'): string {
+export function eligibleWhere(ctx: DataContext, table: string, alias = 't'): string {
   const plan = ctx.plans[table]!;
   const parts: string[] = [];
-  for (const [col, parent] of Object.entries(PARENTS[table])) {
-    const expr = sourceExpr(plan, col).replace(/^t\./, `${alias}.`) + '::uuid';
+  for (const [col, parent] of Object.entries(tableSpec(ctx, table).parents)) {
+    const expr = `${sourceExpr(plan, col).replace(/^t\./, `${alias}.`)}::${parentIdType(ctx, parent)}`;
     if (parent === 'users') parts.push(USER_OK(expr));
     else {
-      const p = ctx.plans[parent as DataTable];
+      const p = ctx.plans[parent];
       if (!p) continue;
       const [schema, name] = p.sourceTable.split('.') as [string, string];
       const pa = `${alias}_${parent}`;
       parts.push(
-        `exists (select 1 from ${ident(schema)}.${ident(name)} ${pa} where ${sourceExpr(p, 'id').replace(/^t\./, `${pa}.`)}::uuid = ${expr} and ${eligibleWhere(ctx, parent as DataTable, pa)})`,
+        `exists (select 1 from ${ident(schema)}.${ident(name)} ${pa} where ${sourceExpr(p, 'id').replace(/^t\./, `${pa}.`)}::${parentIdType(ctx, parent)} = ${expr} and ${eligibleWhere(ctx, parent, pa)})`,
       );
     }
   }
@@ -104,21 +105,21 @@ export function eligibleWhere(ctx: DataContext, table: DataTable, alias = 't'): 
 }
 
 /** Why a row is skipped, as a SQL case expression (null: it comes across). */
-function reasonCase(ctx: DataContext, table: DataTable): string {
+function reasonCase(ctx: DataContext, table: string): string {
   const plan = ctx.plans[table]!;
   const whens: string[] = [];
-  for (const [col, parent] of Object.entries(PARENTS[table])) {
-    const expr = `${sourceExpr(plan, col)}::uuid`;
+  for (const [col, parent] of Object.entries(tableSpec(ctx, table).parents)) {
+    const expr = `${sourceExpr(plan, col)}::${parentIdType(ctx, parent)}`;
     const label = col.replace(/_id$/, '');
     if (parent === 'users') {
       whens.push(`when not exists (select 1 from auth.users u where u.id = ${expr}) then '${label}_missing'`);
       whens.push(`when exists (select 1 from auth.users u where u.id = ${expr} and u.deleted_at is not null) then '${label}_deleted'`);
       whens.push(`when ${expr} = any($1::uuid[]) then '${label}_not_imported'`);
-    } else if (ctx.plans[parent as DataTable]) {
-      const p = ctx.plans[parent as DataTable]!;
+    } else if (ctx.plans[parent]) {
+      const p = ctx.plans[parent]!;
       const [schema, name] = p.sourceTable.split('.') as [string, string];
       whens.push(
-        `when not exists (select 1 from ${ident(schema)}.${ident(name)} t_p where ${sourceExpr(p, 'id').replace(/^t\./, 't_p.')}::uuid = ${expr} and ${eligibleWhere(ctx, parent as DataTable, 't_p')}) then '${label}_not_imported'`,
+        `when not exists (select 1 from ${ident(schema)}.${ident(name)} t_p where ${sourceExpr(p, 'id').replace(/^t\./, 't_p.')}::${parentIdType(ctx, parent)} = ${expr} and ${eligibleWhere(ctx, parent, 't_p')}) then '${label}_not_imported'`,
       );
     }
   }
@@ -133,7 +134,7 @@ const fromClause = (plan: ColumnPlan) => {
   return `${ident(schema)}.${ident(name)} t`;
 };
 
-export async function planData(ctx: DataContext, table: DataTable, opts: { checkConflicts: boolean; batchSize: number; progress: Progress }): Promise<DataPlan> {
+export async function planData(ctx: DataContext, table: string, opts: { checkConflicts: boolean; batchSize: number; progress: Progress }): Promise<DataPlan> {
   const plan = ctx.plans[table]!;
   const reasons = await ctx.source.unsafe<{ reason: string | null; n: number }[]>(
     `select ${reasonCase(ctx, table)} as reason, count(*)::int as n from ${fromClause(plan)} group by 1`,
@@ -157,12 +158,12 @@ export async function planData(ctx: DataContext, table: DataTable, opts: { check
     conflicts = { already_in_target: 0 };
     opts.progress.start(`${table} (checks)`, willImport);
     const rows = ctx.source
-      .unsafe<{ j: string }[]>(rowsQuery(plan, ID_TYPES[table], eligibleWhere(ctx, table)), withSkipped(eligibleWhere(ctx, table), ctx.skippedUserIds))
+      .unsafe<{ j: string }[]>(rowsQuery(plan, tableSpec(ctx, table).idType, eligibleWhere(ctx, table)), withSkipped(eligibleWhere(ctx, table), ctx.skippedUserIds))
       .cursor(opts.batchSize);
     const refusedIds = ((ctx.refusedIds ??= {})[table] = new Set<string>());
     // A row whose parent would be refused cannot come across either (analyses of a refused document).
-    const refusedParents = Object.entries(PARENTS[table])
-      .map(([col, parent]) => [col, ctx.refusedIds?.[parent as DataTable]] as const)
+    const refusedParents = Object.entries(tableSpec(ctx, table).parents)
+      .map(([col, parent]) => [col, ctx.refusedIds?.[parent]] as const)
       .filter((x): x is readonly [string, Set<string>] => (x[1]?.size ?? 0) > 0);
     for await (const batch of rows) {
       const texts = batch.map((b) => b.j);
@@ -204,24 +205,24 @@ export async function planData(ctx: DataContext, table: DataTable, opts: { check
   };
 }
 
-async function rulesOf(ctx: DataContext, table: DataTable): Promise<TargetRules> {
+async function rulesOf(ctx: DataContext, table: string): Promise<TargetRules> {
   ctx.rules ??= {};
   return (ctx.rules[table] ??= await loadTargetRules(ctx.target, table, ctx.plans[table]!, targetColumns(ctx.plans[table]!)));
 }
 
 /** How many of these rows (JSON texts) offbase already holds, by id or by kept source id. */
-async function alreadyInTarget(ctx: DataContext, table: DataTable, rows: string[]): Promise<number> {
+async function alreadyInTarget(ctx: DataContext, table: string, rows: string[]): Promise<number> {
   const plan = ctx.plans[table]!;
   const query = plan.generatedId
     ? `select count(*)::int as n from ${ident(table)} where ${ident(plan.generatedId.sourceIdInto)} ->> 'supabase_id' = any(select e ->> '__source_id' from json_array_elements($1::text::json) e)`
-    : `select count(*)::int as n from ${ident(table)} where id = any(select (e ->> 'id')::${ID_TYPES[table]} from json_array_elements($1::text::json) e)`;
+    : `select count(*)::int as n from ${ident(table)} where id = any(select (e ->> 'id')::${tableSpec(ctx, table).idType} from json_array_elements($1::text::json) e)`;
   const [r] = await ctx.target.unsafe<{ n: number }[]>(query, [`[${rows.join(',')}]`]);
   return r!.n;
 }
 
 export async function copyData(
   ctx: DataContext,
-  table: DataTable,
+  table: string,
   opts: { batchSize: number; strategy: WriteStrategy; progress: Progress; expected: number; update?: boolean },
 ): Promise<DataResult> {
   const plan = ctx.plans[table]!;
@@ -230,7 +231,7 @@ export async function copyData(
   const spec = {
     table,
     columns: targetColumns(plan),
-    parents: PARENTS[table],
+    parents: tableSpec(ctx, table).parents,
     update: opts.update ?? false,
     ...(around ? { around } : {}),
     ...(plan.generatedId ? { sourceIdInto: plan.generatedId.sourceIdInto } : {}),
@@ -242,7 +243,7 @@ export async function copyData(
   opts.progress.start(table, opts.expected);
   // The cursor holds one batch at a time: memory stays flat whatever the table size.
   const cursor = ctx.source
-    .unsafe<{ j: string }[]>(rowsQuery(plan, ID_TYPES[table], eligibleWhere(ctx, table)), withSkipped(eligibleWhere(ctx, table), ctx.skippedUserIds))
+    .unsafe<{ j: string }[]>(rowsQuery(plan, tableSpec(ctx, table).idType, eligibleWhere(ctx, table)), withSkipped(eligibleWhere(ctx, table), ctx.skippedUserIds))
     .cursor(opts.batchSize);
   for await (const batch of cursor) {
     // Rows an offbase constraint refuses are set aside (and reported) before the batch is
@@ -270,7 +271,7 @@ export async function copyData(
     opts.progress.tick(batch.length);
   }
   opts.progress.stop();
-  if (ID_TYPES[table] === 'bigint' && !plan.generatedId) await syncIdentity(ctx.target, table);
+  if (/^(bigint|integer|smallint)$/.test(tableSpec(ctx, table).idType) && !plan.generatedId) await syncIdentity(ctx.target, table);
   result.seconds = (Date.now() - started) / 1000;
   result.rows_per_s = result.seconds > 0 ? Math.round(result.read / result.seconds) : 0;
   return result;

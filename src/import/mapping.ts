@@ -2,13 +2,14 @@ import { readFileSync } from 'node:fs';
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { ImportError, ident, type ColumnInfo } from './source.js';
+import type { ImportTable } from './tables.js';
 
 // Which source column lands in which offbase column. Data tables map by name, overridden by
 // an optional mapping file for renamed columns; users have a fixed mapping (see users.ts).
+// The data tables are the declared owned tables and audit_logs (see tables.ts).
 
-export const TABLES = ['users', 'documents', 'analyses', 'audit_logs'] as const;
-export type TableName = (typeof TABLES)[number];
-export type DataTable = Exclude<TableName, 'users'>;
+/** users, or a data table's name. */
+export type TableName = string;
 
 /** How a value is changed on its way in: a replacement for NULL, and/or a map of values. */
 export const TransformSchema = Type.Object(
@@ -78,16 +79,20 @@ export const UsersMappingSchema = Type.Object(
 );
 export type UsersMapping = Static<typeof UsersMappingSchema>;
 
-export const MappingFileSchema = Type.Object(
-  {
-    users: Type.Optional(UsersMappingSchema),
-    documents: Type.Optional(TableMappingSchema),
-    analyses: Type.Optional(TableMappingSchema),
-    audit_logs: Type.Optional(TableMappingSchema),
-  },
-  { additionalProperties: false },
-);
-export type MappingFile = Static<typeof MappingFileSchema>;
+// users, and one entry per data table (checked against the declared tables by checkMappingTables).
+export const MappingFileSchema = Type.Object({ users: Type.Optional(UsersMappingSchema) }, { additionalProperties: TableMappingSchema });
+export type MappingFile = { users?: UsersMapping; [table: string]: TableMapping | UsersMapping | undefined };
+
+/** A data table's entry of the mapping file. */
+export const tableMapping = (mapping: MappingFile, table: string): TableMapping | undefined =>
+  table === 'users' || !Object.hasOwn(mapping, table) ? undefined : (mapping[table] as TableMapping);
+
+/** Every entry of the mapping file must name users or a declared table. */
+export function checkMappingTables(mapping: MappingFile, names: readonly string[]): void {
+  for (const key of Object.keys(mapping)) {
+    if (!names.includes(key)) throw new ImportError(`mapping file: no table ${key} is declared (one of ${names.join(', ')})`);
+  }
+}
 
 export function loadMappingFile(path: string | undefined): MappingFile {
   if (!path) return {};
@@ -101,20 +106,6 @@ export function loadMappingFile(path: string | undefined): MappingFile {
   if (error) throw new ImportError(`mapping file ${path}: ${error.path || '/'} ${error.message}`);
   return raw as MappingFile;
 }
-
-/** Offbase columns the importer never writes: derived or kept by triggers. */
-export const MANAGED_COLUMNS: Record<DataTable, Record<string, string>> = {
-  documents: { search: 'generated column', analysis_count: 'kept by the analyses trigger' },
-  analyses: {},
-  audit_logs: {},
-};
-
-/** Columns whose owner must have come across, per table: offbase column → parent table. */
-export const PARENTS: Record<DataTable, Record<string, TableName>> = {
-  documents: { owner_id: 'users' },
-  analyses: { owner_id: 'users', document_id: 'documents' },
-  audit_logs: {},
-};
 
 export interface MappedColumn {
   source: string;
@@ -137,13 +128,15 @@ export interface ColumnPlan {
   generatedId: { sourceIdInto: string } | null;
 }
 
-export function sourceTableOf(table: DataTable, mapping: MappingFile): { schema: string; name: string } {
-  const [schema, name] = (mapping[table]?.table ?? `public.${table}`).split('.') as [string, string];
+export function sourceTableOf(table: string, mapping: MappingFile): { schema: string; name: string } {
+  const [schema, name] = (tableMapping(mapping, table)?.table ?? `public.${table}`).split('.') as [string, string];
   return { schema, name };
 }
 
-export function planColumns(table: DataTable, source: ColumnInfo[], target: ColumnInfo[], mapping: MappingFile): ColumnPlan {
-  const m = mapping[table] ?? {};
+export function planColumns(spec: ImportTable, source: ColumnInfo[], target: ColumnInfo[], mapping: MappingFile): ColumnPlan {
+  const table = spec.name;
+  const m = tableMapping(mapping, table) ?? {};
+  const managed = (t: ColumnInfo) => spec.managed[t.name] ?? (t.generated ? 'generated column' : undefined);
   const renames = m.columns ?? {};
   const constants = m.defaults ?? {};
   const byName = new Map(target.map((c) => [c.name, c]));
@@ -159,7 +152,7 @@ export function planColumns(table: DataTable, source: ColumnInfo[], target: Colu
     const t = mapped === null || mapped === undefined ? undefined : byName.get(mapped);
     if (mapped === null) plan.dropped.push({ source: col.name, reason: 'dropped by the mapping file' });
     else if (!t) plan.dropped.push({ source: col.name, reason: `offbase has no column ${mapped}` });
-    else if (MANAGED_COLUMNS[table][t.name]) plan.dropped.push({ source: col.name, reason: MANAGED_COLUMNS[table][t.name]! });
+    else if (managed(t)) plan.dropped.push({ source: col.name, reason: managed(t)! });
     else if (covered.has(t.name)) throw new ImportError(`mapping for ${table}: two source columns map to ${t.name}`);
     else {
       plan.mapped.push({ source: col.name, target: t.name, targetType: t.type, sourceType: col.type, targetNotNull: t.notNull });
@@ -176,7 +169,7 @@ export function planColumns(table: DataTable, source: ColumnInfo[], target: Colu
   }
   for (const t of target) {
     if (plan.generatedId && t.name === plan.generatedId.sourceIdInto) covered.add(t.name);
-    if (covered.has(t.name) || t.generated || MANAGED_COLUMNS[table][t.name]) continue;
+    if (covered.has(t.name) || managed(t)) continue;
     if (Object.hasOwn(constants, t.name)) plan.defaults.push({ target: t.name, value: constants[t.name], from: 'mapping file' });
     else if (t.hasDefault) plan.defaults.push({ target: t.name, value: null, from: 'database default' });
     else if (!t.notNull) plan.defaults.push({ target: t.name, value: null, from: 'null' });
@@ -186,7 +179,7 @@ export function planColumns(table: DataTable, source: ColumnInfo[], target: Colu
       );
     }
   }
-  for (const required of ['id', ...Object.keys(PARENTS[table])]) {
+  for (const required of ['id', ...Object.keys(spec.parents)]) {
     if (!covered.has(required)) throw new ImportError(`${table}: no source column maps to ${required} (use --mapping)`);
   }
   const id = plan.mapped.find((c) => c.target === 'id')!;

@@ -1,13 +1,15 @@
 import { writeFileSync } from 'node:fs';
 import { loadConfig } from '../config.js';
 import type { Sql } from 'postgres';
+import type { Resource } from '../resources/index.js';
 import { copyData, loadColumnPlan, planData, type DataContext, type DataPlan, type DataResult } from './data-pass.js';
-import { loadMappingFile, TABLES, type DataTable, type TableName } from './mapping.js';
+import { checkMappingTables, loadMappingFile, type TableName } from './mapping.js';
 import { createProgress, type Progress } from './progress.js';
 import { describeDbError, ImportError, openSource, openTarget, passwordOf, redactSecret, redactUrl, userOf } from './source.js';
 import { importMfaFactors, planMfaFactors, type MfaPlan } from './mfa-factors.js';
 import { hasSessionTables, sessionsPass, type SessionsPlan, type SessionsResult } from './sessions-pass.js';
 import { ACCOUNT_KINDS, checkUsersSource, usersPass, type AccountKind, type UsersPlan, type UsersResult } from './users-pass.js';
+import { importTables, tableNames, type ImportTable } from './tables.js';
 import { validateTable, type TableValidation } from './validate.js';
 import type { WriteStrategy } from './writer.js';
 
@@ -22,6 +24,8 @@ export interface ImportOptions {
   /** Refresh rows whose source updated_at is newer than offbase's (final sync before cut-over). */
   update?: boolean;
   only: TableName[];
+  /** Owned tables declared besides the built-in ones (as buildApp's `resources`): each can be imported with a mapping entry. */
+  resources?: readonly Resource[];
   batchSize: number;
   mappingPath?: string;
   reportPath?: string;
@@ -43,20 +47,27 @@ export interface ImportReport {
   started_at: string;
   finished_at: string;
   tables: TableName[];
-  plan: { users?: UsersPlan; sessions?: SessionsPlan; mfa?: MfaPlan } & Partial<Record<DataTable, DataPlan>>;
-  results: { users?: UsersResult; sessions?: SessionsResult } & Partial<Record<DataTable, DataResult>>;
-  validation: { ok: boolean; tables: Partial<Record<TableName, TableValidation>> } | null;
+  /** users, sessions, mfa and one DataPlan per data table, by table name (see dataPlan). */
+  plan: { users?: UsersPlan; sessions?: SessionsPlan; mfa?: MfaPlan; documents?: DataPlan; analyses?: DataPlan; audit_logs?: DataPlan; [table: string]: UsersPlan | SessionsPlan | MfaPlan | DataPlan | undefined };
+  results: { users?: UsersResult; sessions?: SessionsResult; documents?: DataResult; analyses?: DataResult; audit_logs?: DataResult; [table: string]: UsersResult | SessionsResult | DataResult | undefined };
+  validation: { ok: boolean; tables: Record<TableName, TableValidation> } | null;
   /** What --apply would refuse (the dry run) or refused to do: one line each. */
   refusals: string[];
 }
 
-export function parseOnly(value: string | undefined): TableName[] {
-  if (!value) return [...TABLES];
+/** A data table's plan and result in a report. */
+export const dataPlan = (r: ImportReport, table: string) => (table === 'users' || table === 'sessions' || table === 'mfa' ? undefined : (r.plan[table] as DataPlan | undefined));
+export const dataResult = (r: ImportReport, table: string) => (table === 'users' || table === 'sessions' ? undefined : (r.results[table] as DataResult | undefined));
+
+/** --only: users and the declared data tables (default: all of them), in import order. */
+export function parseOnly(value: string | undefined, resources: readonly Resource[] = []): TableName[] {
+  const all = tableNames(importTables(resources));
+  if (!value) return all;
   const names = value.split(',').map((s) => s.trim()).filter(Boolean);
   for (const n of names) {
-    if (!(TABLES as readonly string[]).includes(n)) throw new ImportError(`--only: unknown table ${n} (one of ${TABLES.join(', ')})`);
+    if (!all.includes(n)) throw new ImportError(`--only: unknown table ${n} (one of ${all.join(', ')})`);
   }
-  return TABLES.filter((t) => names.includes(t));
+  return all.filter((t) => names.includes(t));
 }
 
 export async function runImport(o: ImportOptions): Promise<ImportReport> {
@@ -107,9 +118,15 @@ async function execute(
   x: { source: Sql; target: Sql; mapping: ReturnType<typeof loadMappingFile>; report: ImportReport; progress: Progress; strategy: WriteStrategy; out: (l: string) => void },
 ) {
   const { report, progress, out } = x;
-  const data = o.only.filter((t): t is DataTable => t !== 'users');
-  const ctx: DataContext = { source: x.source, target: x.target, mapping: x.mapping, skippedUserIds: [], plans: {} };
-  const needUsers = o.only.some((t) => t !== 'audit_logs');
+  const declared = importTables(o.resources);
+  const names = tableNames(declared);
+  checkMappingTables(x.mapping, names);
+  for (const t of o.only) if (!names.includes(t)) throw new ImportError(`unknown table ${t} (one of ${names.join(', ')})`);
+  const tables: Record<string, ImportTable> = Object.fromEntries(declared.map((t) => [t.name, t]));
+  // Data tables in import order: a parent before its children.
+  const data = declared.map((t) => t.name).filter((t) => o.only.includes(t));
+  const ctx: DataContext = { source: x.source, target: x.target, mapping: x.mapping, tables, skippedUserIds: [], plans: {} };
+  const needUsers = o.only.includes('users') || data.some((t) => Object.values(tables[t]!.parents).includes('users'));
   let src: Awaited<ReturnType<typeof checkUsersSource>> | null = null;
   if (needUsers) {
     src = await checkUsersSource(x.source, x.mapping.users);
@@ -126,8 +143,15 @@ async function execute(
   }
   // Every selected table is checked before anything is written: a missing table fails fast.
   for (const t of data) ctx.plans[t] = await loadColumnPlan(ctx, t);
-  // analyses are eligible only when their document is: the documents mapping is needed too.
-  if (ctx.plans.analyses && !ctx.plans.documents) ctx.plans.documents = await loadColumnPlan(ctx, 'documents');
+  // A child is eligible only when its parent is (analyses of an imported document): the parent's mapping is needed too.
+  const withParents = async (t: string): Promise<void> => {
+    for (const p of Object.values(tables[t]!.parents)) {
+      if (p === 'users') continue;
+      ctx.plans[p] ??= await loadColumnPlan(ctx, p);
+      await withParents(p);
+    }
+  };
+  for (const t of data) await withParents(t);
 
   if (needUsers) {
     const writeUsers = o.apply && o.only.includes('users');
@@ -191,7 +215,7 @@ async function execute(
   }
 }
 
-function describeFailures(tables: Partial<Record<TableName, TableValidation>>): string[] {
+function describeFailures(tables: Record<TableName, TableValidation>): string[] {
   return Object.entries(tables)
     .filter(([, v]) => !v.ok)
     .map(([t, v]) => {
@@ -234,8 +258,8 @@ export function summarize(r: ImportReport): string[] {
     const unlisted = Object.values(u.skipped).reduce((a, n) => a + (n ?? 0), 0) - Math.min(u.skipped_users.length, TEXT_CAP * 5);
     if (unlisted > 0) lines.push(`  ... and ${unlisted} more skipped (see --report)`);
   }
-  for (const t of ['documents', 'analyses', 'audit_logs'] as const) {
-    const p = r.plan[t];
+  for (const t of r.tables) {
+    const p = dataPlan(r, t);
     if (!p) continue;
     const conflicts = p.conflicts ? `, already in offbase ${p.conflicts.already_in_target}` : '';
     lines.push(`${t}: ${p.source_rows} in ${p.source_table}, ${p.will_import} to import, skipped: ${count(p.skipped)}${conflicts}`);

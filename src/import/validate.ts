@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Sql } from 'postgres';
-import { eligibleWhere, ID_TYPES, withSkipped, type DataContext } from './data-pass.js';
+import { eligibleWhere, tableSpec, withSkipped, type DataContext } from './data-pass.js';
 import { ident } from './source.js';
-import type { DataTable, TableName } from './mapping.js';
 
 // After --apply: the rows that should have come across (source, same eligibility rules as the
 // copy) against what offbase holds. Both sides are streamed in id order and merged, so the
@@ -49,22 +48,22 @@ function compare(a: string, b: string, bigint: boolean): number {
 }
 
 /** Columns compared for content: everything mapped except updated_at (moved by triggers) and transformed columns (changed on purpose). */
-function contentColumns(ctx: DataContext, table: DataTable) {
+function contentColumns(ctx: DataContext, table: string) {
   const plan = ctx.plans[table]!;
   return plan.mapped.filter((c) => c.target !== 'updated_at' && !plan.transforms[c.target]);
 }
 
-export async function validateTable(ctx: DataContext | null, table: TableName, source: Sql, target: Sql, skippedUserIds: string[]): Promise<TableValidation> {
+export async function validateTable(ctx: DataContext | null, table: string, source: Sql, target: Sql, skippedUserIds: string[]): Promise<TableValidation> {
   const generated = table === 'users' ? null : (ctx?.plans[table]?.generatedId ?? null);
   // Generated ids: rows are matched by the source id kept in offbase (supabase_id), as text.
-  const bigint = table === 'audit_logs' && !generated;
+  const bigint = table !== 'users' && /^(bigint|integer|smallint)$/.test(tableSpec(ctx!, table).idType) && !generated;
   const withContent = table === 'documents' && ctx !== null;
   let srcQuery: string;
   if (table === 'users') {
     srcQuery = `select id::text as id from auth.users where id <> all($1::uuid[]) order by id`;
   } else {
     const plan = ctx!.plans[table]!;
-    const idType = ID_TYPES[table];
+    const idType = tableSpec(ctx!, table).idType;
     const [schema, name] = plan.sourceTable.split('.') as [string, string];
     const idSource = `t.${ident(plan.mapped.find((c) => c.target === 'id')!.source)}`;
     const idExpr = generated ? `${idSource}::text collate "C"` : `(${idSource})::${idType}`;

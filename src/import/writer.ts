@@ -2,7 +2,6 @@ import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Sql, TransactionSql } from 'postgres';
 import { ident } from './source.js';
-import type { TableName } from './mapping.js';
 
 // Writes one batch of rows (JSON text, offbase column names) in the caller's transaction.
 // Insert-only: ON CONFLICT (id) DO NOTHING makes a second run a no-op and a stopped run resumable,
@@ -22,10 +21,10 @@ export interface BatchResult {
 }
 
 export interface WriteSpec {
-  table: TableName;
+  table: string;
   columns: string[];
   /** offbase column → parent table that must hold the referenced id. */
-  parents: Record<string, TableName>;
+  parents: Record<string, string>;
   /** statements run in the batch's transaction before and after the insert. */
   around?: { before: string[]; after: string[] };
   /**
@@ -167,7 +166,7 @@ export async function keepDocumentsUpdatedAt(target: Sql): Promise<WriteSpec['ar
 }
 
 /** After ids were inserted explicitly, move the identity past them so new rows do not collide. */
-export async function syncIdentity(target: Sql, table: TableName): Promise<void> {
+export async function syncIdentity(target: Sql, table: string): Promise<void> {
   await target.unsafe(
     `select setval(pg_get_serial_sequence('${table}', 'id'), m) from (select max(id) as m from ${ident(table)}) x where m is not null`,
   );

@@ -44,7 +44,9 @@ export function importTables(extra: readonly Resource[] = []): ImportTable[] {
   const tables: ImportTable[] = [];
   for (const r of [...builtinResources, ...extra]) {
     const t = importTableOf(r);
-    if (t.name === 'users' || t.name === AUDIT_LOGS.name || tables.some((x) => x.name === t.name)) throw new ImportError(`resource ${r.name}: table ${t.name} is declared twice`);
+    // users, sessions and mfa are the report's own entries besides the data tables.
+    if (['users', 'sessions', 'mfa'].includes(t.name)) throw new ImportError(`resource ${r.name}: table ${t.name} cannot be imported as a data table`);
+    if (t.name === AUDIT_LOGS.name || tables.some((x) => x.name === t.name)) throw new ImportError(`resource ${r.name}: table ${t.name} is declared twice`);
     tables.push(t);
   }
   tables.push(AUDIT_LOGS);

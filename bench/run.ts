@@ -62,6 +62,7 @@ try {
     NODE_ENV: 'production',
     DATABASE_URL: withDatabase(pg.adminUrl, runDb),
     JWT_SECRET: secret,
+    MFA_ENCRYPTION_KEY: randomBytes(48).toString('base64url'),
     MIGRATE_ON_BOOT: 'true',
     DB_POOL_MAX: String(poolMax),
     LOG_LEVEL: 'info',

@@ -29,8 +29,15 @@ import { InvalidLinkError, consumeOneTimeToken, issueOneTimeToken, peekOneTimeTo
 // GoTrue-compatible /auth/v1) call these; they shape replies, this file decides.
 // Errors are AppErrors with stable codes; each surface maps them to its own body.
 
+/**
+ * What the auth services use of the application, named: the database, the configuration, the
+ * mailer, the JWT signer, the rate limiter and the process logger. The Fastify instance
+ * satisfies it, but a service cannot register routes or hooks, or reach a request, through it.
+ */
+export type AuthDeps = Pick<FastifyInstance, 'db' | 'database' | 'config' | 'mailer' | 'jwt' | 'rateLimit' | 'log'>;
+
 export interface AuthContext {
-  app: FastifyInstance;
+  app: AuthDeps;
   /** The request being served (null outside one): client IP for limits, the audit fields, the logger. */
   request: RequestContext | null;
   /** Extra access-token claims of the surface serving the request (see TokenIssuer.claims). */

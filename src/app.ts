@@ -2,7 +2,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Config } from './config.js';
 import type { Database } from './db/client.js';
-import { handleError, handleNotFound } from './errors/http.js';
+import { handleError, handleNotFound } from './plugins/error-handler.js';
 import { maxDepthKeyword } from './lib/json-depth.js';
 import { createLogger } from './logger.js';
 import { fastifyTrustProxy } from './lib/trust-proxy.js';

@@ -1,12 +1,11 @@
-import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError } from 'fastify';
 import { AppError } from './app-error.js';
 import { codeForStatus } from './catalog.js';
 import { isDatabaseUnavailable, isInputTooComplex, rejectedInput } from './database.js';
-import { errorBody } from './responses.js';
 import { fieldName, issueField } from './validation.js';
 
-// Anything thrown while serving a request, as the AppError the client sees; and the Fastify
-// handlers that send it.
+// Anything thrown while serving a request, as the AppError the client sees (the HTTP mapping).
+// The Fastify handlers that send it are the HTTP edge: src/plugins/error-handler.ts.
 
 function fromFramework(error: FastifyError): AppError | null {
   if (error.validation) {
@@ -60,24 +59,4 @@ export function toAppError(error: unknown): AppError {
   // A 4xx from a plugin we do not map explicitly: keep the status, never the raw text.
   if (typeof status === 'number' && status >= 400 && status < 500) return new AppError(codeForStatus(status) ?? 'validation_failed');
   return new AppError('internal_error');
-}
-
-/** Fastify error handler: one shape for every error; internals go to the log only. */
-export function handleError(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
-  const appError = toAppError(error);
-  if (appError.statusCode >= 500) {
-    request.log.error({ err: error }, appError.code === 'internal_error' ? 'unhandled error' : appError.message);
-  } else if (isInputTooComplex(error)) {
-    // A 400 for the client, but a bound is missing somewhere: worth an operator's look.
-    request.log.warn({ err: error }, 'request too deeply nested or too complex');
-  } else if (!(error instanceof AppError)) {
-    // Only the code: parser messages can quote the body, and bodies carry passwords.
-    request.log.info({ code: appError.code, details: appError.details }, 'request rejected');
-  }
-  if (appError.headers) reply.headers(appError.headers);
-  return reply.code(appError.statusCode).send(errorBody(appError, request.id));
-}
-
-export function handleNotFound(request: FastifyRequest, reply: FastifyReply) {
-  return reply.code(404).send(errorBody(new AppError('not_found', { message: 'Route not found.' }), request.id));
 }

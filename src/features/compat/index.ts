@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync } from 'fastify';
 import { toGoTrueError } from './auth/errors.js';
 import authRoutes from './auth/routes.js';
 import { compatErrorHandler } from '../../plugins/compat-guard.js';
@@ -13,7 +13,7 @@ const postgrestErrors = compatErrorHandler(toPostgrestError);
  * limit) cannot reach a surface's own error handler: this picks the surface from the path so
  * supabase-js still gets the shape it parses. null for every other path.
  */
-export function compatFrameworkErrorHandler(url: string): ((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => unknown) | null {
+export function compatFrameworkErrorHandler(url: string): ReturnType<typeof compatErrorHandler> | null {
   if (url.startsWith('/auth/v1/')) return gotrueErrors;
   if (url.startsWith('/rest/v1/')) return postgrestErrors;
   return null;

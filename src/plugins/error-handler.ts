@@ -1,0 +1,28 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { AppError } from '../errors/app-error.js';
+import { isInputTooComplex } from '../errors/database.js';
+import { toAppError } from '../errors/http.js';
+import { errorBody } from '../errors/responses.js';
+
+// The native surface's error and not-found handlers: every error in the one documented shape
+// (src/errors/), internals to the log only. The compat surfaces set their own (compat-guard.ts).
+
+/** Fastify error handler: one shape for every error; internals go to the log only. */
+export function handleError(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  const appError = toAppError(error);
+  if (appError.statusCode >= 500) {
+    request.log.error({ err: error }, appError.code === 'internal_error' ? 'unhandled error' : appError.message);
+  } else if (isInputTooComplex(error)) {
+    // A 400 for the client, but a bound is missing somewhere: worth an operator's look.
+    request.log.warn({ err: error }, 'request too deeply nested or too complex');
+  } else if (!(error instanceof AppError)) {
+    // Only the code: parser messages can quote the body, and bodies carry passwords.
+    request.log.info({ code: appError.code, details: appError.details }, 'request rejected');
+  }
+  if (appError.headers) reply.headers(appError.headers);
+  return reply.code(appError.statusCode).send(errorBody(appError, request.id));
+}
+
+export function handleNotFound(request: FastifyRequest, reply: FastifyReply) {
+  return reply.code(404).send(errorBody(new AppError('not_found', { message: 'Route not found.' }), request.id));
+}

@@ -1,8 +1,11 @@
 import type { Filter, SortTerm } from '../../../query/index.js';
 import { parseError, PostgrestError, unknownColumn, unknownRelationship } from './errors.js';
 import type { OrderTerm, ParsedQuery, RestFilter, Scope, SelectItem } from './parser.js';
-import type { Relation, Resource, ResourceRegistry } from '../../../resources/index.js';
-import { BUILT_IN } from './resources.js';
+import { ResourceRegistry, type Relation, type Resource } from '../../../resources/index.js';
+import { builtinResources } from '../../builtin-resources.js';
+
+/** The built-in resources alone: what resolution works against when no app registry is given. */
+const BUILT_IN = new ResourceRegistry([...builtinResources]);
 
 // The parsed URL checked against a resource's allowlist: names that do not exist become
 // PostgREST's errors, values get the shape the query module expects (arrays for array

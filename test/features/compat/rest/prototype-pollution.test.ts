@@ -3,7 +3,10 @@ import type { InjectOptions } from 'fastify';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parsePrefer, parseQuery } from '../../../../src/features/compat/rest/parser.js';
 import { resolveFilters, resolveOrder, resolveSelect } from '../../../../src/features/compat/rest/resolve.js';
-import { RESOURCES } from '../../../../src/features/compat/rest/resources.js';
+import { analysesResource } from '../../../../src/features/analyses/analyses.resource.js';
+import { documentsResource } from '../../../../src/features/documents/documents.resource.js';
+
+const RESOURCES = { documents: documentsResource, analyses: analysesResource };
 import { compileFilter, filterableColumn, validateSort } from '../../../../src/query/index.js';
 import { AppError } from '../../../../src/errors/app-error.js';
 import { buildTestApp, type TestApp } from '../../../helpers/app.js';

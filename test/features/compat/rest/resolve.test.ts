@@ -2,7 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { PostgrestError } from '../../../../src/features/compat/rest/errors.js';
 import { parseQuery } from '../../../../src/features/compat/rest/parser.js';
 import { parseArrayLiteral, resolveFilters, resolveOrder, resolveSelect } from '../../../../src/features/compat/rest/resolve.js';
-import { RESOURCES } from '../../../../src/features/compat/rest/resources.js';
+import { analysesResource } from '../../../../src/features/analyses/analyses.resource.js';
+import { documentsResource } from '../../../../src/features/documents/documents.resource.js';
+
+const RESOURCES = { documents: documentsResource, analyses: analysesResource };
 
 // The parsed URL against the allowlist: pure, no database.
 

@@ -2,7 +2,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Config } from './config.js';
 import type { Database } from './db/client.js';
-import { handleError, handleNotFound } from './plugins/error-handler.js';
+import { handleError, handleNotFound, settlingSessionFirst } from './plugins/error-handler.js';
 import { maxDepthKeyword } from './lib/json-depth.js';
 import { createLogger } from './logger.js';
 import { fastifyTrustProxy } from './lib/trust-proxy.js';
@@ -85,7 +85,7 @@ export async function buildApp(config: Config, deps: AppDeps, options: BuildOpti
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.decorate('config', config);
-  app.setErrorHandler(handleError);
+  app.setErrorHandler(settlingSessionFirst(handleError));
   app.setNotFoundHandler(handleNotFound);
   // Bodies are JSON only: Fastify's default text/plain parser would hand routes a string
   // (a 400 at best); without it, any non-JSON body is 415 unsupported_media_type.

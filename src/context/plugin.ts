@@ -2,11 +2,14 @@ import type { FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { actorFor, type Actor } from './actor.js';
 import type { AuditFields, RequestContext } from './request-context.js';
+import type { DeferredSessionCheck } from './session.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
     /** This request's context for services: built on first use, then the same object. */
     readonly ctx: RequestContext;
+    /** The session check the request's first read carries, while it has not run (context/session.ts). */
+    sessionCheck: DeferredSessionCheck | null;
   }
 }
 
@@ -45,7 +48,7 @@ class HttpRequestContext implements RequestContext {
     const user = this.request.user as FastifyRequest['user'] | null | undefined;
     if (user !== this.#user) {
       this.#user = user ?? undefined;
-      this.#actor = user ? actorFor(user, this.adminPowers) : null;
+      this.#actor = user ? actorFor(user, this.adminPowers, this.request.sessionCheck) : null;
     }
     return this.#actor;
   }
@@ -62,6 +65,7 @@ export default fp(
   async (app) => {
     // Declared up front (null) so every request object keeps one shape.
     app.decorateRequest(kContext, null);
+    app.decorateRequest('sessionCheck', null);
     app.decorateRequest('ctx', {
       getter(this: FastifyRequest) {
         const request = this as WithContext;

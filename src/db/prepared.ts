@@ -6,18 +6,23 @@ import type { DbOrTx } from './client.js';
  * more CPU than the round trip. A statement built with `sql.placeholder(...)` and
  * `.prepare(name)` is rendered once and only gets its values per call.
  *
- * `build(db, shape)` makes the statement for one handle (pool, replica or transaction: a
- * prepared query is bound to the handle it was built on) and one shape (whatever changes
- * the SQL text: the actor's scope, the sort). Handles are held weakly, so a transaction's
- * entries go with it; shapes must come from a small fixed set.
+ * `build(db, shape, input)` makes the statement for one handle (pool, replica or transaction:
+ * a prepared query is bound to the handle it was built on) and one shape (whatever changes the
+ * SQL text: the actor's scope, the sort); `input` is what the build needs beyond the shape
+ * and must render the same SQL for the same shape. Handles are held weakly, so a
+ * transaction's entries go with it; past `maxShapes` per handle a statement is built and not
+ * kept, so a caller with many shapes cannot grow the cache without bound.
  */
-export function statementCache<S>(build: (db: DbOrTx, shape: string) => S): (db: DbOrTx, shape: string) => S {
+export function statementCache<S, I = undefined>(build: (db: DbOrTx, shape: string, input: I) => S, maxShapes = 32): (db: DbOrTx, shape: string, input: I) => S {
   const byHandle = new WeakMap<DbOrTx, Map<string, S>>();
-  return (db, shape) => {
+  return (db, shape, input) => {
     let shapes = byHandle.get(db);
     if (!shapes) byHandle.set(db, (shapes = new Map()));
     let statement = shapes.get(shape);
-    if (statement === undefined) shapes.set(shape, (statement = build(db, shape)));
+    if (statement === undefined) {
+      statement = build(db, shape, input);
+      if (shapes.size < maxShapes) shapes.set(shape, statement);
+    }
     return statement;
   };
 }

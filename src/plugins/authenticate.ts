@@ -1,13 +1,22 @@
 import jwt from '@fastify/jwt';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest, onSendHookHandler } from 'fastify';
 import { createVerifier } from 'fast-jwt';
 import fp from 'fastify-plugin';
 import type { Config } from '../config.js';
+import type { Actor, DeferredSessionCheck } from '../context/index.js';
 import { AppError } from '../errors/app-error.js';
 import type { AccessTokenClaims, SessionUser } from '../features/auth/claims.js';
 import { jwtKeyRing } from '../features/auth/jwt-keys.js';
 import { hasVerifiedFactor } from '../features/auth/mfa/queries.js';
-import { createSessionCheck } from '../features/auth/session-check.js';
+import {
+  carriedParams,
+  carriedSessionColumn,
+  createSessionCheck,
+  parseCarriedState,
+  sessionParams,
+  sessionUser,
+  type SessionCheck,
+} from '../features/auth/session-check.js';
 import { TokenVerifiers } from '../features/auth/verifiers.js';
 
 declare module '@fastify/jwt' {
@@ -24,6 +33,12 @@ declare module 'fastify' {
      * listing factors, signing out. Every other authenticated route requires aal2 for them.
      */
     allowAal1?: boolean;
+    /**
+     * The route's first read carries the session check (context/session.ts): one round trip
+     * instead of two. For GET routes whose data access goes through src/resources/queries.ts;
+     * anything else is still safe (the check runs before the response is sent) but gains nothing.
+     */
+    carrySessionCheck?: boolean;
   }
   interface FastifyInstance {
     /**
@@ -93,6 +108,30 @@ export default fp<{ config: Config }>(
     const verifiers = new TokenVerifiers();
     app.decorate('tokenVerifiers', verifiers);
 
+    // Reads carry the check only where they run on the primary: with a replica configured they
+    // go there, and a replica may lag behind a revocation, so the check runs first as before.
+    const carryColumn = app.database.readDb === app.database.db ? carriedSessionColumn(app.db) : null;
+    const settleBeforeSend: onSendHookHandler = (request, reply, payload, done) => {
+      const check = request.sessionCheck;
+      if (!check || check.settled) return done(null, payload);
+      // Nothing carried the check (a 400 before the handler, a read elsewhere): it runs now,
+      // and a dead session's response is replaced by the 401 before a byte of it is sent.
+      check.run().then(
+        () => done(null, payload),
+        (err: Error) => {
+          reply.removeHeader('etag');
+          done(err);
+        },
+      );
+    };
+    app.addHook('onRoute', (route) => {
+      if (!route.config?.carrySessionCheck) return;
+      const methods = ([] as string[]).concat(route.method);
+      // A carried check settles at the first read: a handler that writes first would write unchecked.
+      if (methods.some((m) => m !== 'GET' && m !== 'HEAD')) throw new Error(`carrySessionCheck is for GET routes only: ${methods.join(',')} ${route.url}`);
+      route.onSend = [...([] as onSendHookHandler[]).concat(route.onSend ?? []), settleBeforeSend];
+    });
+
     app.decorate('authenticate', async (request: FastifyRequest) => {
       const header = request.headers.authorization;
       if (!header || !BEARER.test(header)) throw new AppError('unauthorized');
@@ -109,6 +148,14 @@ export default fp<{ config: Config }>(
         request.user = { ...foreign, aal: 'aal1', mfaEnabled: await hasVerifiedFactor(app.db, foreign.sub) };
         return requireAssurance(request);
       }
+      if (carryColumn && request.routeOptions.config.carrySessionCheck && claims.role !== 'admin') {
+        // An admin's token is checked first: admin scope is never provisional.
+        const params = sessionParams(claims);
+        if (!params) throw new AppError('invalid_token');
+        request.user = { ...claims, sid: params.sid, role: 'user', aal: claims.aal ?? 'aal1' };
+        request.sessionCheck = new CarriedCheck(request, claims, params, carryColumn, checkSession, requireAssurance);
+        return;
+      }
       const user = await checkSession(claims);
       if (!user) throw new AppError('invalid_token');
       request.user = user;
@@ -124,8 +171,57 @@ export default fp<{ config: Config }>(
 
     app.decorate('requireAdmin', async (request: FastifyRequest, reply: FastifyReply) => {
       await app.authenticate(request, reply);
+      if (request.sessionCheck && !request.sessionCheck.settled) await request.sessionCheck.run();
       if (request.user.role !== 'admin') throw new AppError('forbidden');
     });
   },
-  { name: 'authenticate', dependencies: ['database'] },
+  { name: 'authenticate', dependencies: ['database', 'request-context'] },
 );
+
+/**
+ * The session check of one request, carried by its first read (context/session.ts). Settling
+ * makes the request's user and actors what the separate check would have made them, and
+ * applies the same refusals (401 for a dead session, the MFA gate).
+ */
+class CarriedCheck implements DeferredSessionCheck {
+  settled = false;
+  readonly params: Record<string, string>;
+  readonly db: DeferredSessionCheck['db'];
+  readonly #actors: [Actor, boolean][] = [];
+
+  constructor(
+    private readonly request: FastifyRequest,
+    private readonly claims: AccessTokenClaims,
+    private readonly session: { sid: string; sub: string },
+    readonly column: DeferredSessionCheck['column'],
+    private readonly checkSession: SessionCheck,
+    private readonly requireAssurance: (request: FastifyRequest) => void,
+  ) {
+    this.params = carriedParams(session);
+    this.db = request.server.db;
+  }
+
+  track(actor: Actor, adminPowers: boolean): void {
+    this.#actors.push([actor, adminPowers]);
+  }
+
+  settle(value: string | null): void {
+    const state = parseCarriedState(value);
+    this.#apply(state && sessionUser(this.claims, this.session.sid, state));
+  }
+
+  async run(): Promise<void> {
+    this.#apply(await this.checkSession(this.claims));
+  }
+
+  #apply(user: SessionUser | null): void {
+    this.settled = true;
+    if (!user) throw new AppError('invalid_token');
+    this.request.user = user;
+    for (const [actor, adminPowers] of this.#actors) {
+      actor.role = user.role;
+      actor.admin = adminPowers && user.role === 'admin';
+    }
+    this.requireAssurance(this.request);
+  }
+}

@@ -2,6 +2,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../errors/app-error.js';
 import { isInputTooComplex } from '../errors/database.js';
 import { toAppError } from '../errors/http.js';
+import { settlingSessionFirst } from './error-handler.js';
 import { API_KEY_MESSAGES, checkApiKey } from '../features/compat/apikey.js';
 
 // What both Supabase-compatible surfaces share: the anon-key gate in front of every route,
@@ -26,7 +27,7 @@ export function apiKeyGuard(anonKey: string | null, makeError: (status: number, 
  * AppErrors first, then the surface maps them. Internals go to the log only.
  */
 export function compatErrorHandler(toShape: (error: unknown) => ShapedError) {
-  return (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+  return settlingSessionFirst((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     const framework = !(error instanceof AppError) && (error.validation !== undefined || String(error.code ?? '').startsWith('FST_') || error instanceof SyntaxError);
     const shaped = toShape(framework ? toAppError(error) : error);
     // 503 is the database or a deadline, not a bug: logged as such, like the native surface does.
@@ -35,5 +36,5 @@ export function compatErrorHandler(toShape: (error: unknown) => ShapedError) {
     else request.log.info({ status: shaped.statusCode, code: (shaped.toJSON() as { code?: unknown; error_code?: unknown }).error_code ?? (shaped.toJSON() as { code?: unknown }).code }, 'request rejected');
     reply.headers(shaped.headers);
     return reply.code(shaped.statusCode).send(shaped.toJSON());
-  };
+  });
 }

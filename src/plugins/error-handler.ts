@@ -7,6 +7,24 @@ import { errorBody } from '../errors/responses.js';
 // The native surface's error and not-found handlers: every error in the one documented shape
 // (src/errors/), internals to the log only. The compat surfaces set their own (compat-guard.ts).
 
+type ErrorHandler = (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => unknown;
+
+/**
+ * An error handler that first settles the request's pending session check (context/session.ts):
+ * an error before any read (a 400 from validation, a bad cursor) must not answer a dead
+ * session with anything but its 401.
+ */
+export function settlingSessionFirst(handler: ErrorHandler): ErrorHandler {
+  return (error, request, reply) => {
+    const check = request.sessionCheck;
+    if (!check || check.settled) return handler(error, request, reply);
+    return check.run().then(
+      () => handler(error, request, reply),
+      (refused: FastifyError) => handler(refused, request, reply),
+    );
+  };
+}
+
 /** Fastify error handler: one shape for every error; internals go to the log only. */
 export function handleError(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
   const appError = toAppError(error);

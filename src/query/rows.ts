@@ -9,4 +9,9 @@ export interface RowsQuery {
   order?: SQL[];
   limit?: number;
   offset?: number;
+  /**
+   * Names the statement's shape (its sort) when `where` and `offset` are absent: such a first
+   * page is rendered once per shape and reused, so the same shape must always mean the same order.
+   */
+  shape?: string;
 }

@@ -1,59 +1,127 @@
 import { and, count, eq, inArray, sql, type SQL } from 'drizzle-orm';
 import type { PgColumn } from 'drizzle-orm/pg-core';
-import type { Actor } from '../context/index.js';
+import { settleSession, type Actor, type DeferredSessionCheck } from '../context/index.js';
 import type { DbOrTx } from '../db/client.js';
 import { statementCache } from '../db/prepared.js';
 import { ownerScope, type RowsQuery } from '../query/index.js';
 import type { Relation, Resource, Row } from './define.js';
 
 // Every statement on a resource, owner-scoped: nothing here reads or writes a row the actor
-// may not see (query/scope.ts decides which those are).
+// may not see (query/scope.ts decides which those are). While the request's session check is
+// pending (context/session.ts), the reads below carry it as one more column, and every other
+// statement settles it first.
 
 /** The visibility condition of the resource's rows for the actor (undefined: every row, admin powers). */
 export const scopeOf = (resource: Resource, actor: Actor): SQL | undefined => ownerScope(actor, resource.ownerColumn);
 
 // Drizzle's builders are typed per table; the resource layer works on any declared table.
 /* eslint-disable @typescript-eslint/no-explicit-any */
-const from = (db: DbOrTx, columns: Record<string, PgColumn | SQL>, resource: Resource) => db.select(columns as any).from(resource.table as any);
+type Selection = { [key: string]: PgColumn | SQL | Selection };
+const from = (db: DbOrTx, columns: Selection, resource: Resource) => db.select(columns as any).from(resource.table as any);
+
+/** The session check's column name in a carrying read's rows. */
+const CARRIED = 'offbase_session';
+/** A carrying read's rows: the row nested, the session check's value beside it. */
+type Carrying = { row: Row; [CARRIED]: string | null };
+const carried = (columns: Selection, check: DeferredSessionCheck): Selection => ({ row: columns, [CARRIED]: check.column });
+
+/**
+ * A read that carries the actor's pending session check when it can: `run(check)` builds the
+ * statement with the check's column (or without it, check undefined). The check settles from the
+ * first row; a read that found no row settles it on its own (one more round trip, as every read
+ * took before). If the session turns out to have other powers than the provisional actor had
+ * (an admin whose token did not say so), the read runs again in the right scope.
+ */
+async function carryingRead(db: DbOrTx, actor: Actor, run: (check?: DeferredSessionCheck) => Promise<Row[]>): Promise<Row[]> {
+  const check = actor.deferred;
+  if (!check || check.settled) return run();
+  if (check.db !== db) {
+    await check.run();
+    return run();
+  }
+  const scope = actor.admin;
+  const rows = (await run(check)) as Carrying[];
+  if (rows.length) check.settle(rows[0]![CARRIED]);
+  else await check.run();
+  if (actor.admin !== scope) return run();
+  return rows.map((r) => r.row);
+}
 
 export async function selectRows(db: DbOrTx, actor: Actor, resource: Resource, rows: RowsQuery): Promise<Row[]> {
-  let query = from(db, rows.columns, resource).where(and(scopeOf(resource, actor), rows.where)).$dynamic();
-  if (rows.order?.length) query = query.orderBy(...rows.order);
-  if (rows.limit !== undefined) query = query.limit(rows.limit);
-  if (rows.offset) query = query.offset(rows.offset);
-  return query as Promise<Row[]>;
+  if (rows.shape !== undefined && rows.where === undefined && !rows.offset && rows.limit !== undefined) return firstPage(db, actor, resource, rows, rows.shape);
+  return carryingRead(db, actor, (check) => {
+    let query = from(db, check ? carried(rows.columns, check) : rows.columns, resource)
+      .where(and(scopeOf(resource, actor), rows.where))
+      .$dynamic();
+    if (rows.order?.length) query = query.orderBy(...rows.order);
+    if (rows.limit !== undefined) query = query.limit(rows.limit);
+    if (rows.offset) query = query.offset(rows.offset);
+    return (check ? query.prepare('offbase_rows').execute(check.params) : query) as Promise<Row[]>;
+  });
+}
+
+// The list's first page (no filter, no cursor: what a client asks for most) rendered once per
+// resource, column set, handle, scope and sort (src/db/prepared.ts), its values as placeholders.
+// `rows.shape` names the sort: the caller's promise that the same shape means the same order.
+type FirstPageInput = { rows: RowsQuery; check: DeferredSessionCheck | undefined };
+const firstPages = new WeakMap<Resource, WeakMap<object, ReturnType<typeof firstPageStatements>>>();
+const firstPageStatements = (resource: Resource) =>
+  statementCache((db, shape, { rows, check }: FirstPageInput) =>
+    from(db, check ? carried(rows.columns, check) : rows.columns, resource)
+      .where(shape.startsWith('own ') ? eq(resource.ownerColumn, sql.placeholder('owner')) : undefined)
+      .orderBy(...(rows.order ?? []))
+      .limit(sql.placeholder('limit'))
+      .prepare(`offbase_${resource.name}_first_page`),
+  );
+
+async function firstPage(db: DbOrTx, actor: Actor, resource: Resource, rows: RowsQuery, sort: string): Promise<Row[]> {
+  let byColumns = firstPages.get(resource);
+  if (!byColumns) firstPages.set(resource, (byColumns = new WeakMap()));
+  let statements = byColumns.get(rows.columns);
+  if (!statements) byColumns.set(rows.columns, (statements = firstPageStatements(resource)));
+  const found = statements;
+  return carryingRead(db, actor, (check) => {
+    const shape = `${actor.admin ? 'any' : 'own'} ${check ? 'carry' : 'plain'} ${sort}`;
+    return found(db, shape, { rows, check }).execute({ owner: actor.id, limit: rows.limit, ...check?.params }) as Promise<Row[]>;
+  });
 }
 
 export async function countRows(db: DbOrTx, actor: Actor, resource: Resource, where?: SQL): Promise<number> {
+  await settleSession(actor);
   return db.$count(resource.table, and(scopeOf(resource, actor), where));
 }
 
 /** The full rows (as writes return them) matching `where`, locked until the transaction ends when `lock`. */
 export async function rowsWhere(db: DbOrTx, actor: Actor, resource: Resource, where: SQL, lock = false): Promise<Row[]> {
+  await settleSession(actor);
   const query = from(db, resource.returning, resource).where(and(scopeOf(resource, actor), where)).orderBy(resource.idColumn);
   return (lock ? query.for('update') : query) as Promise<Row[]>;
 }
 
-// The hot read (a row by id, unlocked) rendered once per resource, handle and scope
-// (src/db/prepared.ts): the SQL rowsWhere renders, with placeholders for the values.
+// The hot read (a row by id, unlocked) rendered once per resource, handle, scope and carried
+// check (src/db/prepared.ts): the SQL rowsWhere renders, with placeholders for the values.
 const byIdStatements = new WeakMap<Resource, ReturnType<typeof byIdStatement>>();
 const byIdStatement = (resource: Resource) =>
-  statementCache((db, scope) => {
+  statementCache((db, shape, check: DeferredSessionCheck | undefined) => {
     const id = eq(resource.idColumn, sql.placeholder('id'));
-    return from(db, resource.returning, resource)
-      .where(scope === 'own' ? and(id, eq(resource.ownerColumn, sql.placeholder('owner'))) : id)
+    return from(db, check ? carried(resource.returning, check) : resource.returning, resource)
+      .where(shape.startsWith('own ') ? and(id, eq(resource.ownerColumn, sql.placeholder('owner'))) : id)
       .limit(1)
-      .prepare(`offbase_${resource.name}_by_id_${scope}`);
+      .prepare(`offbase_${resource.name}_by_id`);
   });
 
 export async function rowById(db: DbOrTx, actor: Actor, resource: Resource, id: string, lock = false): Promise<Row | undefined> {
-  if (!lock) {
-    let statements = byIdStatements.get(resource);
-    if (!statements) byIdStatements.set(resource, (statements = byIdStatement(resource)));
-    const [row] = (await statements(db, actor.admin ? 'any' : 'own').execute({ id, owner: actor.id })) as Row[];
+  if (lock) {
+    const [row] = await rowsWhere(db, actor, resource, eq(resource.idColumn, id), lock);
     return row;
   }
-  const [row] = await rowsWhere(db, actor, resource, eq(resource.idColumn, id), lock);
+  let statements = byIdStatements.get(resource);
+  if (!statements) byIdStatements.set(resource, (statements = byIdStatement(resource)));
+  const found = statements;
+  const [row] = await carryingRead(db, actor, (check) => {
+    const shape = `${actor.admin ? 'any' : 'own'} ${check ? 'carry' : 'plain'}`;
+    return found(db, shape, check).execute({ id, owner: actor.id, ...check?.params }) as Promise<Row[]>;
+  });
   return row;
 }
 
@@ -89,6 +157,7 @@ export async function deleteRows(db: DbOrTx, actor: Actor, resource: Resource, i
 
 /** The parent row (its id and owner) if the actor may see it: a child attaches only to a visible parent. */
 export async function visibleParent(db: DbOrTx, actor: Actor, parent: Resource, id: string): Promise<{ id: string; owner: string } | undefined> {
+  await settleSession(actor);
   const [row] = (await from(db, { id: parent.idColumn, owner: parent.ownerColumn }, parent)
     .where(and(eq(parent.idColumn, id), scopeOf(parent, actor)))
     .limit(1)) as { id: string; owner: string }[];
@@ -107,6 +176,7 @@ export function relatedExists(actor: Actor, root: Resource, relation: Relation, 
 /** Visible `target` rows per value of `key`, for `select=*,<target>(count)`. */
 export async function countBy(db: DbOrTx, actor: Actor, target: Resource, key: string, values: string[], where?: SQL): Promise<Map<string, number>> {
   if (!values.length) return new Map();
+  await settleSession(actor);
   const column = target.allColumns[key]!;
   const rows = (await db
     .select({ key: column, n: count() })

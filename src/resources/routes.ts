@@ -10,6 +10,8 @@ import * as service from './service.js';
 // parse (the schemas below) → one service call → reply.
 
 const security = [{ bearer: [] }];
+// The reads carry the session check (plugins/authenticate.ts): one round trip per request.
+const carry = { carrySessionCheck: true };
 const SCALAR = new Set(['uuid', 'text', 'integer', 'bigint', 'numeric', 'timestamptz', 'boolean']);
 
 function schemasOf(resource: Resource) {
@@ -61,7 +63,7 @@ const resourceRoutes: FastifyPluginAsyncTypebox<ResourceRoutesOptions> = async (
 
     app.get(
       base,
-      { schema: { summary: `List the caller's ${name}`, tags, security, querystring: s.list, response: { 200: s.page, ...errorResponses() } } },
+      { config: carry, schema: { summary: `List the caller's ${name}`, tags, security, querystring: s.list, response: { 200: s.page, ...errorResponses() } } },
       async (request) => {
         const { sort, limit, cursor, count, ...rest } = request.query as Record<string, unknown>;
         const filters = Object.fromEntries(Object.entries(rest).filter(([k]) => s.filterNames.includes(k)));
@@ -71,7 +73,7 @@ const resourceRoutes: FastifyPluginAsyncTypebox<ResourceRoutesOptions> = async (
 
     app.get(
       `${base}/:id`,
-      { schema: { summary: `Get one row of ${name}`, tags, security, params: IdParams, response: { 200: schemas.row, ...errorResponses('not_found') } } },
+      { config: carry, schema: { summary: `Get one row of ${name}`, tags, security, params: IdParams, response: { 200: schemas.row, ...errorResponses('not_found') } } },
       async (request) => service.getRow(request.ctx, resource, request.params.id),
     );
 

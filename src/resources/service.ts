@@ -39,7 +39,7 @@ export async function listRows(ctx: RequestContext, resource: Resource, params: 
   const where = compileFilters(spec, filters);
   const after = params.cursor ? keysetCondition(spec, terms, decodeCursor(spec, terms, params.cursor)) : undefined;
   const limit = params.limit ?? 50;
-  const rows = await q.selectRows(ctx.readDb, actor, resource, { columns: resource.columns, where: and(where, after), order: compileOrder(spec, terms), limit: limit + 1 });
+  const rows = await q.selectRows(ctx.readDb, actor, resource, { columns: resource.columns, where: and(where, after), order: compileOrder(spec, terms), limit: limit + 1, shape: sort ?? '' });
   const page = keysetPage(spec, terms, rows, limit, (row) => shapeRow(resource, row));
   return params.count === 'exact' ? { ...page, total: await q.countRows(ctx.readDb, actor, resource, where) } : page;
 }

@@ -29,6 +29,8 @@ import * as service from './service.js';
 
 const tags = ['documents'];
 const security = [{ bearer: [] }];
+// These reads carry the session check (plugins/authenticate.ts): one round trip per request.
+const carry = { carrySessionCheck: true };
 
 // A single document may carry 1 MiB of content_text, which cannot fit a 1 MiB JSON body;
 // single-document writes get room for it, every other route keeps BODY_LIMIT_BYTES.
@@ -108,7 +110,7 @@ const documentsRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get(
     '/documents',
-    { schema: { summary: 'List documents (filters, sort, keyset cursor, count)', tags, security, querystring: ListQuery, response: { 200: ListResponse, ...errorResponses('not_found') } } },
+    { config: carry, schema: { summary: 'List documents (filters, sort, keyset cursor, count)', tags, security, querystring: ListQuery, response: { 200: ListResponse, ...errorResponses('not_found') } } },
     async (request) => service.listDocuments(request.ctx, request.query),
   );
 
@@ -130,6 +132,7 @@ const documentsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/documents/:id',
     {
+      config: carry,
       schema: { summary: 'Get a document (content_text included; ETag, If-None-Match)', tags, security, params: IdParams, headers: IfNoneMatchHeaders, response: { 200: DocumentWithContent, 304: Type.Null(), ...errorResponses('not_found') } },
     },
     async (request, reply) => {

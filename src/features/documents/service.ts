@@ -39,6 +39,7 @@ export async function listDocuments(ctx: RequestContext, query: ListQuery): Prom
     where: and(listWhere(filters), after),
     order: compileOrder(resource.spec, terms),
     limit: limit + 1,
+    shape: sort,
   })) as DocumentRow[];
   const page = keysetPage(resource.spec, terms, rows, limit, toDocument);
   return count === 'exact' ? { ...page, total: await countDocuments(ctx, filters) } : page;

@@ -1,0 +1,118 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildTestApp, type TestApp } from '../helpers/app.js';
+import { client, newDoc } from '../helpers/data.js';
+import { createUserWithToken, type TestUser } from '../helpers/users.js';
+
+// The document reads carry the session check in their own statement (plugins/authenticate.ts,
+// context/session.ts). Whatever path the check takes (carried by the read, run on its own
+// because the read found nothing, run before sending because no read happened), a request of
+// a dead session gets the same 401 the separate check gave, and never the data.
+
+let t: TestApp;
+let replica: TestApp;
+beforeAll(async () => {
+  t = await buildTestApp();
+  // Reads on a replica (here the same database under another pool) cannot carry the check.
+  replica = await buildTestApp({ DATABASE_READ_URL: t.testDb.appUrl }, { testDb: t.testDb });
+});
+afterAll(async () => {
+  await replica?.close();
+  await t?.close();
+});
+
+async function userWithDoc(app = t): Promise<{ user: TestUser; id: string; title: string }> {
+  const user = await createUserWithToken(app.app);
+  const doc = newDoc();
+  const res = await client(app.app, user)('POST', '/documents', doc);
+  expect(res.statusCode).toBe(201);
+  return { user, id: res.json().id, title: doc.title };
+}
+
+const sql = () => t.testDb.sql;
+const revoke = (u: TestUser) => sql()`update sessions set revoked_at = now() where id = ${u.sessionId}`;
+
+function expectInvalidToken(res: { statusCode: number; headers: Record<string, unknown>; body: string }, title?: string) {
+  expect(res.statusCode, res.body).toBe(401);
+  expect(JSON.parse(res.body).code).toBe('invalid_token');
+  expect(res.headers.etag).toBeUndefined();
+  if (title) expect(res.body).not.toContain(title);
+}
+
+describe.each([
+  ['primary only', () => t],
+  ['with a read replica', () => replica],
+])('document reads with the session check carried (%s)', (_name, app) => {
+  it('a live session reads its own documents', async () => {
+    const { user, id, title } = await userWithDoc(app());
+    const api = client(app().app, user);
+    const one = await api('GET', `/documents/${id}`);
+    expect(one.statusCode).toBe(200);
+    expect(one.json()).toMatchObject({ id, title });
+    expect(one.headers.etag).toBeDefined();
+    const list = await api('GET', '/documents?limit=5');
+    expect(list.statusCode).toBe(200);
+    expect(list.json().data.map((d: { id: string }) => d.id)).toEqual([id]);
+    // Nothing found is still the documented 404 / empty page for a live session.
+    expect((await api('GET', `/documents/${randomUUID()}`)).statusCode).toBe(404);
+    const fresh = await createUserWithToken(app().app);
+    expect((await client(app().app, fresh)('GET', '/documents?limit=5')).json().data).toEqual([]);
+  });
+
+  it('a revoked session gets 401 on every path: found, not found, someone else’s, empty, invalid query, HEAD', async () => {
+    const { user, id, title } = await userWithDoc(app());
+    const other = await userWithDoc(app());
+    const api = client(app().app, user);
+    await revoke(user);
+    expectInvalidToken(await api('GET', `/documents/${id}`), title);
+    expectInvalidToken(await api('GET', `/documents/${randomUUID()}`));
+    expectInvalidToken(await api('GET', `/documents/${other.id}`), other.title);
+    expectInvalidToken(await api('GET', '/documents?limit=5'), title);
+    expectInvalidToken(await api('GET', '/documents?limit=5&sort=title'), title);
+    expectInvalidToken(await api('GET', '/documents?limit=not-a-number'));
+    expectInvalidToken(await api('GET', '/documents?limit=5&count=exact'), title);
+    const head = await app().app.inject({ method: 'HEAD', url: `/api/v1/documents/${id}`, headers: user.headers });
+    expect(head.statusCode).toBe(401);
+    expect(head.headers.etag).toBeUndefined();
+    // The empty list of a dead session is a 401 too, not an empty page.
+    const empty = await createUserWithToken(app().app);
+    await revoke(empty);
+    expectInvalidToken(await client(app().app, empty)('GET', '/documents?limit=5'));
+  });
+
+  it('an expired session and a disabled user get 401', async () => {
+    const expired = await userWithDoc(app());
+    await sql()`update sessions set expires_at = now() - interval '1 second' where id = ${expired.user.sessionId}`;
+    expectInvalidToken(await client(app().app, expired.user)('GET', `/documents/${expired.id}`), expired.title);
+    const disabled = await userWithDoc(app());
+    await sql()`update users set disabled_at = now() where id = ${disabled.user.id}`;
+    expectInvalidToken(await client(app().app, disabled.user)('GET', '/documents?limit=5'), disabled.title);
+  });
+
+  it('a user with a verified second factor on an aal1 session gets mfa_required, not the data', async () => {
+    const { user, id, title } = await userWithDoc(app());
+    await sql()`insert into mfa_factors (user_id, status, secret_ciphertext, secret_key_id, verified_at) values (${user.id}, 'verified', 'x', 'k', now())`;
+    for (const url of [`/documents/${id}`, '/documents?limit=5', `/documents/${randomUUID()}`]) {
+      const res = await client(app().app, user)('GET', url);
+      expect(res.statusCode, url).toBe(403);
+      expect(res.json().code).toBe('mfa_required');
+      expect(res.body).not.toContain(title);
+    }
+  });
+
+  it('the role is read fresh: a user promoted since the token was signed reads as an admin, a demoted admin as a user', async () => {
+    const { id, title } = await userWithDoc(app());
+    const promoted = await createUserWithToken(app().app); // its token says role "user"
+    await sql()`update users set role = 'admin' where id = ${promoted.id}`;
+    const asPromoted = client(app().app, promoted);
+    expect((await asPromoted('GET', `/documents/${id}`)).json()).toMatchObject({ id, title });
+    expect((await asPromoted('GET', '/documents?limit=200')).json().data.map((d: { id: string }) => d.id)).toContain(id);
+
+    const demoted = await createUserWithToken(app().app, { role: 'admin' }); // its token says role "admin"
+    await sql()`update users set role = 'user' where id = ${demoted.id}`;
+    const asDemoted = client(app().app, demoted);
+    expect((await asDemoted('GET', `/documents/${id}`)).statusCode).toBe(404);
+    expect((await asDemoted('GET', '/documents?limit=200')).json().data).toEqual([]);
+    expect((await asDemoted('GET', '/documents?limit=200&count=exact')).json().total).toBe(0);
+  });
+});

@@ -9,12 +9,13 @@ import { createUserWithToken, type TestUser } from '../helpers/users.js';
 // because the read found nothing, run before sending because no read happened), a request of
 // a dead session gets the same 401 the separate check gave, and never the data.
 
+const ANON_KEY = 'carried-check-test-anon-key-0123456789';
 let t: TestApp;
 let replica: TestApp;
 beforeAll(async () => {
-  t = await buildTestApp();
+  t = await buildTestApp({ OFFBASE_ANON_KEY: ANON_KEY });
   // Reads on a replica (here the same database under another pool) cannot carry the check.
-  replica = await buildTestApp({ DATABASE_READ_URL: t.testDb.appUrl }, { testDb: t.testDb });
+  replica = await buildTestApp({ OFFBASE_ANON_KEY: ANON_KEY, DATABASE_READ_URL: t.testDb.appUrl }, { testDb: t.testDb });
 });
 afterAll(async () => {
   await replica?.close();
@@ -114,5 +115,20 @@ describe.each([
     expect((await asDemoted('GET', `/documents/${id}`)).statusCode).toBe(404);
     expect((await asDemoted('GET', '/documents?limit=200')).json().data).toEqual([]);
     expect((await asDemoted('GET', '/documents?limit=200&count=exact')).json().total).toBe(0);
+  });
+
+  it('the PostgREST read (/rest/v1) carries it too: rows for a live session, its own 401 shape for a dead one', async () => {
+    const { user, id, title } = await userWithDoc(app());
+    const rest = (query: string) => app().app.inject({ method: 'GET', url: `/rest/v1/documents${query}`, headers: { ...user.headers, apikey: ANON_KEY } });
+    const live = await rest('?select=id,title');
+    expect(live.statusCode).toBe(200);
+    expect(live.json()).toEqual([{ id, title }]);
+    await revoke(user);
+    for (const query of ['?select=id,title', `?select=*&id=eq.${randomUUID()}`, '?select=id&order=title.desc']) {
+      const dead = await rest(query);
+      expect(dead.statusCode, query).toBe(401);
+      expect(dead.json()).toMatchObject({ code: 'PGRST301' });
+      expect(dead.body).not.toContain(title);
+    }
   });
 });

@@ -109,7 +109,11 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get(
     '/:table',
-    { schema: { summary: 'PostgREST read of a declared table', tags, security, params: Params, querystring: Query, response: { 200: Result, 206: Result, ...errors } } },
+    {
+      // The read carries the session check (plugins/authenticate.ts): one round trip per request.
+      config: { carrySessionCheck: true },
+      schema: { summary: 'PostgREST read of a declared table', tags, security, params: Params, querystring: Query, response: { 200: Result, 206: Result, ...errors } },
+    },
     async (request, reply) => {
       const { resource, query, prefs } = prepare(request);
       const accept = parseAccept(request.headers.accept);

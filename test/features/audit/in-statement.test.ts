@@ -38,6 +38,7 @@ const gadgetsResource = defineResource({
   sortable: ['created_at'],
 });
 
+const ANON_KEY = 'test-anon-key-0123456789abcdef';
 let t: TestApp;
 let alice: TestUser;
 let api: Client;
@@ -52,7 +53,7 @@ beforeAll(async () => {
     settings jsonb default '{"mode": "eco", "nested": [{"refresh_token": "t0"}]}', api_secret text,
     created_at timestamptz not null default now(), updated_at timestamptz not null default now())`);
   await testDb.sql.unsafe(`grant select, insert, update, delete on gadgets to ${inject('appRole')}`);
-  t = await buildTestApp({}, { testDb, resources: [gadgetsResource] });
+  t = await buildTestApp({ OFFBASE_ANON_KEY: ANON_KEY }, { testDb, resources: [gadgetsResource] });
   alice = await createUserWithToken(t.app);
   api = client(t.app, alice);
 });
@@ -148,6 +149,22 @@ describe('audit rows built in the INSERT', () => {
     expect(JSON.stringify(row)).not.toMatch(/hunter2|t0/);
     const [stored] = await t.testDb.sql`select settings, api_secret from gadgets where id = ${res.json().id}`;
     expect(stored).toEqual({ settings: { mode: 'eco', nested: [{ refresh_token: 't0' }] }, api_secret: 'hunter2' });
+  });
+
+  it('several rows in one request (/rest/v1): one transaction, each audited, scrubbed when a value needs it', async () => {
+    const doc = (await api('POST', '/documents', newDoc())).json();
+    const rows = [
+      { document_id: doc.id, kind: 'summary', result: { text: 'plain' } },
+      { document_id: doc.id, kind: 'risks', result: { items: [{ password_hint: 'x', level: 2 }] } },
+    ];
+    const res = await t.app.inject({ method: 'POST', url: '/rest/v1/analyses', headers: { ...alice.headers, apikey: ANON_KEY, prefer: 'return=representation' }, payload: rows });
+    expect(res.statusCode).toBe(201);
+    const [a, b] = res.json() as { id: string; result: unknown }[];
+    expect(b!.result).toEqual(rows[1]!.result);
+    expect(((await auditOf(a!.id))[0]!.changes.result as { after: unknown }).after).toEqual({ text: 'plain' });
+    const [rowB, ...more] = await auditOf(b!.id);
+    expect(more).toEqual([]);
+    expect((rowB!.changes.result as { after: unknown }).after).toEqual({ items: [{ level: 2 }] });
   });
 
   it('a conflict writes nothing: no row, no audit row', async () => {

@@ -69,9 +69,8 @@ async function insertAudited(db: DbOrTx, ctx: RequestContext, actor: Actor, reso
 export async function createRows(ctx: RequestContext, resource: Resource, inputs: Row[]): Promise<Row[]> {
   const actor = requireActor(ctx);
   if (hasCreateStatement(resource)) {
-    const many = inputs.length > 1;
     try {
-      if (!many) return [await insertAudited(ctx.db, ctx, actor, resource, inputs[0]!, 0, false)];
+      if (inputs.length === 1) return [await insertAudited(ctx.db, ctx, actor, resource, inputs[0]!, 0, false)];
       return await writeTx(ctx.db, async (tx) => {
         const rows: Row[] = [];
         for (const [index, input] of inputs.entries()) rows.push(await insertAudited(tx, ctx, actor, resource, input, index, true));

@@ -3,14 +3,14 @@
 // logging, security headers or metrics. The API's rows are judged as a ratio to these.
 //   B0  GET  /floor/live             the body of GET /health/live
 //   B1  GET  /floor/documents        S1's statement;  GET /floor/documents/:id  S2's
-//   B4  POST /floor/documents        S4's INSERT and its audit INSERT in one transaction
-//   B5  POST /floor/documents/batch  S5's set-based INSERT and its audit INSERT, one each
+//   B4  POST /floor/documents        S4's INSERT with its audit row, one statement (a CTE)
+//   B5  POST /floor/documents/batch  S5's set-based INSERT with its audit rows, one statement in a transaction
 //   B6  POST /floor/argon2           argon2id verifications at the production parameters
 import { availableParallelism } from 'node:os';
 import argon2 from 'argon2';
 import Fastify, { type FastifyRequest } from 'fastify';
 import postgres from 'postgres';
-import { AUDIT_SQL, BATCH_INSERT_SQL, GET_SQL, INSERT_SQL, LIST_SQL } from './lib/sql.js';
+import { BATCH_AUDITED_SQL, CREATE_AUDITED_SQL, GET_SQL, LIST_SQL } from './lib/sql.js';
 
 const sql = postgres(process.env.DATABASE_URL!, { max: Number(process.env.DB_POOL_MAX ?? 10), prepare: true, onnotice: () => {} });
 // The client as drizzle's postgres-js driver configures it for the API: dates and times pass
@@ -57,35 +57,24 @@ interface NewDocument {
   metadata: Record<string, unknown>;
 }
 
-// The audit row the API writes for a created document: every field as { before: null, after }
-// (id, etag and timestamps left out, as src/features/documents/service.ts does).
-function auditRow(owner: string, action: string, row: Record<string, unknown>) {
-  const changes: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(row)) if (!['id', 'etag', 'created_at', 'updated_at', 'analysis_count'].includes(k)) changes[k] = { before: null, after: v };
-  return { actor_id: owner, action, entity_type: 'document', entity_id: String(row.id), changes };
-}
 const requestMeta = (request: FastifyRequest) => [request.id, request.ip, request.headers['user-agent']?.slice(0, 512) ?? null];
 
+// The document and its audit row in one statement, as the API writes them (lib/sql.ts).
 app.post('/floor/documents', async (request, reply) => {
   const { owner } = request.query as { owner: string };
   const d = request.body as NewDocument;
-  const row = await sql.begin(async (tx) => {
-    const [inserted] = await tx.unsafe(INSERT_SQL, [owner, d.title, d.description, d.s3_bucket, d.s3_key, d.content_type, d.size_bytes, d.tags as never, JSON.stringify(d.metadata)], { prepare: true });
-    if (!inserted) return null;
-    await tx.unsafe(AUDIT_SQL, [...requestMeta(request), JSON.stringify([auditRow(owner, 'document.create', inserted)])], { prepare: true });
-    return inserted;
-  });
+  const [row] = await sql.unsafe(
+    CREATE_AUDITED_SQL,
+    [owner, d.title, d.description, d.s3_bucket, d.s3_key, d.content_type, d.size_bytes, d.tags as never, JSON.stringify(d.metadata), ...requestMeta(request)],
+    { prepare: true },
+  );
   return row ? reply.code(201).send(row) : reply.code(409).send({ code: 'conflict' });
 });
 
 app.post('/floor/documents/batch', async (request, reply) => {
   const { owner } = request.query as { owner: string };
   const { documents } = request.body as { documents: NewDocument[] };
-  const rows = await sql.begin(async (tx) => {
-    const inserted = await tx.unsafe(BATCH_INSERT_SQL, [owner, JSON.stringify(documents)], { prepare: true });
-    await tx.unsafe(AUDIT_SQL, [...requestMeta(request), JSON.stringify(inserted.map((r) => auditRow(owner, 'document.batch_create', r)))], { prepare: true });
-    return inserted;
-  });
+  const rows = await sql.begin((tx) => tx.unsafe(BATCH_AUDITED_SQL, [owner, JSON.stringify(documents), ...requestMeta(request)], { prepare: true }));
   return reply.code(rows.length === documents.length ? 201 : 409).send({ data: rows });
 });
 

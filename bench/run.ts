@@ -271,8 +271,8 @@ try {
     { scenario: 'B2 get (pgbench, same SQL)', result: b2Get, note: pgbenchNote },
     { scenario: 'B2 search, common words (pgbench, same SQL)', result: b2SearchCommon, note: pgbenchNote },
     { scenario: 'B2 search, rare words (pgbench, same SQL)', result: b2SearchRare, note: pgbenchNote },
-    { scenario: 'B4 floor create (INSERT + audit INSERT, one transaction)', result: b4 },
-    { scenario: 'B5 floor batch ×100 (2 set-based INSERTs)', result: b5, throughput: docs(b5) },
+    { scenario: 'B4 floor create (INSERT with its audit row, one statement)', result: b4 },
+    { scenario: 'B5 floor batch ×100 (set-based INSERT with its audit rows, one statement)', result: b5, throughput: docs(b5) },
     { scenario: 'B6 argon2id verifications (all cores)', result: b6, throughput: b6 ? b6.rps.toFixed(1) : undefined },
   ];
 

@@ -3,6 +3,7 @@ import { getTableColumns, type SQL } from 'drizzle-orm';
 import type { PgColumn, PgTable } from 'drizzle-orm/pg-core';
 import type { RequestContext } from '../context/index.js';
 import type { AppError } from '../errors/app-error.js';
+import { auditViewOf, DEFAULT_AUDIT_VIEW, type AuditViewSpec } from '../features/audit/in-statement.js';
 import type { ColumnSpec, ColumnType, TableSpec } from '../query/index.js';
 import { deriveSchemas, type ResourceSchemas } from './schemas.js';
 
@@ -82,7 +83,12 @@ export interface ResourceDeclaration<T extends PgTable = PgTable> {
   checks?: RowCheck[];
   /** The error for a row that collides with a unique constraint (default: conflict). */
   conflict?(row: Row): AppError;
-  /** What the audit trail keeps of a row (default: every column except id and the timestamps). */
+  /**
+   * What the audit trail keeps of a row (default: every column except id and the timestamps).
+   * Declared as a spec, a create's audit row is built by PostgreSQL in the INSERT itself.
+   */
+  audit?: AuditViewSpec;
+  /** The same as a function, for views a spec cannot say; creates then write the audit row in a second statement. */
   auditView?(row: Row): Row;
   writes?: WriteExtras;
   /** Generate the native /api/v1/<name> routes (default true). False when the feature serves its own. */
@@ -111,6 +117,8 @@ export interface Resource extends Required<Pick<ResourceDeclaration, 'name' | 'e
   schemas: ResourceSchemas;
   prepare(values: Row): Row;
   auditView(row: Row): Row;
+  /** The audit view as a spec, unless the declaration gave a function. */
+  auditSpec?: AuditViewSpec;
   conflict?(row: Row): AppError;
   writes: WriteExtras;
   nativeRoutes: boolean;
@@ -143,8 +151,6 @@ function columnSpec(column: PgColumn, flags: Partial<ColumnSpec> = {}): ColumnSp
   return { column, type: columnType(column), ...(column.notNull ? {} : { nullable: true }), ...flags };
 }
 
-const defaultAuditView = ({ id: _i, created_at: _c, updated_at: _u, ...fields }: Row) => fields;
-
 /** Checks a declaration against its table and derives everything the layer needs. */
 export function defineResource<T extends PgTable>(declaration: ResourceDeclaration<T>): Resource {
   const { name } = declaration;
@@ -174,6 +180,7 @@ export function defineResource<T extends PgTable>(declaration: ResourceDeclarati
     restColumns[c] = columnSpec(column, { filterable: true, sortable: SCALAR.includes(type) });
   }
 
+  const auditSpec = declaration.auditView ? undefined : (declaration.audit ?? DEFAULT_AUDIT_VIEW);
   const managed = new Set(['id', declaration.owner, ...(declaration.parent ? [declaration.parent.key] : [])]);
   return {
     declaration: declaration as unknown as ResourceDeclaration,
@@ -195,7 +202,8 @@ export function defineResource<T extends PgTable>(declaration: ResourceDeclarati
     readOnly: [...Object.keys(allColumns)].filter((c) => !managed.has(c) && !declaration.writable.includes(c)),
     schemas: deriveSchemas(declaration.table, columns, declaration.writable, declaration.schemas),
     prepare: declaration.prepare ?? ((values) => values),
-    auditView: declaration.auditView ?? defaultAuditView,
+    auditView: declaration.auditView ?? auditViewOf(auditSpec!),
+    ...(auditSpec ? { auditSpec } : {}),
     ...(declaration.conflict ? { conflict: declaration.conflict } : {}),
     writes: declaration.writes ?? {},
     nativeRoutes: declaration.nativeRoutes ?? true,

@@ -1,9 +1,12 @@
 import { eq, type SQL } from 'drizzle-orm';
 import { requireActor, writeTx, type Actor, type RequestContext } from '../context/index.js';
-import type { Tx } from '../db/client.js';
+import type { DbOrTx, Tx } from '../db/client.js';
 import { AppError } from '../errors/app-error.js';
+import { clientDataError } from '../errors/database.js';
+import { auditValues, NeedsScrub } from '../features/audit/in-statement.js';
 import { diff, recordAuditMany, type AuditEntry } from '../features/audit/record.js';
 import type { Resource, Row } from './define.js';
+import { hasCreateStatement, insertWithAudit } from './create-statement.js';
 import * as q from './queries.js';
 
 // The one owner-scoped writer of every resource. Native by-id writes and /rest/v1 filtered
@@ -20,6 +23,19 @@ export function auditEntry(resource: Resource, actor: Actor, verb: string, id: u
   return { actor_id: actor.id, action: `${resource.entity}.${verb}`, entity_type: resource.entity, entity_id: id as string, changes: entryChanges };
 }
 
+/** The owner of a new row: the actor, or the parent's owner when ownership flows from a parent, which must be visible. */
+async function ownerOf(db: DbOrTx, actor: Actor, resource: Resource, values: Row, index: number, many: boolean): Promise<string> {
+  if (!resource.parent) return actor.id;
+  const { resource: parent, key } = resource.parent;
+  const found = typeof values[key] === 'string' ? await q.visibleParent(db, actor, parent, values[key]) : undefined;
+  if (!found) {
+    throw new AppError('not_found', { message: `The ${parent.entity} does not exist.`, details: [{ field: key, message: `no such ${parent.entity}`, ...(many ? { index } : {}) }] });
+  }
+  return found.owner;
+}
+
+const conflictOf = (resource: Resource, values: Row) => resource.conflict?.(values) ?? new AppError('conflict');
+
 /**
  * Inserts rows inside `tx` (no audit): the owner is the actor, or the parent's owner when
  * ownership flows from a parent, which must be visible (not_found naming the item otherwise).
@@ -28,25 +44,43 @@ export async function insertOwned(tx: Tx, actor: Actor, resource: Resource, inpu
   const rows: Row[] = [];
   for (const [index, input] of inputs.entries()) {
     const values = resource.prepare({ ...input });
-    let owner = actor.id;
-    if (resource.parent) {
-      const { resource: parent, key } = resource.parent;
-      const found = typeof values[key] === 'string' ? await q.visibleParent(tx, actor, parent, values[key]) : undefined;
-      if (!found) {
-        throw new AppError('not_found', { message: `The ${parent.entity} does not exist.`, details: [{ field: key, message: `no such ${parent.entity}`, ...(inputs.length > 1 ? { index } : {}) }] });
-      }
-      owner = found.owner;
-    }
+    const owner = await ownerOf(tx, actor, resource, values, index, inputs.length > 1);
     const row = await q.insertRow(tx, resource, { ...values, [resource.declaration.owner]: owner });
-    if (!row) throw resource.conflict?.(values) ?? new AppError('conflict');
+    if (!row) throw conflictOf(resource, values);
     rows.push(row);
   }
   return rows;
 }
 
-/** Creates rows, all or nothing, with their audit rows (`<entity>.create`). */
+/** One row and its `<entity>.create` audit row, in one statement on `db`. */
+async function insertAudited(db: DbOrTx, ctx: RequestContext, actor: Actor, resource: Resource, input: Row, index: number, many: boolean): Promise<Row> {
+  const values = resource.prepare({ ...input });
+  const owner = await ownerOf(db, actor, resource, values, index, many);
+  const audit = auditValues(actor.id, `${resource.entity}.create`, resource.entity, ctx.audit);
+  const row = await insertWithAudit(db, resource, { ...values, [resource.declaration.owner]: owner }, audit);
+  if (!row) throw conflictOf(resource, values);
+  return row;
+}
+
+/**
+ * Creates rows, all or nothing, with their audit rows (`<entity>.create`). One row is one
+ * statement (atomic by itself, no transaction); several share a transaction.
+ */
 export async function createRows(ctx: RequestContext, resource: Resource, inputs: Row[]): Promise<Row[]> {
   const actor = requireActor(ctx);
+  if (hasCreateStatement(resource)) {
+    try {
+      if (inputs.length === 1) return [await insertAudited(ctx.db, ctx, actor, resource, inputs[0]!, 0, false)];
+      return await writeTx(ctx.db, async (tx) => {
+        const rows: Row[] = [];
+        for (const [index, input] of inputs.entries()) rows.push(await insertAudited(tx, ctx, actor, resource, input, index, true));
+        return rows;
+      });
+    } catch (err) {
+      if (!(err instanceof NeedsScrub)) throw clientDataError(err) ?? err;
+      // A json value holds a secret-looking key: nothing was written; the audit is scrubbed below.
+    }
+  }
   return writeTx(ctx.db, async (tx) => {
     const rows = await insertOwned(tx, actor, resource, inputs);
     await recordAuditMany(tx, ctx.audit, rows.map((row) => auditEntry(resource, actor, 'create', row.id, createdChanges(resource, row))));

@@ -104,6 +104,18 @@ describe.skipIf(!binary)('behind PgBouncer (transaction pooling) with DB_PREPARE
     expect(audits).toHaveLength(1);
   });
 
+  it('the API\'s creates (one statement with the audit row; a batch in a transaction) work in transaction pooling', async () => {
+    const other = await createUserWithToken(t.app);
+    const one = await t.app.inject({ method: 'POST', url: '/api/v1/documents', headers: other.headers, payload: { title: 'bounced', s3_bucket: 'b', s3_key: 'pgb/one' } });
+    expect(one.statusCode).toBe(201);
+    expect((await t.app.inject({ method: 'POST', url: '/api/v1/documents', headers: other.headers, payload: { title: 'again', s3_bucket: 'b', s3_key: 'pgb/one' } })).statusCode).toBe(409);
+    const batch = await t.app.inject({ method: 'POST', url: '/api/v1/documents/batch', headers: other.headers, payload: { documents: [{ title: 'b1', s3_bucket: 'b', s3_key: 'pgb/b1' }, { title: 'b2', s3_bucket: 'b', s3_key: 'pgb/b2' }] } });
+    expect(batch.statusCode).toBe(201);
+    const ids = [one.json().id, ...batch.json().data.map((d: { id: string }) => d.id)];
+    const audits = await db.sql`select entity_id from audit_logs where entity_id in ${db.sql(ids)}`;
+    expect(audits.map((a) => a.entity_id).sort()).toEqual([...ids].sort());
+  });
+
   it('200 concurrent transactional writes and reads through 3 server connections all succeed', async () => {
     const writes = Array.from({ length: 200 }, (_, i) =>
       t.app.inject({ method: 'POST', url: '/probe/documents', headers: user.headers, payload: { title: `c${i}` } }),

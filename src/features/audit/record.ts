@@ -14,7 +14,8 @@ export interface AuditEntry {
   changes?: Record<string, unknown> | null;
 }
 
-const SECRET_KEY = /password|token|secret|hash/i;
+/** Keys dropped from every audit row, at any depth. */
+export const SECRET_KEY = /password|token|secret|hash/i;
 
 /** Drops anything that looks like a credential, however deep, before it reaches the trail. */
 function scrub(value: unknown): unknown {

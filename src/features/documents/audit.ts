@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
 import type { Actor } from '../../context/index.js';
 import { AppError } from '../../errors/app-error.js';
+import { auditViewOf, type AuditViewSpec } from '../audit/in-statement.js';
 import type { AuditEntry } from '../audit/record.js';
 import type { FullDocumentRow } from './queries.js';
 import { CONTENT_TEXT_MAX_BYTES } from './schemas.js';
@@ -21,15 +21,9 @@ export function assertContentBytes(content: string | null | undefined) {
 
 // What the trail keeps of a document: every field, except the extracted text, which is
 // summarised (size and hash) so a 1 MB body is not copied into every audit row.
+export const DOCUMENT_AUDIT: AuditViewSpec = { omit: ['id', 'etag', 'created_at', 'updated_at', 'analysis_count'], digest: ['content_text'] };
 export type AuditView = Record<string, unknown>;
-export function auditView(row: Partial<FullDocumentRow>): AuditView {
-  const { etag: _e, created_at: _c, updated_at: _u, analysis_count: _a, id: _i, ...fields } = row;
-  if (Object.hasOwn(fields, 'content_text')) {
-    const text = fields.content_text;
-    fields.content_text = text == null ? null : ({ bytes: Buffer.byteLength(text), sha256: createHash('sha256').update(text).digest('hex') } as unknown as string);
-  }
-  return fields;
-}
+export const auditView: (row: Partial<FullDocumentRow>) => AuditView = auditViewOf(DOCUMENT_AUDIT);
 export const created = (row: FullDocumentRow) => Object.fromEntries(Object.entries(auditView(row)).map(([k, v]) => [k, { before: null, after: v }]));
 export const removed = (row: FullDocumentRow) => Object.fromEntries(Object.entries(auditView(row)).map(([k, v]) => [k, { before: v, after: null }]));
 

@@ -1,7 +1,7 @@
 import { documents } from '../../db/schema/index.js';
 import { defineResource } from '../../resources/index.js';
-import { assertContentBytes, auditView, checkContentBytes, conflict } from './audit.js';
-import { etagSql, type FullDocumentRow } from './queries.js';
+import { assertContentBytes, checkContentBytes, conflict, DOCUMENT_AUDIT } from './audit.js';
+import { etagSql } from './queries.js';
 import { DocumentCreate, DocumentPatch, DocumentWithContent } from './schemas.js';
 import { createDocuments, insertIgnoringDuplicates, mergeDocuments } from './writes.js';
 
@@ -30,7 +30,7 @@ export const documentsResource = defineResource({
   },
   checks: [{ constraint: 'documents_content_text_check', test: (row) => checkContentBytes(row.content_text as string | null | undefined) }],
   conflict: (row) => conflict(row.s3_bucket as string, row.s3_key as string),
-  auditView: (row) => auditView(row as Partial<FullDocumentRow>),
+  audit: DOCUMENT_AUDIT,
   writes: {
     createMany: (ctx, rows) => createDocuments(ctx, rows as DocumentCreate[]),
     upsert: { targets: [['s3_bucket', 's3_key']], merge: mergeDocuments, ignoreDuplicates: insertIgnoringDuplicates },

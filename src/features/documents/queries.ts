@@ -54,14 +54,17 @@ const BATCH_COLUMNS = sql.raw(
 );
 const returningFull = sql.join([...Object.values(documentColumns).map((c) => sql`${c}`), sql`${documents.content_text}`, sql`${etagSql} as etag`], sql`, `);
 
-/** One multi-row INSERT; the rows that collided with existing ones are simply absent. */
-export async function insertDocuments(db: DbOrTx, ownerId: string, inputs: DocumentCreate[]): Promise<FullDocumentRow[]> {
-  const rows = await db.execute<FullDocumentRow>(sql`
+/** The batch's multi-row INSERT, without RETURNING; rows that collide with existing ones are skipped. */
+export const batchInsert = (ownerId: string, inputs: DocumentCreate[]): SQL => sql`
     insert into ${documents} (owner_id, title, description, status, s3_bucket, s3_key, content_type, size_bytes, sha256, content_text, tags, metadata)
     select ${ownerId}::uuid, x.title, x.description, coalesce(x.status, 'uploaded'), x.s3_bucket, x.s3_key, x.content_type,
            x.size_bytes, x.sha256, x.content_text, coalesce(x.tags, '{}'), coalesce(x.metadata, '{}')
     from jsonb_to_recordset(${JSON.stringify(inputs)}::jsonb) as x(${BATCH_COLUMNS})
-    on conflict do nothing
+    on conflict do nothing`;
+
+/** One multi-row INSERT; the rows that collided with existing ones are simply absent. */
+export async function insertDocuments(db: DbOrTx, ownerId: string, inputs: DocumentCreate[]): Promise<FullDocumentRow[]> {
+  const rows = await db.execute<FullDocumentRow>(sql`${batchInsert(ownerId, inputs)}
     returning ${returningFull}`);
   return [...rows];
 }

@@ -2,8 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { requireActor, writeTx, type Actor, type RequestContext } from '../../context/index.js';
 import type { Tx } from '../../db/client.js';
 import { AppError } from '../../errors/app-error.js';
+import { auditedInsert, auditValues, mapReturned, NeedsScrub, scrubFailure } from '../audit/in-statement.js';
 import { diff, recordAudit, recordAuditMany } from '../audit/record.js';
-import { assertContentBytes, auditView, created, entry } from './audit.js';
+import { assertContentBytes, auditView, created, DOCUMENT_AUDIT, entry } from './audit.js';
 import * as q from './queries.js';
 import type { FullDocumentRow } from './queries.js';
 import type { DocumentCreate } from './schemas.js';
@@ -11,8 +12,11 @@ import type { DocumentCreate } from './schemas.js';
 // The documents' own write paths, beyond the resource writer's create/patch/delete: the
 // set-based batch insert and the upserts (on (owner, s3_bucket, s3_key), or on the id).
 
+// Every field of a document has an SQL form in the trail, so this is always defined.
+const batchWithAudit = auditedInsert(q.withContent, DOCUMENT_AUDIT)!;
+
 /**
- * All or nothing: one INSERT of every row, one audit row per document in one more INSERT.
+ * All or nothing: one statement inserts every row and one audit row per document.
  * With ignoreDuplicates (PostgREST's `resolution=ignore-duplicates`) rows that collide with
  * existing ones, or with earlier rows of the batch, are skipped instead, and only the
  * inserted rows are returned.
@@ -30,26 +34,43 @@ export async function createDocuments(ctx: RequestContext, inputs: DocumentCreat
   else if (dupes.length) throw new AppError('conflict', { message: 'The batch contains the same s3_bucket and s3_key more than once.', details: dupes.slice(0, 100) });
 
   const actor = requireActor(ctx);
-  return writeTx(ctx.db, async (tx) => {
-    const rows = await q.insertDocuments(tx, actor.id, inputs);
-    if (rows.length < inputs.length && !opts.ignoreDuplicates) {
-      const written = new Set(rows.map((r) => JSON.stringify([r.s3_bucket, r.s3_key])));
-      const taken = inputs
-        .map((d, index) => ({ d, index }))
-        .filter(({ d }) => !written.has(JSON.stringify([d.s3_bucket, d.s3_key])))
-        .slice(0, 100)
-        .map(({ d, index }) => ({ index, field: 's3_key', message: `${d.s3_bucket}/${d.s3_key} already exists` }));
-      // Throwing rolls the whole INSERT back: nothing of the batch is written.
-      throw new AppError('conflict', { message: 'Some documents already exist; nothing was written.', details: taken });
-    }
-    await recordAuditMany(
-      tx,
-      ctx.audit,
-      rows.map((row) => entry(actor, 'document.batch_create', row.id, created(row))),
-    );
-    // RETURNING order is not guaranteed to follow VALUES order; answer in request order.
-    const byKey = new Map(rows.map((r) => [JSON.stringify([r.s3_bucket, r.s3_key]), r]));
-    return inputs.map((d) => byKey.get(JSON.stringify([d.s3_bucket, d.s3_key]))).filter((r): r is FullDocumentRow => r !== undefined);
+  const write = async (insert: (tx: Tx) => Promise<FullDocumentRow[]>) =>
+    writeTx(ctx.db, async (tx) => {
+      const rows = await insert(tx);
+      if (rows.length < inputs.length && !opts.ignoreDuplicates) {
+        const written = new Set(rows.map((r) => JSON.stringify([r.s3_bucket, r.s3_key])));
+        const taken = inputs
+          .map((d, index) => ({ d, index }))
+          .filter(({ d }) => !written.has(JSON.stringify([d.s3_bucket, d.s3_key])))
+          .slice(0, 100)
+          .map(({ d, index }) => ({ index, field: 's3_key', message: `${d.s3_bucket}/${d.s3_key} already exists` }));
+        // Throwing rolls the whole INSERT back (its audit rows with it): nothing of the batch is written.
+        throw new AppError('conflict', { message: 'Some documents already exist; nothing was written.', details: taken });
+      }
+      // RETURNING order is not guaranteed to follow VALUES order; answer in request order.
+      const byKey = new Map(rows.map((r) => [JSON.stringify([r.s3_bucket, r.s3_key]), r]));
+      return inputs.map((d) => byKey.get(JSON.stringify([d.s3_bucket, d.s3_key]))).filter((r): r is FullDocumentRow => r !== undefined);
+    });
+  const audit = auditValues(actor.id, 'document.batch_create', 'document', ctx.audit);
+  try {
+    // One statement writes the documents and their audit rows (built by PostgreSQL).
+    return await write(async (tx) => {
+      try {
+        const raw = await tx.execute<Record<string, unknown>>(batchWithAudit(q.batchInsert(actor.id, inputs), audit));
+        return raw.map((r) => mapReturned(q.withContent, r) as FullDocumentRow);
+      } catch (err) {
+        throw scrubFailure(err);
+      }
+    });
+  } catch (err) {
+    if (!(err instanceof NeedsScrub)) throw err;
+  }
+  // A metadata value holds a secret-looking key: the audit rows are built and scrubbed here.
+  return write(async (tx) => {
+    // Mapped as the statement above maps them, so both paths record size_bytes as a number.
+    const rows = (await q.insertDocuments(tx, actor.id, inputs)).map((r) => mapReturned(q.withContent, r) as FullDocumentRow);
+    await recordAuditMany(tx, ctx.audit, rows.map((row) => entry(actor, 'document.batch_create', row.id, created(row))));
+    return rows;
   });
 }
 

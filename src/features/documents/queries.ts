@@ -104,11 +104,11 @@ export const MARK_START = '\u0002';
 export const MARK_END = '\u0003';
 const HEADLINE_OPTIONS = `StartSel=${MARK_START}, StopSel=${MARK_END}, MaxWords=35, MinWords=15, MaxFragments=2, FragmentDelimiter=" … "`;
 
-// Snippets come from the title, the description and, of content_text, a window around the
-// first occurrence of each query word (SNIPPET_BEFORE characters before it, SNIPPET_WINDOW
-// in all), not from the whole text: ts_headline parses and stems every word it is given,
-// which made 20 snippets of ~3 KB most of a search's cost, and finding a stem with a
-// regular expression is far cheaper per character than that parse.
+// Snippets come from the title and the description when they hold a query word, and from
+// windows of content_text around the first occurrence of each query word (SNIPPET_BEFORE
+// characters before it, SNIPPET_WINDOW in all), not from the whole text: ts_headline parses
+// and stems every word it is given, which made 20 snippets of ~3 KB most of a search's cost,
+// and finding a stem with a regular expression is far cheaper per character than that parse.
 const SNIPPET_BEFORE = 60;
 const SNIPPET_WINDOW = 280;
 const literal = (s: string) => `'${s.replaceAll("'", "''")}'`;
@@ -133,17 +133,19 @@ export const SEARCH_WORDS_SQL = String.raw`array(
  * What follows the `hits` CTE (the page: documentColumns, hl_description, hl_content, rank)
  * in the search statement; bench/lib/sql.ts (B2) uses the same text. The body is detoasted
  * once per hit; each stem's first match opens a window, overlapping windows merge, separate
- * ones are joined by " … ", and a window's cut-off first and last words are dropped. When the
+ * ones are joined by " … ", and a window's cut-off first and last words are dropped. The
+ * title and the description take part only when a word pattern finds them. When the
  * windows give no highlight (a phrase whose words do not meet near their first occurrences,
  * a stem that is not a prefix of the word in the text), the snippet is computed over the
  * whole text as before, so a snippet has a highlight whenever the full headline would.
  */
 export const SNIPPET_SQL = (() => {
   const [b, l] = [SNIPPET_BEFORE, SNIPPET_WINDOW];
-  const headline = (row: string, body: string) =>
-    `ts_headline('english', translate(concat_ws(' ', ${row}.title, ${row}.hl_description, ${body}), ${literal(MARK_START + MARK_END)}, ''), q.query, ${literal(HEADLINE_OPTIONS)})`;
+  const headline = (title: string, description: string, body: string) =>
+    `ts_headline('english', translate(concat_ws(' ', ${title}, ${description}, ${body}), ${literal(MARK_START + MARK_END)}, ''), q.query, ${literal(HEADLINE_OPTIONS)})`;
+  const ifFound = (text: string) => `case when ${text} ~* any(q.words) then ${text} end`;
   return String.raw`windowed as materialized (
-  select hits.*, ${headline('hits', `coalesce(w.text, left(b.body, ${l}))`)} as snippet
+  select hits.*, ${headline(ifFound('hits.title'), ifFound('hits.hl_description'), `coalesce(w.text, left(b.body, ${l}))`)} as snippet
   from hits cross join q
   cross join lateral (select coalesce(hits.hl_content, '') || '' as body offset 0) b
   cross join lateral (
@@ -164,7 +166,7 @@ export const SNIPPET_SQL = (() => {
 )
 select ${Object.keys(documentColumns).map((c) => `windowed.${c}`).join(', ')}, windowed.rank,
        case when strpos(windowed.snippet, ${literal(MARK_START)}) = 0 and cardinality(q.words) > 0
-            then ${headline('windowed', 'windowed.hl_content')} else windowed.snippet end as snippet
+            then ${headline('windowed.title', 'windowed.hl_description', 'windowed.hl_content')} else windowed.snippet end as snippet
 from windowed, q
 order by windowed.rank desc, windowed.id`;
 })();

@@ -39,6 +39,7 @@ describe('GET /documents/search', () => {
     expect(hits.map((h) => h.id).indexOf(id.descHit!)).toBeLessThan(hits.map((h) => h.id).indexOf(id.bodyHit!));
     expect(hits[0]!.rank).toBeGreaterThan(hits[2]!.rank);
     expect(hits[0]).not.toHaveProperty('content_text');
+    expect(hits[0]!.snippet).toContain('<b>Indemnification</b> clause review');
     // English stemming: another form of the word matches.
     expect((await search('reviews')).map((h) => h.id)).toContain(id.titleHit);
   });
@@ -131,6 +132,8 @@ describe('GET /documents/search snippets of long texts', () => {
     const s = await snippet('zanzibar');
     expect(s).toContain('<b>zanzibar</b> clause');
     expect(s.length).toBeLessThan(400);
+    // The title takes part only when it holds a query word.
+    expect(s).not.toContain('Case deep');
     const known = new Set(words(`Case deep ${texts.deep}`).map((w) => w.replace(/\.$/, '')));
     for (const w of words(s)) expect(known, `"${w}" in ${s}`).toContain(w.replace(/\.$/, ''));
   });

@@ -122,7 +122,7 @@ const literal = (s: string) => `'${s.replaceAll("'", "''")}'`;
  */
 export const SEARCH_WORDS_SQL = String.raw`array(
     select distinct '\m' || string_agg(case when k = 1 then '' when op is null or op = '-' then '\w*\W+'
-                                            else '\w*\W+(?:\w+\W+){' || least(op::int - 1, 100) || '}' end || regexp_replace(lex, 'i$', ''), '' order by k)
+                                            else '\w*\W+(?:\w+\W+){' || least(greatest(op::int - 1, 0), 100) || '}' end || regexp_replace(lex, 'i$', ''), '' order by k)
     from (select g.i, t.m[1] as op, t.m[2] as lex, row_number() over (partition by g.i order by t.j) as k
           from regexp_split_to_table(querytree(query), ' [&|] ') with ordinality g(operand, i),
                regexp_matches(g.operand, '(?:<(-|\d+)> )?''((?:[^'']|'''')+)''', 'g') with ordinality t(m, j)

@@ -1,7 +1,10 @@
+import { SEARCH_WORDS_SQL, SNIPPET_SQL } from '../../src/features/documents/queries.js';
+
 // The SQL the data API runs, run bare by the floors: B1/B4/B5 through postgres.js in a bare
 // Fastify route, B2 through pgbench. Keep it in step with src/features/documents/queries.ts
 // and src/features/audit/record.ts: a floor is only fair if the statements match. The texts
-// below are what drizzle renders for those functions (checked with PgDialect.sqlToQuery).
+// below are what drizzle renders for those functions (checked with PgDialect.sqlToQuery);
+// the search statement's snippet part is queries.ts's own text.
 
 const LIST_COLUMNS = 'id, owner_id, title, description, status, s3_bucket, s3_key, content_type, size_bytes, sha256, tags, metadata, analysis_count, created_at, updated_at';
 const ETAG = `md5(id::text || ':' || xmin::text) as etag`;
@@ -12,12 +15,8 @@ export const LIST_SQL = `select ${LIST_COLUMNS} from documents where owner_id = 
 /** $1 id, $2 owner. The etag is the API's: md5(id || ':' || xmin). */
 export const GET_SQL = `select ${LIST_COLUMNS}, content_text, ${ETAG} from documents where id = $1 and owner_id = $2 limit 1`;
 
-/** The markers and ts_headline options of queries.ts (parameters $4 and $5 of SEARCH_SQL). */
-export const SEARCH_MARKS = '\u0002\u0003';
-export const SEARCH_HEADLINE = 'StartSel=\u0002, StopSel=\u0003, MaxWords=35, MinWords=15, MaxFragments=2, FragmentDelimiter=" … "';
-
-/** $1 the user's text, $2 owner, $3 limit, $4 SEARCH_MARKS, $5 SEARCH_HEADLINE: searchDocuments for a non-admin. */
-export const SEARCH_SQL = `with q as (select websearch_to_tsquery('english', $1) as query),
+/** $1 the user's text, $2 owner, $3 limit: searchDocuments for a non-admin (the snippet part is queries.ts's own text). */
+export const SEARCH_SQL = `with q as (select query, ${SEARCH_WORDS_SQL} from websearch_to_tsquery('english', $1) query),
 hits as (
   select ${LIST_COLUMNS.split(', ').map((c) => `documents.${c}`).join(', ')}, documents.description as hl_description,
          documents.content_text as hl_content,
@@ -26,10 +25,8 @@ hits as (
   where documents.search @@ q.query and documents.owner_id = $2
   order by rank desc, documents.id
   limit $3
-)
-select hits.*, ts_headline('english', translate(concat_ws(' ', hits.title, hits.hl_description, hits.hl_content), $4, ''), q.query, $5) as snippet
-from hits, q
-order by hits.rank desc, hits.id`;
+),
+${SNIPPET_SQL}`;
 
 const RETURNING_FULL = `${LIST_COLUMNS}, content_text, ${ETAG}`;
 
@@ -82,9 +79,7 @@ export function pgbenchScripts(users: number, docsPerUser: number, terms: { comm
   const search = (list: string[]) =>
     `\\set u random(1, ${users})\n\\set t random(1, ${list.length})\n${SEARCH_SQL.replace('$1', `(array[${list.map(literal).join(', ')}])[:t]`)
       .replace('$2', owner)
-      .replace('$3', '20')
-      .replace('$4', `${literal(SEARCH_MARKS)}`)
-      .replace('$5', literal(SEARCH_HEADLINE))};\n`;
+      .replace('$3', '20')};\n`;
   return {
     list: `\\set u random(1, ${users})\n${LIST_SQL.replace('$1', owner).replace('$2', '21')};\n`,
     get: `\\set u random(1, ${users})\n\\set d random(0, ${docsPerUser - 1})\n${GET_SQL.replace('$1', `md5('bench-doc-' || :u || '-' || :d)::uuid`).replace('$2', owner)};\n`,

@@ -39,6 +39,7 @@ describe('GET /documents/search', () => {
     expect(hits.map((h) => h.id).indexOf(id.descHit!)).toBeLessThan(hits.map((h) => h.id).indexOf(id.bodyHit!));
     expect(hits[0]!.rank).toBeGreaterThan(hits[2]!.rank);
     expect(hits[0]).not.toHaveProperty('content_text');
+    expect(hits[0]!.snippet).toContain('<b>Indemnification</b> clause review');
     // English stemming: another form of the word matches.
     expect((await search('reviews')).map((h) => h.id)).toContain(id.titleHit);
   });
@@ -99,5 +100,52 @@ describe('GET /documents/search', () => {
     const admin = client(t.app, await createUserWithToken(t.app, { role: 'admin' }));
     expect((await admin('GET', '/documents/search?q=indemnification')).json().data).toHaveLength(3);
     expect((await admin('GET', `/documents/search?q=indemnification&owner_id=${alice.id}`)).json().data).toHaveLength(3);
+  });
+});
+
+// Snippets are built from windows of content_text around the first occurrence of each query
+// word (queries.ts, SNIPPET_SQL), not from the whole text.
+describe('GET /documents/search snippets of long texts', () => {
+  let carol: Client;
+  // Filler no query below matches: distinct made-up words, so every word is identifiable.
+  const filler = (n: number, tag: string) => Array.from({ length: n }, (_, i) => `${tag}${i.toString(36)}`).join(' ');
+  const texts = {
+    deep: `${filler(900, 'lor')} the zanzibar clause applies here. ${filler(300, 'ips')}`,
+    apart: `${filler(20, 'dol')} quokka first. ${filler(600, 'sit')} then wombat. ${filler(50, 'amt')}`,
+    phrase: `Law firms advise the governing board. ${filler(700, 'con')} The governing law is Scots. ${filler(40, 'adi')}`,
+  };
+  const words = (s: string) => s.replace(/<\/?b>/g, '').split(/[\s…]+/).filter(Boolean);
+
+  beforeAll(async () => {
+    carol = client(t.app, await createUserWithToken(t.app));
+    for (const [name, text] of Object.entries(texts)) expect((await carol('POST', '/documents', newDoc({ title: `Case ${name}`, content_text: text }))).statusCode).toBe(201);
+  });
+  const snippet = async (q: string) => {
+    const res = await carol('GET', `/documents/search?q=${encodeURIComponent(q)}`);
+    expect(res.statusCode).toBe(200);
+    const data = res.json().data as { snippet: string }[];
+    expect(data).toHaveLength(1);
+    return data[0]!.snippet;
+  };
+
+  it('highlights a hit deep in a long text, with only whole words of the text around it', async () => {
+    const s = await snippet('zanzibar');
+    expect(s).toContain('<b>zanzibar</b> clause');
+    expect(s.length).toBeLessThan(400);
+    // The title takes part only when it holds a query word.
+    expect(s).not.toContain('Case deep');
+    const known = new Set(words(`Case deep ${texts.deep}`).map((w) => w.replace(/\.$/, '')));
+    for (const w of words(s)) expect(known, `"${w}" in ${s}`).toContain(w.replace(/\.$/, ''));
+  });
+
+  it('highlights every word of an AND query even when they are far apart', async () => {
+    const s = await snippet('quokka wombat');
+    expect(s).toContain('<b>quokka</b>');
+    expect(s).toContain('<b>wombat</b>');
+  });
+
+  it('finds a phrase away from the first occurrences of its words', async () => {
+    const s = await snippet('"governing law"');
+    expect(s).toContain('<b>governing</b> <b>law</b> is Scots');
   });
 });

@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import type { FastifyBaseLogger } from 'fastify';
 import pino, { type Logger, type LoggerOptions } from 'pino';
 import type { PrettyOptions } from 'pino-pretty';
 import type { Config } from './config.js';
@@ -62,6 +63,15 @@ export function loggerOptions(config: Pick<Config, 'logLevel'>): LoggerOptions {
       err: serializeError,
     },
   };
+}
+
+/**
+ * A sibling of `log` (same destination, level, base fields, mixin and serializers) that writes
+ * without the redaction walk. Only for lines whose every field the caller fixes and none can
+ * carry a secret (plugins/request-log.ts): built once, not per line.
+ */
+export function withoutRedaction(log: FastifyBaseLogger): FastifyBaseLogger {
+  return log.child({}, { redact: [] });
 }
 
 type PrettyFactory = (options: PrettyOptions) => pino.DestinationStream;

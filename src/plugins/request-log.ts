@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import fp from 'fastify-plugin';
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
-import { withoutRedaction } from '../logger.js';
+import { requestChildLogger, withoutRedaction } from '../logger.js';
 
 const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -20,6 +20,8 @@ export default fp(
     // value of every line. So this line alone goes through a sibling of the app's logger that
     // skips the walk; every other line (request.log included) is redacted as before.
     const lineLog = withoutRedaction(app.log);
+    // request.log, bound to the request id without the redaction walk over it (logger.ts).
+    app.setChildLoggerFactory(requestChildLogger);
     // Callback hooks: no promise per request on the hot path.
     app.addHook('onRequest', (request, reply, done) => {
       reply.header('x-request-id', request.id);

@@ -33,8 +33,8 @@ interface HttpSeriesEntry {
  * children too), so a request only bumps plain numbers here; the registry reads them when
  * scraped: the counter through its collect(), the histogram as the values prom-client's own
  * Histogram would hand the registry (cumulative buckets, `le` first, +Inf, _sum, _count; no
- * exemplars), so
- * the exposition is the registry's, line for line what the prom-client metrics wrote.
+ * exemplars), so the exposition is the registry's, line for line what prom-client's metrics
+ * wrote.
  */
 export class HttpSeries {
   private readonly series = new Map<string, HttpSeriesEntry>();

@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
-import pino, { type Logger, type LoggerOptions } from 'pino';
+import type { FastifyBaseLogger } from 'fastify';
+import pino, { type Bindings, type ChildLoggerOptions, type Logger, type LoggerOptions } from 'pino';
 import type { PrettyOptions } from 'pino-pretty';
 import type { Config } from './config.js';
 import { traceLogMixin } from './observability/tracer.js';
@@ -62,6 +63,40 @@ export function loggerOptions(config: Pick<Config, 'logLevel'>): LoggerOptions {
       err: serializeError,
     },
   };
+}
+
+/**
+ * A sibling of `log` (same destination, level, base fields, mixin and serializers) that writes
+ * without the redaction walk. Only for lines whose every field the caller fixes and none can
+ * carry a secret (plugins/request-log.ts): built once, not per line.
+ */
+export function withoutRedaction(log: FastifyBaseLogger): FastifyBaseLogger {
+  return log.child({}, { redact: [] });
+}
+
+const { chindingsSym } = pino.symbols;
+const SAFE_BINDING = /^[A-Za-z0-9._:-]*$/;
+
+/**
+ * Fastify's per-request child logger, bound to the request id, for the same lines as
+ * `logger.child(bindings, options)` and with the same redaction. pino runs every binding value
+ * through the redactor, and the wildcard paths cost it a walk of every path even for a plain
+ * string, which no path can censor: so for the one binding Fastify passes, a request id of safe
+ * characters (request-log.ts's genReqId), the child is made without bindings and the id is
+ * appended to its bindings text as pino itself writes it (the mechanism pino.symbols exposes
+ * for this). Anything else takes pino's own path.
+ */
+export function requestChildLogger(logger: FastifyBaseLogger, bindings: Bindings, options: ChildLoggerOptions): FastifyBaseLogger {
+  let key: string | undefined;
+  for (const k in bindings) {
+    if (key !== undefined) return logger.child(bindings, options);
+    key = k;
+  }
+  const value = key === undefined ? undefined : bindings[key];
+  if (key === undefined || !SAFE_BINDING.test(key) || typeof value !== 'string' || !SAFE_BINDING.test(value) || REDACT_PATHS.includes(key)) return logger.child(bindings, options);
+  const child = logger.child({}, options) as FastifyBaseLogger & { [chindingsSym]: string };
+  child[chindingsSym] += `,"${key}":"${value}"`;
+  return child;
 }
 
 type PrettyFactory = (options: PrettyOptions) => pino.DestinationStream;

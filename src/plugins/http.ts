@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import cors from '@fastify/cors';
+import cors, { type FastifyCorsOptions } from '@fastify/cors';
+import type { FastifyError, FastifyInstance, FastifyPluginCallback, onRequestHookHandler } from 'fastify';
 import fp from 'fastify-plugin';
 import helmet, { type HelmetOptions } from 'helmet';
 import type { Config } from '../config.js';
@@ -26,27 +27,67 @@ export function securityHeaders(options: HelmetOptions): Record<string, string> 
   return headers;
 }
 
-// CORS from an explicit allowlist: credentials are allowed, so a wildcard never is.
+/**
+ * @fastify/cors's onRequest hook for these options, taken instead of installed: the plugin runs
+ * against `app` as usual (its request decorator, its `OPTIONS *` route for preflights) except
+ * that the hook it adds is handed back, so the caller decides when the library is asked.
+ */
+function corsHook(app: FastifyInstance, options: FastifyCorsOptions): onRequestHookHandler {
+  let hook: onRequestHookHandler | undefined;
+  const host = {
+    decorateRequest: app.decorateRequest.bind(app),
+    options: app.options.bind(app),
+    addHook(name: string, fn: onRequestHookHandler) {
+      // Fails at boot, not per request, if an upgrade changes how the plugin installs itself.
+      if (name !== 'onRequest' || hook) throw new Error(`@fastify/cors added an unexpected ${name} hook`);
+      hook = fn;
+    },
+  };
+  (cors as FastifyPluginCallback<FastifyCorsOptions>)(host as unknown as FastifyInstance, options, (err) => {
+    if (err) throw err;
+  });
+  if (!hook) throw new Error('@fastify/cors added no onRequest hook');
+  return hook;
+}
+
+/** The CORS options: an explicit allowlist; credentials are allowed, so a wildcard never is. */
+export function corsOptions(origins: readonly string[]): FastifyCorsOptions {
+  const allowed = new Set(origins);
+  return {
+    origin: (origin, cb) => cb(null, origin !== undefined && allowed.has(origin)),
+    credentials: true,
+    methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
+    allowedHeaders: ['authorization', 'content-type', 'if-match', 'if-none-match', 'x-request-id', 'apikey', 'prefer', 'range', 'range-unit', 'accept-profile', 'content-profile', 'x-client-info', 'x-supabase-api-version', 'x-retry-count'],
+    exposedHeaders: ['x-request-id', 'etag', 'retry-after', 'content-range', 'preference-applied', 'ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset'],
+    maxAge: 600,
+  };
+}
+
 export default fp<{ config: Config }>(
   async (app, { config }) => {
-    const allowed = new Set(config.corsOrigins);
-    await app.register(cors, {
-      origin: (origin, cb) => cb(null, origin !== undefined && allowed.has(origin)),
-      credentials: true,
-      methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
-      allowedHeaders: ['authorization', 'content-type', 'if-match', 'if-none-match', 'x-request-id', 'apikey', 'prefer', 'range', 'range-unit', 'accept-profile', 'content-profile', 'x-client-info', 'x-supabase-api-version', 'x-retry-count'],
-      exposedHeaders: ['x-request-id', 'etag', 'retry-after', 'content-range', 'preference-applied', 'ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset'],
-      maxAge: 600,
-    });
+    const cors = corsHook(app, corsOptions(config.corsOrigins));
     const headers = securityHeaders({
       // The API serves JSON; the docs page sets its own policy (see plugins/openapi.ts).
       contentSecurityPolicy: false,
       crossOriginResourcePolicy: { policy: 'same-site' },
     });
-    // On every response, errors and 404s included; callback style, no promise per request.
-    app.addHook('onRequest', (_request, reply, done) => {
-      reply.headers(headers);
-      done();
+    // CORS, then the security headers, on every response (errors and 404s included) unless CORS
+    // answered a preflight itself; one callback-style hook, no promise per request.
+    app.addHook('onRequest', function (request, reply, done) {
+      // For a request without an Origin header the library's whole effect is `Vary: Origin`
+      // (the allowlist answers false for no origin), so that is set here, without its
+      // per-request option merge and closures. Anything else is the library's to decide.
+      if (request.headers.origin === undefined && !reply.hasHeader('vary')) {
+        reply.header('vary', 'Origin');
+        reply.headers(headers);
+        done();
+        return;
+      }
+      cors.call(this, request, reply, (err?: Error) => {
+        if (err) return done(err as FastifyError);
+        reply.headers(headers);
+        done();
+      });
     });
   },
   { name: 'http' },

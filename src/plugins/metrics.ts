@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
 import type { Config } from '../config.js';
 import { AppError } from '../errors/app-error.js';
 
@@ -16,7 +16,90 @@ declare module 'fastify' {
 }
 
 // Buckets around what an API like this answers in: 5 ms to 10 s.
-const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+export const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+type HttpLabels = { method: string; route: string; status_code: string };
+interface HttpSeriesEntry {
+  labels: HttpLabels;
+  count: number;
+  sum: number;
+  /** Observations per bucket, not cumulative; one above the last bound counts in +Inf only. */
+  perBucket: number[];
+}
+
+/**
+ * http_requests_total and http_request_duration_seconds by (method, route template, status).
+ * prom-client hashes and validates the label object on every inc and observe (its labels()
+ * children too), so a request only bumps plain numbers here; the registry reads them when
+ * scraped: the counter through its collect(), the histogram as the values prom-client's own
+ * Histogram would hand the registry (cumulative buckets, `le` first, +Inf, _sum, _count; no
+ * exemplars), so the exposition is the registry's, line for line what prom-client's metrics
+ * wrote.
+ */
+export class HttpSeries {
+  private readonly series = new Map<string, HttpSeriesEntry>();
+
+  constructor(registry: Registry) {
+    const series = this.series;
+    const labelNames = ['method', 'route', 'status_code'] as const;
+    new Counter({
+      name: 'http_requests_total',
+      help: 'HTTP requests completed',
+      labelNames,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const { labels, count } of series.values()) this.inc(labels, count);
+      },
+    });
+    const name = 'http_request_duration_seconds';
+    const help = 'HTTP request duration until the response was sent';
+    const duration = {
+      name,
+      help,
+      type: 'histogram',
+      aggregator: 'sum',
+      async get() {
+        const values: { labels: Record<string, string | number>; value: number; metricName: string; exemplar?: null }[] = [];
+        for (const { labels, count, sum, perBucket } of series.values()) {
+          let cumulative = 0;
+          DURATION_BUCKETS.forEach((le, i) => {
+            cumulative += perBucket[i]!;
+            values.push({ labels: { le, ...labels }, value: cumulative, metricName: `${name}_bucket`, exemplar: null });
+          });
+          values.push({ labels: { le: '+Inf', ...labels }, value: count, metricName: `${name}_bucket`, exemplar: null });
+          values.push({ labels, value: sum, metricName: `${name}_sum` });
+          values.push({ labels, value: count, metricName: `${name}_count` });
+        }
+        return { name, help, type: 'histogram', aggregator: 'sum', values };
+      },
+      // registry.resetMetrics(); the counter reads the same series.
+      reset() {
+        series.clear();
+      },
+    };
+    // The registry uses a metric's name, get() and reset(); its parameter type names only its own classes.
+    registry.registerMetric(duration as unknown as Metric);
+  }
+
+  observe(method: string, route: string, status: number, seconds: number): void {
+    const key = `${method} ${status} ${route}`;
+    let entry = this.series.get(key);
+    if (!entry) {
+      entry = { labels: { method, route, status_code: String(status) }, count: 0, sum: 0, perBucket: DURATION_BUCKETS.map(() => 0) };
+      this.series.set(key, entry);
+    }
+    entry.count++;
+    entry.sum += seconds;
+    // `le` is inclusive, as in prom-client's Histogram.
+    for (let i = 0; i < DURATION_BUCKETS.length; i++) {
+      if (seconds <= DURATION_BUCKETS[i]!) {
+        entry.perBucket[i]!++;
+        break;
+      }
+    }
+  }
+}
 
 function sameSecret(given: string, expected: string): boolean {
   // Hash first so the comparison is constant-time whatever the lengths.
@@ -42,16 +125,17 @@ export default fp<{ config: Config }>(
     collectDefaultMetrics({ register: registry });
     app.decorate('metrics', registry);
 
-    const labelNames = ['method', 'route', 'status_code'] as const;
-    const requests = new Counter({ name: 'http_requests_total', help: 'HTTP requests completed', labelNames, registers: [registry] });
-    const duration = new Histogram({
-      name: 'http_request_duration_seconds',
-      help: 'HTTP request duration until the response was sent',
-      labelNames,
-      buckets: DURATION_BUCKETS,
+    const http = new HttpSeries(registry);
+    // Requests being handled: a plain number, read when scraped.
+    let inFlight = 0;
+    new Gauge({
+      name: 'http_requests_in_flight',
+      help: 'HTTP requests being handled',
       registers: [registry],
+      collect() {
+        this.set(inFlight);
+      },
     });
-    const inFlight = new Gauge({ name: 'http_requests_in_flight', help: 'HTTP requests being handled', registers: [registry] });
 
     // postgres.js exposes no live pool counters (open/idle/waiting); the configured sizes
     // are what a task can hold. Live connections: RDS DatabaseConnections or pg_stat_activity
@@ -60,30 +144,15 @@ export default fp<{ config: Config }>(
     poolMax.set({ pool: 'primary' }, config.db.poolMax);
     if (app.database.readDb !== app.database.db) poolMax.set({ pool: 'replica' }, config.db.poolMax);
 
-    // Callback hooks (no promise per request). prom-client hashes the label values on every
-    // call; one child per (method, route, status) is looked up by a string key instead.
-    type Child = { requests: { inc(): void }; duration: { observe(v: number): void } };
-    const children = new Map<string, Child>();
-    const child = (method: string, route: string, status: number): Child => {
-      const key = `${method} ${status} ${route}`;
-      let found = children.get(key);
-      if (!found) {
-        const labels = { method, route, status_code: String(status) };
-        found = { requests: requests.labels(labels), duration: duration.labels(labels) };
-        children.set(key, found);
-      }
-      return found;
-    };
+    // Callback hooks: no promise per request.
     app.addHook('onRequest', (_request, _reply, done) => {
-      inFlight.inc();
+      inFlight++;
       done();
     });
     app.addHook('onResponse', (request, reply, done) => {
-      inFlight.dec();
+      inFlight--;
       // Route templates only (/documents/:id), never raw paths: bounded label cardinality.
-      const c = child(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode);
-      c.requests.inc();
-      c.duration.observe(reply.elapsedTime / 1000);
+      http.observe(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
       done();
     });
 

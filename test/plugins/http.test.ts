@@ -1,7 +1,10 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import cors from '@fastify/cors';
+import Fastify, { type FastifyInstance, type InjectOptions } from 'fastify';
 import helmet from 'helmet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { corsOptions, securityHeaders } from '../../src/plugins/http.js';
 import { buildTestApp, type TestApp } from '../helpers/app.js';
 
 // The security headers are computed once from helmet's options (src/plugins/http.ts): every
@@ -45,3 +48,83 @@ describe('security headers', () => {
     expect(live.headers['content-security-policy']).toBeUndefined();
   });
 });
+
+// CORS asks @fastify/cors itself except for requests without an Origin header, where its
+// whole effect is `Vary: Origin` (src/plugins/http.ts). What the app sends must be what the
+// library, registered the ordinary way with the same options (and helmet's headers after it,
+// as before), sends for the same request.
+
+/** The plugin stack as it was: @fastify/cors registered, then the security headers hook. */
+async function corsReference(origins: string[]): Promise<FastifyInstance> {
+  const app = Fastify();
+  await app.register(cors, corsOptions(origins));
+  const headers = securityHeaders(OPTIONS);
+  app.addHook('onRequest', (_request, reply, done) => {
+    reply.headers(headers);
+    done();
+  });
+  app.get('/health/live', async () => ({ status: 'ok' }));
+  app.post('/api/v1/documents', async () => ({}));
+  await app.ready();
+  return app;
+}
+
+const ALLOWED = 'https://app.example';
+const ALSO_ALLOWED = 'https://admin.example';
+const PREFLIGHT = { 'access-control-request-method': 'GET' };
+const CASES: InjectOptions[] = [
+  { method: 'GET', url: '/health/live' },
+  { method: 'GET', url: '/health/live', headers: { origin: ALLOWED } },
+  { method: 'GET', url: '/health/live', headers: { origin: ALSO_ALLOWED } },
+  { method: 'GET', url: '/health/live', headers: { origin: 'https://evil.example' } },
+  { method: 'GET', url: '/health/live', headers: { origin: `${ALLOWED}.evil.example` } },
+  { method: 'GET', url: '/health/live', headers: { origin: '' } },
+  { method: 'GET', url: '/health/live', headers: { origin: 'null' } },
+  { method: 'GET', url: '/no/such/route', headers: { origin: ALLOWED } },
+  { method: 'POST', url: '/api/v1/documents', headers: { origin: ALLOWED }, payload: {} },
+  { method: 'OPTIONS', url: '/health/live', headers: { origin: ALLOWED, ...PREFLIGHT } },
+  { method: 'OPTIONS', url: '/rest/v1/documents', headers: { origin: ALSO_ALLOWED, 'access-control-request-method': 'PATCH', 'access-control-request-headers': 'range, range-unit, prefer' } },
+  { method: 'OPTIONS', url: '/health/live', headers: { origin: ALLOWED } },
+  { method: 'OPTIONS', url: '/health/live', headers: { origin: 'https://evil.example', ...PREFLIGHT } },
+  { method: 'OPTIONS', url: '/health/live', headers: PREFLIGHT },
+  { method: 'OPTIONS', url: '/health/live' },
+];
+
+/** What CORS decides in a response; the rest (bodies, our error shape, ids) is not its business. */
+function corsView(res: { statusCode: number; headers: Record<string, unknown>; body: string }, preflight: boolean) {
+  const view: Record<string, unknown> = { helmet: res.headers['x-content-type-options'] !== undefined };
+  for (const [name, value] of Object.entries(res.headers)) if (name.startsWith('access-control-') || name === 'vary') view[name] = value;
+  // A preflight the library answers itself: its status, length and body; one it leaves to the
+  // router is a 404 in either app.
+  if (preflight) Object.assign(view, { status: res.statusCode }, res.statusCode === 404 ? {} : { length: res.headers['content-length'], body: res.body });
+  return view;
+}
+
+describe('CORS', () => {
+  for (const origins of [[ALLOWED, ALSO_ALLOWED], []]) {
+    it(`answers as @fastify/cors does (CORS_ORIGINS=${origins.join(',') || 'none'})`, async () => {
+      const ours = await buildTestApp({ CORS_ORIGINS: origins.join(',') });
+      const reference = await corsReference(origins);
+      try {
+        for (const req of CASES) {
+          const preflight = req.method === 'OPTIONS';
+          const [a, b] = await Promise.all([ours.app.inject(req), reference.inject(req)]);
+          expect([req, corsView(a, preflight)]).toEqual([req, corsView(b, preflight)]);
+        }
+        // The cases do exercise the library: an allowed origin gets it all, a preflight its 204.
+        const allowed = await ours.app.inject(CASES[9]!);
+        if (origins.length > 0) {
+          expect(allowed.statusCode).toBe(204);
+          expect(allowed.headers).toMatchObject({ 'access-control-allow-origin': ALLOWED, 'access-control-allow-credentials': 'true', 'access-control-max-age': '600', vary: 'Origin' });
+          expect(String(allowed.headers['access-control-expose-headers'])).toContain('x-request-id');
+        } else {
+          expect(allowed.statusCode).toBe(404);
+          expect(allowed.headers['access-control-allow-origin']).toBeUndefined();
+        }
+      } finally {
+        await Promise.all([ours.close(), reference.close()]);
+      }
+    });
+  }
+});
+

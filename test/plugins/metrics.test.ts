@@ -1,4 +1,6 @@
+import { Counter, Histogram, Registry } from 'prom-client';
 import { afterAll, describe, expect, it } from 'vitest';
+import { DURATION_BUCKETS, HttpSeries } from '../../src/plugins/metrics.js';
 import { buildTestApp, type TestApp } from '../helpers/app.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { spawnServer, stopServer, waitForStatus, type ServerProcess } from '../helpers/process.js';
@@ -84,5 +86,57 @@ describe('metrics', () => {
     expect(await res.text()).toContain('http_requests_total{method="GET",route="/health/ready",status_code="200"}');
     expect((await fetch(`http://127.0.0.1:${metricsPort}/other`)).status).toBe(404);
     expect(await stopServer(p)).toBe(0);
+  });
+
+  it("write what prom-client's own Counter and Histogram write for the same requests", async () => {
+    const ours = new Registry();
+    const series = new HttpSeries(ours);
+    const reference = new Registry();
+    const labelNames = ['method', 'route', 'status_code'] as const;
+    const requests = new Counter({ name: 'http_requests_total', help: 'HTTP requests completed', labelNames, registers: [reference] });
+    const duration = new Histogram({ name: 'http_request_duration_seconds', help: 'HTTP request duration until the response was sent', labelNames, buckets: DURATION_BUCKETS, registers: [reference] });
+    // Every bound exactly (le is inclusive), between bounds, 0, above the last bound.
+    const seconds = [0, ...DURATION_BUCKETS, 0.0051, 0.3, 0.75, 3, 9.99, 10.01, 60];
+    const requestsSeen: [string, string, number][] = [['GET', '/documents/:id', 200], ['GET', '/documents/:id', 404], ['POST', '/documents', 201], ['GET', 'unmatched', 404]];
+    seconds.forEach((s, i) => {
+      const [method, route, status] = requestsSeen[i % requestsSeen.length]!;
+      series.observe(method, route, status, s);
+      const labels = { method, route, status_code: String(status) };
+      requests.inc(labels);
+      duration.observe(labels, s);
+    });
+    expect(await ours.metrics()).toBe(await reference.metrics());
+    // A scrape reads, it does not reset: the next one sees the same totals plus what came after.
+    series.observe('GET', '/documents/:id', 200, 0.02);
+    requests.inc({ method: 'GET', route: '/documents/:id', status_code: '200' });
+    duration.observe({ method: 'GET', route: '/documents/:id', status_code: '200' }, 0.02);
+    expect(await ours.metrics()).toBe(await reference.metrics());
+    expect(await ours.getMetricsAsJSON()).toEqual(await reference.getMetricsAsJSON());
+  });
+
+  it('count the requests in flight while they are handled', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const t = await buildTestApp(
+      { METRICS_TOKEN: TOKEN },
+      {
+        extend: (a) =>
+          void a.get('/slow', async () => {
+            await held;
+            return { ok: true };
+          }),
+      },
+    );
+    apps.push(t);
+    const scrape = async () => (await t.app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${TOKEN}` } })).body;
+    const inFlight = (body: string) => /^http_requests_in_flight (\d+)$/m.exec(body)?.[1];
+    // The scrape itself is in flight while it is answered.
+    expect(inFlight(await scrape())).toBe('1');
+    const slow = [t.app.inject({ method: 'GET', url: '/slow' }), t.app.inject({ method: 'GET', url: '/slow' })];
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(inFlight(await scrape())).toBe('3');
+    release();
+    await Promise.all(slow);
+    expect(inFlight(await scrape())).toBe('1');
   });
 });

@@ -6,6 +6,7 @@ import { verify as bcryptVerify } from '@node-rs/bcrypt';
 import { dictionary } from '@zxcvbn-ts/language-common';
 import { FirebaseScrypt } from 'firebase-scrypt';
 import { AppError } from '../../errors/app-error.js';
+import { lowerThreadPoolPriority } from '../../lib/thread-pool.js';
 import { traced } from '../../observability/tracer.js';
 
 // Password hashing and policy. No HTTP here: the /api/v1 and the GoTrue-compatible
@@ -27,8 +28,24 @@ const BCRYPT_MAX_BYTES = 72;
 
 // Hashing runs on libuv's thread pool, off the event loop, but each hash saturates a core:
 // with four pool threads on a two-core task a login storm would starve every other request
-// of CPU. At most cores − 1 hashes run at once (at least one); the rest queue.
+// of CPU. At most cores − 1 hashes run at once (at least one); the rest queue. Once the pool
+// runs below the event loop's priority (hashOnEveryCore) the kernel keeps the CPU for reads
+// itself, and hashes may use every core.
 const hashing = pLimit(Math.max(1, availableParallelism() - 1));
+
+/**
+ * Lowers libuv's pool below the event loop (lib/thread-pool.ts, Linux) and then lets as many
+ * hashes run at once as there are cores: a login storm uses idle CPU, and yields it to requests.
+ * Returns false, changing nothing, where the pool's threads cannot be found.
+ */
+export function hashOnEveryCore(): Promise<boolean> {
+  // Once per process, however many apps it builds (tests build many).
+  return (everyCore ??= lowerThreadPoolPriority().then((lowered) => {
+    if (lowered) hashing.concurrency = Math.max(1, availableParallelism());
+    return lowered;
+  }));
+}
+let everyCore: Promise<boolean> | undefined;
 
 /**
  * Runs fn in the hashing queue. One still waiting for its turn after queueTimeoutMs never

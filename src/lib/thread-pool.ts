@@ -1,0 +1,63 @@
+import { pbkdf2 } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { setPriority } from 'node:os';
+
+// libuv's thread pool (UV_THREADPOOL_SIZE threads, 4 by default) runs argon2, scrypt, file
+// system calls and DNS lookups off the event loop. Node gives no handle on its threads; on
+// Linux they are found by what they do, and their scheduling priority set like any thread's.
+
+const POOL_SIZE = Number(process.env.UV_THREADPOOL_SIZE) || 4;
+
+/** CPU ticks (utime + stime) of each of this process's threads, by thread id. */
+function threadTicks(): Map<number, number> {
+  const ticks = new Map<number, number>();
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks.set(Number(tid), Number(fields[11]) + Number(fields[12]));
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return ticks;
+}
+
+// One piece of work per pool thread, CPU only (no memory to speak of), long enough (~20–30 ms)
+// to show in the thread's CPU ticks (10 ms each) and short enough not to matter at start.
+const probe = () => new Promise<void>((resolve) => pbkdf2('probe', 'probe', 40_000, 32, 'sha256', () => resolve()));
+
+/**
+ * The thread ids of libuv's pool: as many pieces of work as the pool has threads are queued at
+ * once, so each thread takes one, and the threads whose CPU time grew meanwhile are the pool.
+ * null when that is not exactly the pool's size (another thread was busy too, not Linux):
+ * nothing is guessed.
+ */
+export async function findThreadPool(): Promise<number[] | null> {
+  if (process.platform !== 'linux') return null;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const before = threadTicks();
+    await Promise.all(Array.from({ length: POOL_SIZE }, probe));
+    const grew = [...threadTicks()].filter(([tid, ticks]) => tid !== process.pid && ticks > (before.get(tid) ?? ticks)).map(([tid]) => tid);
+    if (grew.length === POOL_SIZE) return grew;
+  }
+  return null;
+}
+
+/**
+ * Lowers the pool's threads to `nice`, so that when the CPU is contended the kernel gives the
+ * event loop (and the database) the larger share and the pool's work the rest. At +5 a pool
+ * thread weighs about a third of a nice-0 thread (the kernel's weights 335 and 1024): reads
+ * keep their latency during a login storm and logins still progress (docs/benchmarks.md, S7).
+ * Returns whether it did.
+ */
+export async function lowerThreadPoolPriority(nice = 5): Promise<boolean> {
+  try {
+    const pool = await findThreadPool();
+    if (!pool) return false;
+    for (const tid of pool) setPriority(tid, nice);
+    return true;
+  } catch {
+    return false;
+  }
+}

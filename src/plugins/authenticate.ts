@@ -113,7 +113,8 @@ export default fp<{ config: Config }>(
     const carryColumn = app.database.readDb === app.database.db ? carriedSessionColumn(app.db) : null;
     const settleBeforeSend: onSendHookHandler = (request, reply, payload, done) => {
       const check = request.sessionCheck;
-      if (!check || check.settled) return done(null, payload);
+      // A 5xx carries no data (and the database it would ask may be what failed).
+      if (!check || check.settled || reply.statusCode >= 500) return done(null, payload);
       // Nothing carried the check (a 400 before the handler, a read elsewhere): it runs now,
       // and a dead session's response is replaced by the 401 before a byte of it is sent.
       check.run().then(

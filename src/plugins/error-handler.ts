@@ -17,7 +17,9 @@ type ErrorHandler = (error: FastifyError, request: FastifyRequest, reply: Fastif
 export function settlingSessionFirst(handler: ErrorHandler): ErrorHandler {
   return (error, request, reply) => {
     const check = request.sessionCheck;
-    if (!check || check.settled) return handler(error, request, reply);
+    // A 5xx carries no data and must not wait: the check would queue for the same database
+    // that is failing (a deadline, a closed pool), and the answer is a 503 either way.
+    if (!check || check.settled || toAppError(error).statusCode >= 500) return handler(error, request, reply);
     return check.run().then(
       () => handler(error, request, reply),
       (refused: FastifyError) => handler(refused, request, reply),

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { drizzle } from 'drizzle-orm/postgres-js';
@@ -8,8 +8,10 @@ import type { DatabaseConfig } from '../config.js';
 import { poolOptions } from './client.js';
 import { grantAppRole } from './roles.js';
 
-// drizzle/ sits at the package root both in the source tree (src/db) and in the build (dist/db).
-export const MIGRATIONS_FOLDER = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../drizzle');
+// drizzle/ sits at the package root: two levels above this file in the source tree (src/db),
+// one above the bundle it is built into (dist/server.js, dist/cli.js; scripts/build.ts).
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const MIGRATIONS_FOLDER = [path.resolve(here, '../../drizzle'), path.resolve(here, '../drizzle')].find((dir) => existsSync(path.join(dir, 'meta/_journal.json'))) ?? path.resolve(here, '../../drizzle');
 
 // Any constant works as long as every offbase process agrees on it.
 const MIGRATION_LOCK_KEY = 0x0ffba5e;

@@ -8,10 +8,16 @@ import type { DatabaseConfig } from '../config.js';
 import { poolOptions } from './client.js';
 import { grantAppRole } from './roles.js';
 
-// drizzle/ sits at the package root: two levels above this file in the source tree (src/db),
-// one above the bundle it is built into (dist/server.js, dist/cli.js; scripts/build.ts).
-const here = path.dirname(fileURLToPath(import.meta.url));
-export const MIGRATIONS_FOLDER = [path.resolve(here, '../../drizzle'), path.resolve(here, '../drizzle')].find((dir) => existsSync(path.join(dir, 'meta/_journal.json'))) ?? path.resolve(here, '../../drizzle');
+// drizzle/ sits at the package root: the nearest ancestor of this file that has it (src/db/ in
+// the source tree; dist/ or dist/chunks/ in the bundle, scripts/build.ts, wherever esbuild puts it).
+function migrationsFolder(from: string): string {
+  for (let dir = from; ; dir = path.dirname(dir)) {
+    const candidate = path.join(dir, 'drizzle');
+    if (existsSync(path.join(candidate, 'meta/_journal.json'))) return candidate;
+    if (path.dirname(dir) === dir) return path.resolve(from, '../../drizzle');
+  }
+}
+export const MIGRATIONS_FOLDER = migrationsFolder(path.dirname(fileURLToPath(import.meta.url)));
 
 // Any constant works as long as every offbase process agrees on it.
 const MIGRATION_LOCK_KEY = 0x0ffba5e;

@@ -35,8 +35,13 @@ RUN node scripts/rds-ca-bundle.mjs /app/rds-ca-bundle.pem
 FROM base AS runtime
 # MALLOC_ARENA_MAX: glibc gives every thread its own malloc arena and keeps what argon2 freed
 # in it (19 MiB per hash on each libuv thread); two arenas cap that at ~50 MB less RSS.
+# MALLOC_MMAP_THRESHOLD_: a fixed threshold turns off glibc's sliding one, which after the first
+# freed 19 MiB argon2 block serves such blocks (and large request buffers) from the arenas and
+# keeps them resident; at 128 KiB each is its own mapping, returned when freed (peak RSS under
+# the bench ~40 MB lower; docs/benchmarks.md, "Memory"). The bench runs the API with these too.
 ENV NODE_ENV=production \
     MALLOC_ARENA_MAX=2 \
+    MALLOC_MMAP_THRESHOLD_=131072 \
     PORT=3000 \
     DB_SSL_CA=/etc/ssl/rds/global-bundle.pem
 WORKDIR /app

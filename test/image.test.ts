@@ -113,6 +113,10 @@ describe('production image (reproduced)', () => {
       body: JSON.stringify({ email: 'image@example.com', password: STRONG_PASSWORD }),
     });
     expect(registered.status).toBe(201);
+    // Swagger UI is bundled; its static files are read from the installed package (scripts/build.ts).
+    expect((await fetch(`${server.baseUrl}/docs`)).status).toBe(200);
+    const css = await fetch(`${server.baseUrl}/docs/static/swagger-ui.css`);
+    expect([css.status, (await css.text()).length > 10_000]).toEqual([200, true]);
     // Not public by default: no METRICS_PORT and no METRICS_TOKEN.
     expect((await fetch(`${server.baseUrl}/metrics`)).status).toBe(404);
     expect(await stopServer(server)).toBe(0);

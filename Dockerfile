@@ -33,15 +33,13 @@ RUN node scripts/rds-ca-bundle.mjs /app/rds-ca-bundle.pem
 
 # --- runtime ---
 FROM base AS runtime
-# MALLOC_ARENA_MAX: glibc gives every thread its own malloc arena and keeps what argon2 freed
-# in it (19 MiB per hash on each libuv thread); two arenas cap that at ~50 MB less RSS.
-# MALLOC_MMAP_THRESHOLD_: a fixed threshold turns off glibc's sliding one, which after the first
-# freed 19 MiB argon2 block serves such blocks (and large request buffers) from the arenas and
-# keeps them resident; at 128 KiB each is its own mapping, returned when freed (peak RSS under
-# the bench ~40 MB lower; docs/benchmarks.md, "Memory"). The bench runs the API with these too.
+# MALLOC_ARENA_MAX=1: glibc gives every thread a malloc arena of its own, and each keeps the
+# 19 MiB block argon2 freed on it for the next hash. One arena keeps one such block per hash
+# running at once (at most cores - 1): peak RSS under the bench 183 MB against 216 MB with two
+# arenas, same argon2 CPU per hash (docs/benchmarks.md, "Memory and boot, bundled"). The bench
+# runs the API and its floor with this ENV's NODE_OPTIONS and MALLOC_* variables.
 ENV NODE_ENV=production \
-    MALLOC_ARENA_MAX=2 \
-    MALLOC_MMAP_THRESHOLD_=131072 \
+    MALLOC_ARENA_MAX=1 \
     PORT=3000 \
     DB_SSL_CA=/etc/ssl/rds/global-bundle.pem
 WORKDIR /app

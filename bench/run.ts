@@ -5,7 +5,7 @@
 // measures the CPU of the API, the floor and PostgreSQL from /proc around every run, and
 // writes one table to bench/results/. See docs/benchmarks.md for what each row means.
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { build } from 'esbuild';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,7 +16,7 @@ import { startBenchPostgres, withDatabase } from './lib/database.js';
 import { cpuPerRequest, load, mean, type LoadResult, type Req } from './lib/load.js';
 import { findPgbench, pgbench, pgbenchVersion } from './lib/pgbench.js';
 import { meter, memoryMb, processCpuS } from './lib/proc.js';
-import { startChild, type Child } from './lib/processes.js';
+import { imageRuntimeEnv, startChild, type Child } from './lib/processes.js';
 import { summarizeProfile } from './lib/profile.js';
 import { fmtMs, machine, markdown, table, type Row } from './lib/report.js';
 import { scenarios, type Population } from './lib/scenarios.js';
@@ -72,7 +72,7 @@ try {
     // S6 measures login itself; the limiter would turn the storm into 429s.
     RATE_LIMIT_ENABLED: 'false',
     // The image's runtime settings (its NODE_OPTIONS and MALLOC_* variables), read from the Dockerfile.
-    ...imageRuntimeEnv(),
+    ...imageRuntimeEnv(ROOT),
     ...(otlpSink ? { OTEL_EXPORTER_OTLP_ENDPOINT: otlpSink.url } : {}),
   };
   const config = loadConfig(apiEnv);
@@ -107,13 +107,13 @@ try {
   const api = await startChild(ROOT, apiEntry, apiEnv, path.join(ROOT, '.data/bench/api.log'), '/health/ready', nodeArgs);
   children.push(api);
   const { memoryCost, timeCost, parallelism } = config.auth.argon2;
-  const floorEnv = { ...imageRuntimeEnv(), DATABASE_URL: apiEnv.DATABASE_URL, DB_POOL_MAX: String(poolMax), ARGON2_MEMORY_KIB: String(memoryCost), ARGON2_TIME_COST: String(timeCost), ARGON2_PARALLELISM: String(parallelism) };
+  const floorEnv = { ...imageRuntimeEnv(ROOT), DATABASE_URL: apiEnv.DATABASE_URL, DB_POOL_MAX: String(poolMax), ARGON2_MEMORY_KIB: String(memoryCost), ARGON2_TIME_COST: String(timeCost), ARGON2_PARALLELISM: String(parallelism) };
   const floor = await startChild(ROOT, floorEntry, floorEnv, path.join(ROOT, '.data/bench/floor.log'), '/floor/documents?owner=00000000-0000-0000-0000-000000000000');
   children.push(floor);
   // CPU and RSS when ready: on a shared machine the boot's CPU time is the steadier figure.
   const apiReadyRss = memoryMb(api.pid)?.rss ?? null;
   const apiBootCpuS = processCpuS(api.pid);
-  log(`API (${apiEntry}, ${JSON.stringify(imageRuntimeEnv())}) at ${api.baseUrl} (NODE_ENV=production, pool ${poolMax}), ready ${api.readyMs.toFixed(0)} ms after spawn; floors (${floorEntry}) at ${floor.baseUrl}`);
+  log(`API (${apiEntry}, ${JSON.stringify(imageRuntimeEnv(ROOT))}) at ${api.baseUrl} (NODE_ENV=production, pool ${poolMax}), ready ${api.readyMs.toFixed(0)} ms after spawn; floors (${floorEntry}) at ${floor.baseUrl}`);
 
   const tokenCount = quick ? 50 : shape.users;
   const { tokens, via } = await acquireTokens(api.baseUrl, apiEnv.DATABASE_URL, secret, tokenCount, log);
@@ -329,22 +329,6 @@ try {
   await admin.unsafe(`drop database if exists ${runDb} with (force)`).catch(() => {});
   await admin.end();
   await pg.stop();
-}
-
-/**
- * NODE_OPTIONS and MALLOC_* from the ENV of the Dockerfile's runtime stage: the API (and the
- * floor, alike) run with the V8 and glibc settings production has, from the one place they live.
- */
-function imageRuntimeEnv(): Record<string, string> {
-  const dockerfile = readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8');
-  const runtime = dockerfile.slice(dockerfile.indexOf('AS runtime')).replace(/\\\n/g, ' ');
-  const env: Record<string, string> = {};
-  for (const line of runtime.split('\n').filter((l) => /^ENV\s/.test(l))) {
-    for (const m of line.matchAll(/(\w+)=("([^"]*)"|\S+)/g)) {
-      if (m[1] === 'NODE_OPTIONS' || m[1]!.startsWith('MALLOC_')) env[m[1]!] = m[3] ?? m[2]!;
-    }
-  }
-  return env;
 }
 
 /** The newest modification time of any file under dir. */

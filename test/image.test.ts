@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Metafile } from 'esbuild';
 import { buildDist } from '../scripts/build.js';
+import { imageRuntimeEnv } from '../bench/lib/processes.js';
 import { TEST_JWT_SECRET } from './helpers/app.js';
 import { STRONG_PASSWORD } from './helpers/auth.js';
 import { createEmptyDatabase, type TestDatabase } from './helpers/db.js';
@@ -85,6 +86,15 @@ describe('production image (reproduced)', () => {
     const all = files.map((f) => readFileSync(path.join(dir, 'dist', f), 'utf8')).join('\n');
     expect(all).toMatch(/function nextWrite\(\w+\)\{if\(!socket\)/);
     expect(all).toMatch(/function deadlineExceeded\(\)/);
+  });
+
+  it('the bench runs the API with the runtime stage\'s MALLOC_* and NODE_OPTIONS (bench/lib/processes.ts)', () => {
+    const runtime = dockerfile.slice(dockerfile.indexOf('AS runtime'));
+    const arenas = /^\s+MALLOC_ARENA_MAX=(\d+) \\$/m.exec(runtime)?.[1];
+    expect(arenas).toBeDefined();
+    expect(imageRuntimeEnv(ROOT)).toMatchObject({ MALLOC_ARENA_MAX: arenas });
+    // Nothing else of the image's ENV (PORT, DB_SSL_CA, NODE_ENV) leaks into the bench's.
+    expect(Object.keys(imageRuntimeEnv(ROOT)).every((k) => k === 'NODE_OPTIONS' || k.startsWith('MALLOC_'))).toBe(true);
   });
 
   it('the production install carries the postgres.js closed-socket guard (scripts/patch-postgres.mjs)', () => {

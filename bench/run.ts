@@ -1,10 +1,12 @@
 // `npm run bench [-- --quick] [--duration S] [--only S1,S2,...]`
 // Seeds (or reuses) a database, starts the API in production mode and the floor server (B0,
-// B1, B4, B5, B6) as child processes, runs pgbench for B2, drives S1–S7 with autocannon,
+// B1, B4, B5, B6) as child processes, both bundled as the image runs the API (--tsx: both
+// through tsx), runs pgbench for B2, drives S1–S7 with autocannon,
 // measures the CPU of the API, the floor and PostgreSQL from /proc around every run, and
 // writes one table to bench/results/. See docs/benchmarks.md for what each row means.
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { build } from 'esbuild';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -13,8 +15,8 @@ import { loadConfig } from '../src/config.js';
 import { startBenchPostgres, withDatabase } from './lib/database.js';
 import { cpuPerRequest, load, mean, type LoadResult, type Req } from './lib/load.js';
 import { findPgbench, pgbench, pgbenchVersion } from './lib/pgbench.js';
-import { meter, memoryMb } from './lib/proc.js';
-import { startChild, type Child } from './lib/processes.js';
+import { meter, memoryMb, processCpuS } from './lib/proc.js';
+import { imageRuntimeEnv, startChild, type Child } from './lib/processes.js';
 import { summarizeProfile } from './lib/profile.js';
 import { fmtMs, machine, markdown, table, type Row } from './lib/report.js';
 import { scenarios, type Population } from './lib/scenarios.js';
@@ -23,6 +25,7 @@ import { ensureTemplate } from './lib/seed.js';
 import { pgbenchScripts } from './lib/sql.js';
 import { COMMON_SEARCH_TERMS, RARE_SEARCH_TERMS } from './lib/text.js';
 import { startOtlpSink } from './lib/otlp-sink.js';
+import { buildDist, bundleOptions } from '../scripts/build.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values: args } = parseArgs({
@@ -34,8 +37,8 @@ const { values: args } = parseArgs({
     'pool-max': { type: 'string', default: '10' },
     // Runs the API under node --cpu-prof and appends where its CPU time went to the results.
     profile: { type: 'boolean', default: false },
-    // Runs the API from the compiled build (`npm run build`), as the image does, instead of tsx.
-    dist: { type: 'boolean', default: false },
+    // Runs the API (src/server.ts) and the floor through tsx's loader instead of bundled.
+    tsx: { type: 'boolean', default: false },
     // Runs the API with tracing on, exporting to an in-process OTLP sink that answers 200 and
     // counts what it gets (the cost of tracing without a collector's own CPU in the figures).
     otel: { type: 'boolean', default: false },
@@ -68,9 +71,8 @@ try {
     LOG_LEVEL: 'info',
     // S6 measures login itself; the limiter would turn the storm into 429s.
     RATE_LIMIT_ENABLED: 'false',
-    // As the image sets it (Dockerfile): glibc's per-thread malloc arenas otherwise keep each
-    // libuv thread's argon2 memory (19 MiB per hash) after the hash, ~50 MB of RSS for nothing.
-    MALLOC_ARENA_MAX: '2',
+    // The image's runtime settings (its NODE_OPTIONS and MALLOC_* variables), read from the Dockerfile.
+    ...imageRuntimeEnv(ROOT),
     ...(otlpSink ? { OTEL_EXPORTER_OTLP_ENDPOINT: otlpSink.url } : {}),
   };
   const config = loadConfig(apiEnv);
@@ -86,30 +88,32 @@ try {
   const profileDir = path.join(ROOT, '.data/bench/profile');
   if (args.profile) rmSync(profileDir, { recursive: true, force: true });
   const nodeArgs = args.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
-  const apiEntry = args.dist ? 'dist/server.js' : 'src/server.ts';
-  if (args.dist && (!existsSync(path.join(ROOT, apiEntry)) || statSync(path.join(ROOT, apiEntry)).mtimeMs < newestMtime(path.join(ROOT, 'src')))) {
-    throw new Error('--dist needs a current build: run npm run build');
+  // The API as the image runs it (dist/, `npm run build`), and the floor bundled alike, so
+  // neither pays a loader the other does not.
+  const bundled = !args.tsx;
+  let apiEntry = 'src/server.ts';
+  let floorEntry = 'bench/floor-server.ts';
+  if (bundled) {
+    const dist = path.join(ROOT, 'dist/server.js');
+    if (!existsSync(dist) || statSync(dist).mtimeMs < Math.max(newestMtime(path.join(ROOT, 'src')), statSync(path.join(ROOT, 'scripts/build.ts')).mtimeMs)) {
+      log('dist/ is absent or older than src/: npm run build');
+      await buildDist();
+    }
+    const floorDir = path.join(ROOT, '.data/bench/floor');
+    await build(bundleOptions([path.join(ROOT, 'bench/floor-server.ts')], floorDir));
+    apiEntry = 'dist/server.js';
+    floorEntry = path.relative(ROOT, path.join(floorDir, 'floor-server.js'));
   }
   const api = await startChild(ROOT, apiEntry, apiEnv, path.join(ROOT, '.data/bench/api.log'), '/health/ready', nodeArgs);
   children.push(api);
   const { memoryCost, timeCost, parallelism } = config.auth.argon2;
-  const floorEnv = { DATABASE_URL: apiEnv.DATABASE_URL, DB_POOL_MAX: String(poolMax), ARGON2_MEMORY_KIB: String(memoryCost), ARGON2_TIME_COST: String(timeCost), ARGON2_PARALLELISM: String(parallelism) };
-  const floor = await startChild(ROOT, 'bench/floor-server.ts', floorEnv, path.join(ROOT, '.data/bench/floor.log'), '/floor/documents?owner=00000000-0000-0000-0000-000000000000');
+  const floorEnv = { ...imageRuntimeEnv(ROOT), DATABASE_URL: apiEnv.DATABASE_URL, DB_POOL_MAX: String(poolMax), ARGON2_MEMORY_KIB: String(memoryCost), ARGON2_TIME_COST: String(timeCost), ARGON2_PARALLELISM: String(parallelism) };
+  const floor = await startChild(ROOT, floorEntry, floorEnv, path.join(ROOT, '.data/bench/floor.log'), '/floor/documents?owner=00000000-0000-0000-0000-000000000000');
   children.push(floor);
-  log(`API at ${api.baseUrl} (NODE_ENV=production, pool ${poolMax}), ready ${api.readyMs.toFixed(0)} ms after spawn; floors at ${floor.baseUrl}`);
-
-  // Boot as production runs it: the compiled build (`npm run build`), when it is current.
-  let compiledBoot: { readyMs: number; rssMb: number | null } | 'stale' | 'absent' = 'absent';
-  const dist = path.join(ROOT, 'dist/server.js');
-  if (existsSync(dist)) {
-    if (statSync(dist).mtimeMs < newestMtime(path.join(ROOT, 'src'))) compiledBoot = 'stale';
-    else {
-      const boot = await startChild(ROOT, 'dist/server.js', apiEnv, path.join(ROOT, '.data/bench/api-dist.log'), '/health/ready');
-      compiledBoot = { readyMs: boot.readyMs, rssMb: memoryMb(boot.pid)?.rss ?? null };
-      await boot.stop();
-      log(`compiled API (node dist/server.js) ready ${boot.readyMs.toFixed(0)} ms after spawn`);
-    }
-  }
+  // CPU and RSS when ready: on a shared machine the boot's CPU time is the steadier figure.
+  const apiReadyRss = memoryMb(api.pid)?.rss ?? null;
+  const apiBootCpuS = processCpuS(api.pid);
+  log(`API (${apiEntry}, ${JSON.stringify(imageRuntimeEnv(ROOT))}) at ${api.baseUrl} (NODE_ENV=production, pool ${poolMax}), ready ${api.readyMs.toFixed(0)} ms after spawn; floors (${floorEntry}) at ${floor.baseUrl}`);
 
   const tokenCount = quick ? 50 : shape.users;
   const { tokens, via } = await acquireTokens(api.baseUrl, apiEnv.DATABASE_URL, secret, tokenCount, log);
@@ -281,17 +285,14 @@ try {
   const resources = [
     '| | measured | target | |',
     '|---|---:|---|:---:|',
-    `| API boot ${args.dist ? 'compiled' : 'under tsx'} (the process measured below): spawn to the first 200 from \`/health/ready\` (database up, migrations applied) | ${api.readyMs.toFixed(0)} ms | ≤ 1,000 ms | ${ok(api.readyMs <= 1000)} |`,
-    typeof compiledBoot === 'object'
-      ? `| API boot, compiled (\`node dist/server.js\`, as the image runs; RSS when ready ${compiledBoot.rssMb?.toFixed(0) ?? '–'} MB) | ${compiledBoot.readyMs.toFixed(0)} ms | ≤ 1,000 ms | ${ok(compiledBoot.readyMs <= 1000)} |`
-      : `| API boot, compiled (\`node dist/server.js\`) | not measured: ${compiledBoot === 'stale' ? 'dist/ is older than src/' : 'no dist/'} (\`npm run build\` first) | ≤ 1,000 ms | |`,
-    `| floor boot, same loader (bare Fastify + postgres.js, one argon2 hash) | ${floor.readyMs.toFixed(0)} ms | | |`,
+    `| API boot, ${bundled ? 'bundled (`node dist/server.js`, as the image runs it)' : 'under tsx (`--tsx`; the image runs the bundle)'}: spawn to the first 200 from \`/health/ready\` (database up, migrations applied; CPU used by then ${apiBootCpuS === null ? '–' : `${(apiBootCpuS * 1000).toFixed(0)} ms`}, RSS ${apiReadyRss?.toFixed(0) ?? '–'} MB) | ${api.readyMs.toFixed(0)} ms | ≤ 1,000 ms | ${ok(api.readyMs <= 1000)} |`,
+    `| floor boot, ${bundled ? 'bundled alike' : 'same loader'} (bare Fastify + postgres.js, one argon2 hash) | ${floor.readyMs.toFixed(0)} ms | | |`,
     `| API peak RSS, highest over the scenarios (per scenario: table above) | ${apiPeak ? `${apiPeak.toFixed(0)} MB` : '–'} | ≤ 200 MB | ${apiPeak ? ok(apiPeak <= 200) : ''} |`,
     `| API VmHWM at the end (lifetime peak: boot, token logins and warm-up included) | ${apiHwm === null ? '–' : `${apiHwm.toFixed(0)} MB`} | ≤ 200 MB | ${apiHwm === null ? '' : ok(apiHwm <= 200)} |`,
   ].join('\n');
 
   const details = machine(ROOT, {
-    mode: `${quick ? 'quick' : 'full'} (${durationS} s per scenario, B6/S6/S7 ${loginOpts.durationS} s; S1, S2, H, S4 and S5 alternate with their floor ${rounds}×, averaged)${args.profile ? '; API under --cpu-prof, which inflates its CPU' : ''}; API from ${args.dist ? 'dist/ (compiled)' : 'src/ through tsx'}${args.otel ? '; tracing on (OTLP to an in-process sink)' : ''}`,
+    mode: `${quick ? 'quick' : 'full'} (${durationS} s per scenario, B6/S6/S7 ${loginOpts.durationS} s; S1, S2, H, S4 and S5 alternate with their floor ${rounds}×, averaged)${args.profile ? '; API under --cpu-prof, which inflates its CPU' : ''}; API and floor ${bundled ? 'bundled (API from dist/, as the image runs it)' : 'from TypeScript through tsx (--tsx)'}${args.otel ? '; tracing on (OTLP to an in-process sink)' : ''}`,
     postgresql: `${pg.version} (${pg.source})`,
     pgbench: pgbenchBin ? await pgbenchVersion(pgbenchBin) : 'not found: B2 not measured',
     data: `${shape.users} users × ${shape.docsPerUser} documents (1.5–4.5 KB text each) + ~1 analysis per document`,

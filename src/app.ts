@@ -4,6 +4,7 @@ import type { Config } from './config.js';
 import type { Database } from './db/client.js';
 import { handleError, handleNotFound, settlingSessionFirst } from './plugins/error-handler.js';
 import { maxDepthKeyword } from './lib/json-depth.js';
+import { lazySchemas } from './lib/lazy-schemas.js';
 import { createLogger } from './logger.js';
 import { fastifyTrustProxy } from './lib/trust-proxy.js';
 import requestContext from './context/plugin.js';
@@ -49,11 +50,14 @@ export interface BuildOptions {
 declare module 'fastify' {
   interface FastifyInstance {
     config: Config;
+    /** Compiles every route schema now; they are otherwise compiled on first use (lib/lazy-schemas.ts). */
+    compileSchemas(): void;
   }
 }
 
 /** Builds the whole HTTP application. server.ts listens on it; tests inject into it. */
 export async function buildApp(config: Config, deps: AppDeps, options: BuildOptions = {}): Promise<FastifyInstance> {
+  const schemas = lazySchemas();
   const app = Fastify({
     loggerInstance: options.logger ?? createLogger(config),
     genReqId,
@@ -82,9 +86,12 @@ export async function buildApp(config: Config, deps: AppDeps, options: BuildOpti
       // `maxDepth` on the JSON fields (lib/json-depth.ts): nesting is bounded before anything walks it.
       plugins: [maxDepthKeyword],
     },
+    // Fastify's own Ajv and fast-json-stringify compilers, each schema compiled on first use.
+    schemaController: schemas.schemaController,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.decorate('config', config);
+  app.decorate('compileSchemas', schemas.compileAll);
   app.setErrorHandler(settlingSessionFirst(handleError));
   app.setNotFoundHandler(handleNotFound);
   // Bodies are JSON only: Fastify's default text/plain parser would hand routes a string

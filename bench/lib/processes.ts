@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { openSync } from 'node:fs';
+import { openSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { freePort } from '../../test/setup/server.js';
 
@@ -58,4 +58,20 @@ export async function startChild(root: string, entry: string, env: Record<string
       }
     },
   };
+}
+
+/**
+ * NODE_OPTIONS and MALLOC_* from the ENV of the Dockerfile's runtime stage: the API (and the
+ * floor, alike) run with the V8 and glibc settings production has, from the one place they live.
+ */
+export function imageRuntimeEnv(root: string): Record<string, string> {
+  const dockerfile = readFileSync(path.join(root, 'Dockerfile'), 'utf8');
+  const runtime = dockerfile.slice(dockerfile.indexOf('AS runtime')).replace(/\\\n/g, ' ');
+  const env: Record<string, string> = {};
+  for (const line of runtime.split('\n').filter((l) => /^ENV\s/.test(l))) {
+    for (const m of line.matchAll(/(\w+)=("([^"]*)"|\S+)/g)) {
+      if (m[1] === 'NODE_OPTIONS' || m[1]!.startsWith('MALLOC_')) env[m[1]!] = m[3] ?? m[2]!;
+    }
+  }
+  return env;
 }

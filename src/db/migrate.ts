@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { drizzle } from 'drizzle-orm/postgres-js';
@@ -8,8 +8,16 @@ import type { DatabaseConfig } from '../config.js';
 import { poolOptions } from './client.js';
 import { grantAppRole } from './roles.js';
 
-// drizzle/ sits at the package root both in the source tree (src/db) and in the build (dist/db).
-export const MIGRATIONS_FOLDER = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../drizzle');
+// drizzle/ sits at the package root: the nearest ancestor of this file that has it (src/db/ in
+// the source tree; dist/ or dist/chunks/ in the bundle, scripts/build.ts, wherever esbuild puts it).
+function migrationsFolder(from: string): string {
+  for (let dir = from; ; dir = path.dirname(dir)) {
+    const candidate = path.join(dir, 'drizzle');
+    if (existsSync(path.join(candidate, 'meta/_journal.json'))) return candidate;
+    if (path.dirname(dir) === dir) return path.resolve(from, '../../drizzle');
+  }
+}
+export const MIGRATIONS_FOLDER = migrationsFolder(path.dirname(fileURLToPath(import.meta.url)));
 
 // Any constant works as long as every offbase process agrees on it.
 const MIGRATION_LOCK_KEY = 0x0ffba5e;

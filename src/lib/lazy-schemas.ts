@@ -1,0 +1,78 @@
+import { AjvCompiler } from '@fastify/ajv-compiler';
+import { SerializerSelector } from '@fastify/fast-json-stringify-compiler';
+import type { FastifyServerOptions } from 'fastify';
+
+// Fastify compiles every route's validators (Ajv) and response serializers
+// (fast-json-stringify) while the app starts: about half of the compiled API's boot CPU
+// (docs/benchmarks.md, "Boot"). These are Fastify's own compilers, unchanged, each route part
+// compiled the first time a request needs it; `compileAll` (app.compileSchemas) compiles the
+// rest now, so a test can prove every schema builds.
+
+type Factories = NonNullable<NonNullable<FastifyServerOptions['schemaController']>['compilersFactory']>;
+type ValidatorFactory = NonNullable<Factories['buildValidator']>;
+type SerializerFactory = NonNullable<Factories['buildSerializer']>;
+type Validate = ReturnType<ReturnType<ValidatorFactory>>;
+
+/**
+ * Fastify lower-cases a headers schema's property names (Node lower-cases the request's) only
+ * for its default compiler; a compilers factory counts as custom, so it is done here. Our
+ * headers schemas are flat objects.
+ */
+function lowerCaseHeaders<S>(schema: S): S {
+  if (!schema || typeof schema !== 'object' || Array.isArray(schema)) return schema;
+  const s = schema as { properties?: Record<string, unknown>; required?: unknown };
+  return {
+    ...s,
+    ...(s.properties ? { properties: Object.fromEntries(Object.entries(s.properties).map(([k, v]) => [k.toLowerCase(), v])) } : {}),
+    ...(Array.isArray(s.required) ? { required: s.required.map((k: unknown) => (typeof k === 'string' ? k.toLowerCase() : k)) } : {}),
+  } as S;
+}
+
+export function lazySchemas() {
+  const uncompiled = new Set<() => unknown>();
+  /** A getter that builds on first call and caches; listed until then. */
+  function once<F>(build: () => F): () => F {
+    let fn: F | undefined;
+    const get = (): F => {
+      if (fn === undefined) {
+        fn = build();
+        uncompiled.delete(get);
+      }
+      return fn;
+    };
+    uncompiled.add(get);
+    return get;
+  }
+
+  const ajv = AjvCompiler();
+  const fjs = SerializerSelector();
+  const buildValidator: ValidatorFactory = (externalSchemas, options) => {
+    const compile = ajv(externalSchemas, options);
+    return (route) => {
+      const real = once(() => compile(route.httpPart === 'headers' ? { ...route, schema: lowerCaseHeaders(route.schema) } : route));
+      const validate = ((data: unknown, dataCxt?: unknown) => (real() as (d: unknown, c?: unknown) => unknown)(data, dataCxt)) as unknown as Validate;
+      // Fastify passes the parent object (so Ajv may coerce or default a whole part) only to a
+      // function with `schemaEnv`; Ajv leaves a failed call's reasons on `errors`.
+      Object.defineProperties(validate, {
+        schemaEnv: { get: () => real().schemaEnv },
+        errors: { get: () => real().errors },
+      });
+      return validate;
+    };
+  };
+  const buildSerializer: SerializerFactory = (externalSchemas, options) => {
+    const compile = fjs(externalSchemas, options);
+    return (route) => {
+      const real = once(() => compile(route));
+      return (doc) => real()(doc);
+    };
+  };
+
+  return {
+    schemaController: { compilersFactory: { buildValidator, buildSerializer } },
+    /** Compiles every validator and serializer not compiled yet; throws on one that does not build. */
+    compileAll(): void {
+      for (const get of [...uncompiled]) get();
+    },
+  };
+}

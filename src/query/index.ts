@@ -6,5 +6,5 @@ export { compileOrder, parseSortKey, totalOrder, validateSort, type SortTerm } f
 export { decodeCursor, encodeCursor, keysetCondition } from './cursor.js';
 export { keysetPage, parseLimit, parseOffset, type KeysetPage, type LimitBounds } from './page.js';
 export { coerceValue, invalid, isTimestamp } from './values.js';
-export { ownerScope } from './scope.js';
+export { ownerScope, ownRows } from './scope.js';
 export type { RowsQuery } from './rows.js';

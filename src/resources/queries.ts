@@ -3,7 +3,7 @@ import type { PgColumn } from 'drizzle-orm/pg-core';
 import { settleSession, type Actor, type DeferredSessionCheck } from '../context/index.js';
 import type { DbOrTx } from '../db/client.js';
 import { statementCache } from '../db/prepared.js';
-import { ownerScope, type RowsQuery } from '../query/index.js';
+import { ownerScope, ownRows, type RowsQuery } from '../query/index.js';
 import type { Relation, Resource, Row } from './define.js';
 
 // Every statement on a resource, owner-scoped: nothing here reads or writes a row the actor
@@ -68,7 +68,7 @@ const firstPages = new WeakMap<Resource, WeakMap<object, ReturnType<typeof first
 const firstPageStatements = (resource: Resource) =>
   statementCache((db, shape, { rows, check }: FirstPageInput) =>
     from(db, check ? carried(rows.columns, check) : rows.columns, resource)
-      .where(shape.startsWith('own ') ? eq(resource.ownerColumn, sql.placeholder('owner')) : undefined)
+      .where(ownRows(shape.startsWith('any '), resource.ownerColumn, sql.placeholder('owner')))
       .orderBy(...(rows.order ?? []))
       .limit(sql.placeholder('limit'))
       .prepare(`offbase_${resource.name}_first_page`),
@@ -105,7 +105,7 @@ const byIdStatement = (resource: Resource) =>
   statementCache((db, shape, check: DeferredSessionCheck | undefined) => {
     const id = eq(resource.idColumn, sql.placeholder('id'));
     return from(db, check ? carried(resource.returning, check) : resource.returning, resource)
-      .where(shape.startsWith('own ') ? and(id, eq(resource.ownerColumn, sql.placeholder('owner'))) : id)
+      .where(and(id, ownRows(shape.startsWith('any '), resource.ownerColumn, sql.placeholder('owner'))))
       .limit(1)
       .prepare(`offbase_${resource.name}_by_id`);
   });

@@ -33,7 +33,7 @@ const probe = () => new Promise<void>((resolve) => pbkdf2('probe', 'probe', 40_0
  * null when that is not exactly the pool's size (another thread was busy too, not Linux):
  * nothing is guessed.
  */
-export async function findThreadPool(): Promise<number[] | null> {
+async function findThreadPool(): Promise<number[] | null> {
   if (process.platform !== 'linux') return null;
   for (let attempt = 0; attempt < 3; attempt++) {
     const before = threadTicks();

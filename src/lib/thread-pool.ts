@@ -23,9 +23,9 @@ function threadTicks(): Map<number, number> {
   return ticks;
 }
 
-// One piece of work per pool thread, CPU only (no memory to speak of), long enough (~20–30 ms)
-// to show in the thread's CPU ticks (10 ms each) and short enough not to matter at start.
-const probe = () => new Promise<void>((resolve) => pbkdf2('probe', 'probe', 40_000, 32, 'sha256', () => resolve()));
+// One piece of work per pool thread, CPU only (no memory to speak of), long enough (~40 ms) to
+// show as several of the thread's CPU ticks (10 ms each), and run in the background once ready.
+const probe = () => new Promise<void>((resolve) => pbkdf2('probe', 'probe', 80_000, 32, 'sha256', () => resolve()));
 
 /**
  * The thread ids of libuv's pool: as many pieces of work as the pool has threads are queued at
@@ -38,7 +38,11 @@ async function findThreadPool(): Promise<number[] | null> {
   for (let attempt = 0; attempt < 3; attempt++) {
     const before = threadTicks();
     await Promise.all(Array.from({ length: POOL_SIZE }, probe));
-    const grew = [...threadTicks()].filter(([tid, ticks]) => tid !== process.pid && ticks > (before.get(tid) ?? ticks)).map(([tid]) => tid);
+    const growth = [...threadTicks()].filter(([tid]) => tid !== process.pid).map(([tid, ticks]) => [tid, ticks - (before.get(tid) ?? ticks)] as const);
+    // Each pool thread ran one probe; another thread (a V8 helper collecting garbage, say) may
+    // have been charged a tick meanwhile, far fewer than a probe's.
+    const most = Math.max(0, ...growth.map(([, grown]) => grown));
+    const grew = growth.filter(([, grown]) => grown > 0 && grown * 3 >= most).map(([tid]) => tid);
     if (grew.length === POOL_SIZE) return grew;
   }
   return null;

@@ -26,7 +26,7 @@ describe.runIf(process.platform === 'linux')('lowerThreadPoolPriority', () => {
     'renices exactly the pool’s threads, %s of them, and not the main thread',
     (_name, env, size) => {
       const { lowered, pid, nice } = run(env);
-      expect(lowered).toBe(true);
+      expect(lowered, JSON.stringify(nice)).toBe(true);
       expect(Object.values(nice).filter((n) => n === 5)).toHaveLength(size);
       expect(nice[String(pid)]).toBe(0);
       expect(Object.values(nice).filter((n) => n !== 0 && n !== 5)).toEqual([]);

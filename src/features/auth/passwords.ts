@@ -7,6 +7,7 @@ import { dictionary } from '@zxcvbn-ts/language-common';
 import { FirebaseScrypt } from 'firebase-scrypt';
 import { AppError } from '../../errors/app-error.js';
 import { lowerThreadPoolPriority } from '../../lib/thread-pool.js';
+import { shareCoresWithRequests } from './hash-share.js';
 import { traced } from '../../observability/tracer.js';
 
 // Password hashing and policy. No HTTP here: the /api/v1 and the GoTrue-compatible
@@ -35,13 +36,17 @@ const hashing = pLimit(Math.max(1, availableParallelism() - 1));
 
 /**
  * Lowers libuv's pool below the event loop (lib/thread-pool.ts, Linux) and then lets as many
- * hashes run at once as there are cores: a login storm uses idle CPU, and yields it to requests.
- * Returns false, changing nothing, where the pool's threads cannot be found.
+ * hashes run at once as there are cores while the event loop is mostly idle, cores − 1 while it
+ * is busy with other requests (hash-share.ts): a login storm uses idle CPU, and yields it to
+ * requests. Returns false, changing nothing, where the pool's threads cannot be found.
  */
 export function hashOnEveryCore(): Promise<boolean> {
   // Once per process, however many apps it builds (tests build many).
   return (everyCore ??= lowerThreadPoolPriority().then((lowered) => {
-    if (lowered) hashing.concurrency = Math.max(1, availableParallelism());
+    if (lowered) {
+      hashing.concurrency = Math.max(1, availableParallelism());
+      shareCoresWithRequests(hashing, availableParallelism());
+    }
     return lowered;
   }));
 }

@@ -20,7 +20,7 @@ export default fp<{ config: Config }>(
       // In the background: readiness does not wait for it, and until it is done hashing keeps
       // to cores − 1 at normal priority.
       hashOnEveryCore().then(
-        (done) => app.log.info({ hashing: done ? 'every core, thread pool at nice 10' : 'cores - 1, thread pool at normal priority' }, 'password hashing'),
+        (done) => app.log.info({ hashing: done ? 'every core while the event loop is idle, thread pool at nice 5' : 'cores - 1, thread pool at normal priority' }, 'password hashing'),
         (err: Error) => app.log.warn({ err: err.message }, 'password hashing priority not set'),
       );
       await dummyHash(config.auth.argon2);

@@ -34,12 +34,12 @@ RUN node scripts/rds-ca-bundle.mjs /app/rds-ca-bundle.pem
 # --- runtime ---
 FROM base AS runtime
 # NODE_OPTIONS=--max-old-space-size=1024: V8's old-generation limit, and with it how far the heap
-# grows between major collections (V8 lets it grow 1.3x at a 256 MB limit up to 4x at 2 GB and
-# more). Unset, V8 sizes it from the host's memory: half of the prod task's 2 GiB (1024, 1.6x),
-# but 4 GB on the bench's 24 GiB host (4x: peak RSS 201-231 MB there against 166-170 MB at 1024).
+# grows between major collections (V8's heap controller: 1.3x at a 256 MB limit, up to 4x at 2 GB
+# and more). Unset, V8 sizes it from the host's memory: half of the prod task's 2 GiB (1024, 1.6x),
+# but 4 GB on the bench's 24 GiB host (4x: peak RSS 199-231 MB there against 168-174 MB at 1024).
 # Set here, every host runs the heap the prod task runs. At the limit V8 collects harder, then
-# aborts the process ("JavaScript heap out of memory", exit 134) and ECS replaces the task: 1024
-# holds 8 concurrent 16 MiB batches and 4 exports at once (test/image-memory.test.ts), and stays
+# aborts the process ("JavaScript heap out of memory" on stderr) and ECS replaces the task: 1024
+# holds 8 batches near the 16 MiB body limit and 4 exports at once (test/image-memory.test.ts), stays
 # below the prod task's 2 GiB with room for the rest of the process (Buffers, argon2, code), so
 # V8's limit, with its log line, comes before the kernel's OOM kill. A task with less memory
 # lowers it in its task definition (512 MiB: --max-old-space-size=256, V8's own choice there).

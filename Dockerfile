@@ -33,12 +33,23 @@ RUN node scripts/rds-ca-bundle.mjs /app/rds-ca-bundle.pem
 
 # --- runtime ---
 FROM base AS runtime
+# NODE_OPTIONS=--max-old-space-size=1024: V8's old-generation limit, and with it how far the heap
+# grows between major collections (V8's heap controller: 1.3x at a 256 MB limit, up to 4x at 2 GB
+# and more). Unset, V8 sizes it from the host's memory: half of the prod task's 2 GiB (1024, 1.6x),
+# but 4 GB on the bench's 24 GiB host (4x: peak RSS 199-231 MB there against 168-174 MB at 1024).
+# Set here, every host runs the heap the prod task runs. At the limit V8 collects harder, then
+# aborts the process ("JavaScript heap out of memory" on stderr) and ECS replaces the task: 1024
+# holds 8 batches near the 16 MiB body limit and 4 exports at once (test/image-memory.test.ts), stays
+# below the prod task's 2 GiB with room for the rest of the process (Buffers, argon2, code), so
+# V8's limit, with its log line, comes before the kernel's OOM kill. A task with less memory
+# lowers it in its task definition (512 MiB: --max-old-space-size=256, V8's own choice there).
 # MALLOC_ARENA_MAX=1: glibc gives every thread a malloc arena of its own, and each keeps the
 # 19 MiB block argon2 freed on it for the next hash. One arena keeps one such block per hash
-# running at once (at most cores - 1): peak RSS under the bench 183 MB against 216 MB with two
-# arenas, same argon2 CPU per hash (docs/benchmarks.md, "Memory and boot, bundled"). The bench
-# runs the API and its floor with this ENV's NODE_OPTIONS and MALLOC_* variables.
+# running at once: peak RSS under the bench 183 MB against 216 MB with two arenas, same argon2
+# CPU per hash (docs/benchmarks.md, "Memory and boot, bundled"). The bench runs the API and its
+# floor with this ENV's NODE_OPTIONS and MALLOC_* variables.
 ENV NODE_ENV=production \
+    NODE_OPTIONS="--max-old-space-size=1024" \
     MALLOC_ARENA_MAX=1 \
     PORT=3000 \
     DB_SSL_CA=/etc/ssl/rds/global-bundle.pem

@@ -42,7 +42,8 @@ FROM base AS runtime
 # holds 8 batches near the 16 MiB body limit and 4 exports at once (test/image-memory.test.ts), stays
 # below the prod task's 2 GiB with room for the rest of the process (Buffers, argon2, code), so
 # V8's limit, with its log line, comes before the kernel's OOM kill. A task with less memory
-# lowers it in its task definition (512 MiB: --max-old-space-size=256, V8's own choice there).
+# lowers it in its task definition (512 MiB: --max-old-space-size=256, V8's own choice there; the
+# CDK stack sets half of each task's memory, infra/lib/offbase-stack.ts).
 # MALLOC_ARENA_MAX=1: glibc gives every thread a malloc arena of its own, and each keeps the
 # 19 MiB block argon2 freed on it for the next hash. One arena keeps one such block per hash
 # running at once: peak RSS under the bench 183 MB against 216 MB with two arenas, same argon2

@@ -44,6 +44,18 @@ export const RDS_CA_REGIONS: readonly string[] = [
 ];
 /** Seconds between SIGTERM and SIGKILL; the app's SHUTDOWN_TIMEOUT_MS must fit inside. */
 const STOP_TIMEOUT_S = 30;
+/** The one-off tasks (migrate, bootstrap roles): memory in MiB. */
+const ONE_OFF_TASK_MIB = 512;
+
+/**
+ * V8's heap limit for a container with this much memory: half of it, what V8 itself picks for a
+ * host of that size. Set explicitly because the image's default (1024, for the prod task) would
+ * exceed a smaller task's memory: V8's limit, with its log line, must come before the kernel's
+ * OOM kill (Dockerfile, docs/benchmarks.md "Memory and boot, bundled").
+ */
+export function v8HeapLimit(memoryMiB: number): string {
+  return `--max-old-space-size=${Math.floor(memoryMiB / 2)}`;
+}
 
 const ECR_IMAGE = /^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com\/([^:@]+)[:@](.+)$/;
 
@@ -251,7 +263,7 @@ export class OffbaseStack extends Stack {
     };
     // Migrations run as the schema owner and grant the app role its rights afterwards.
     const migrateDb = dbConnection(DB_MIGRATE_USER, migrateSecret);
-    const migrateEnv = { ...commonEnv, ...migrateDb.environment, DB_APP_ROLE: DB_APP_USER };
+    const migrateEnv = { ...commonEnv, ...migrateDb.environment, DB_APP_ROLE: DB_APP_USER, NODE_OPTIONS: v8HeapLimit(ONE_OFF_TASK_MIB) };
 
     // The service: with RDS Proxy it connects through the proxy (no server-side prepared
     // statements), and migrations run on the direct endpoint in a container that must exit 0
@@ -262,6 +274,7 @@ export class OffbaseStack extends Stack {
       ...commonEnv,
       ...appDb.environment,
       PORT: String(APP_PORT),
+      NODE_OPTIONS: v8HeapLimit(cfg.service.memoryMiB),
       TRUST_PROXY: '1',
       SHUTDOWN_TIMEOUT_MS: String(cfg.service.shutdownTimeoutMs),
       DB_POOL_MAX: String(cfg.service.poolMax),
@@ -323,17 +336,17 @@ export class OffbaseStack extends Stack {
     api.addContainerDependencies({ container: migrateOnBoot, condition: ecs.ContainerDependencyCondition.SUCCESS });
 
     // One-off: `aws ecs run-task --task-definition <MigrateTaskDefinition>` runs only `migrate`.
-    const migrateDef = new ecs.FargateTaskDefinition(this, 'MigrateTask', { cpu: 256, memoryLimitMiB: 512, runtimePlatform });
+    const migrateDef = new ecs.FargateTaskDefinition(this, 'MigrateTask', { cpu: 256, memoryLimitMiB: ONE_OFF_TASK_MIB, runtimePlatform });
     addMigrate(migrateDef, 'migrate', true);
 
     // One-off, once per database (and again after a role change): creates the two roles as the
     // master user, which on RDS is no superuser. See docs/deploy-aws.md.
-    const bootstrapDef = new ecs.FargateTaskDefinition(this, 'BootstrapRolesTask', { cpu: 256, memoryLimitMiB: 512, runtimePlatform });
+    const bootstrapDef = new ecs.FargateTaskDefinition(this, 'BootstrapRolesTask', { cpu: 256, memoryLimitMiB: ONE_OFF_TASK_MIB, runtimePlatform });
     bootstrapDef.addContainer('bootstrap-roles', {
       image,
       essential: true,
       command: ['node', 'dist/cli.js', 'db:bootstrap-roles', '--app-role', DB_APP_USER, '--migrate-role', DB_MIGRATE_USER, ...(cfg.db.iamAuth ? ['--iam'] : [])],
-      environment: { ...commonEnv, DB_IAM_AUTH: 'false' },
+      environment: { ...commonEnv, DB_IAM_AUTH: 'false', NODE_OPTIONS: v8HeapLimit(ONE_OFF_TASK_MIB) },
       secrets: {
         ...dbConnection(DB_USER, dbSecret).secrets,
         ...(appSecret ? { DB_APP_PASSWORD: ecs.Secret.fromSecretsManager(appSecret, 'password') } : {}),

@@ -209,6 +209,23 @@ describe('service', () => {
     prod.hasResourceProperties('AWS::ECS::Service', { DesiredCount: 2 });
   });
 
+  it("every container's V8 heap limit is at most half of its task's memory (the API's exactly), and the image's default is the prod task's", () => {
+    for (const t of all()) {
+      for (const r of Object.values(t.findResources('AWS::ECS::TaskDefinition')) as Resource[]) {
+        const taskMiB = Number(r.Properties.Memory);
+        for (const c of r.Properties.ContainerDefinitions as Container[]) {
+          const heapMiB = Number(/^--max-old-space-size=(\d+)$/.exec(String(env(c).NODE_OPTIONS ?? ''))?.[1]);
+          if (c.Name === 'api') expect(heapMiB, c.Name).toBe(taskMiB / 2);
+          else expect(heapMiB, c.Name).toBeLessThanOrEqual(taskMiB / 2);
+        }
+      }
+    }
+    expect(env(container(dev, 'api')).NODE_OPTIONS).toBe('--max-old-space-size=256');
+    const dockerfile = readFileSync(new URL('../../Dockerfile', import.meta.url), 'utf8');
+    const runtime = dockerfile.slice(dockerfile.indexOf('AS runtime'));
+    expect(runtime).toContain(`NODE_OPTIONS="${env(container(prod, 'api')).NODE_OPTIONS}"`);
+  });
+
   it('secrets come from Secrets Manager as ECS secrets; no secret in the plain environment', () => {
     for (const t of all()) {
       for (const c of containers(t)) {

@@ -85,6 +85,16 @@ export function scrubFailure(error: unknown): unknown {
   return error;
 }
 
+// The statement's constants (field names, the path, the marker) are literals in its text, not
+// parameters: a generic plan then holds the jsonpath parsed once instead of parsing it per
+// execution, and a create binds its values only. Only what this module writes goes through
+// here (declared field names and fixed strings); a backslash would read differently with
+// standard_conforming_strings off, so it is refused where the statement is built.
+function literal(text: string): SQL {
+  if (text.includes('\\')) throw new Error(`audit in-statement: no backslash in a literal: ${text}`);
+  return sql.raw(`'${text.replaceAll("'", "''")}'`);
+}
+
 // jsonb_build_object takes at most 100 arguments: wide rows are built in chunks.
 const CHUNK = 40;
 
@@ -109,16 +119,16 @@ function createdChangesSql(fields: Record<string, PgColumn | SQL>, spec: AuditVi
     } else {
       value = asJson(field, ref(key));
       if (!value) return undefined;
-      if (JSON_TYPES.has(field.columnType)) guards.push(sql`jsonb_path_exists(to_jsonb(${ref(key)}), ${SECRET_PATH}::jsonpath)`);
+      if (JSON_TYPES.has(field.columnType)) guards.push(sql`jsonb_path_exists(to_jsonb(${ref(key)}), ${literal(SECRET_PATH)}::jsonpath)`);
     }
-    pairs.push(sql`${key}::text, jsonb_build_object('before', null, 'after', ${value})`);
+    pairs.push(sql`${literal(key)}::text, jsonb_build_object('before', null, 'after', ${value})`);
   }
   const chunks: SQL[] = [];
   for (let i = 0; i < pairs.length; i += CHUNK) chunks.push(sql`jsonb_build_object(${sql.join(pairs.slice(i, i + CHUNK), sql`, `)})`);
   const changes = chunks.length ? sql.join(chunks, sql` || `) : sql`'{}'::jsonb`;
   if (!guards.length) return changes;
   // Not a constant, so only evaluated (and failing) for a row that needs it.
-  return sql`case when ${sql.join(guards, sql` or `)} then to_jsonb((${SCRUB_MARKER + ' '} || ${id})::int) else ${changes} end`;
+  return sql`case when ${sql.join(guards, sql` or `)} then to_jsonb((${literal(SCRUB_MARKER + ' ')} || ${id})::int) else ${changes} end`;
 }
 
 /** The audit row's own values (or placeholders for them). */

@@ -111,7 +111,9 @@ type DeferredConstructor = new (value: string) => DeferredProto;
 function deferredLogger(logger: FastifyBaseLogger, key: string, options: ChildLoggerOptions): DeferredConstructor {
   const template = logger.child({}, options) as Logger;
   const proto = Object.create(template) as DeferredProto & Record<string, unknown>;
-  const built = (d: Deferred): Logger => (d[kBuilt] ??= boundChild(logger, key, d[kValue], options)) as Logger;
+  // The id is checked here, when a line needs it, not per request: one that is not plain text takes pino's own path.
+  const build = (value: string) => (SAFE_BINDING.test(value) ? boundChild(logger, key, value, options) : logger.child({ [key]: value }, options));
+  const built = (d: Deferred): Logger => (d[kBuilt] ??= build(d[kValue])) as Logger;
   for (const level of LEVELS) {
     // A level the template has off stays a no-op until someone changes the level (which builds).
     const enabled = template.isLevelEnabled(level);
@@ -149,17 +151,18 @@ function deferredLogger(logger: FastifyBaseLogger, key: string, options: ChildLo
   return DeferredRequestLogger as unknown as DeferredConstructor;
 }
 
-const deferredLoggers = new WeakMap<FastifyBaseLogger, Map<string, DeferredConstructor>>();
+/** Per parent logger: the binding key the deferred loggers were made for, and one constructor per level. */
+const deferredLoggers = new WeakMap<FastifyBaseLogger, { key: string; byLevel: Map<string, DeferredConstructor> }>();
 
 /**
  * Fastify's per-request child logger (app.setChildLoggerFactory), built only when something
  * uses it. Most requests write no line through request.log (the request line has a logger of
  * its own, request-log.ts), yet a pino child costs an object, its level methods and the id's
- * bindings text on every request. For Fastify's one binding, a request id of safe characters,
- * and options that set at most the level (a route's logLevel), the request gets an object that
- * inherits the level and everything else from a child made once per level, and builds its own
- * bound child (`boundChild`, the same lines as `logger.child(bindings, options)`) the first
- * time it writes, binds or changes level. Anything else takes pino's own path.
+ * bindings text on every request. For Fastify's one binding (the request id) and options that
+ * set at most the level (a route's logLevel), the request gets an object that inherits the
+ * level and everything else from a child made once per level, and builds its own bound child
+ * (`boundChild`, the same lines as `logger.child(bindings, options)`) the first time it
+ * writes, binds or changes level. Anything else takes pino's own path.
  */
 export function requestChildLogger(logger: FastifyBaseLogger, bindings: Bindings, options: ChildLoggerOptions): FastifyBaseLogger {
   let key: string | undefined;
@@ -168,20 +171,19 @@ export function requestChildLogger(logger: FastifyBaseLogger, bindings: Bindings
     key = k;
   }
   const value = key === undefined ? undefined : bindings[key];
-  if (key === undefined || typeof value !== 'string' || !SAFE_BINDING.test(value)) return logger.child(bindings, options);
+  if (key === undefined || typeof value !== 'string') return logger.child(bindings, options);
   let level = '';
   for (const k in options) {
-    if (k !== 'level' || typeof options.level !== 'string') return safeKey(key) ? boundChild(logger, key, value, options) : logger.child(bindings, options);
+    if (k !== 'level' || typeof options.level !== 'string') return safeKey(key) && SAFE_BINDING.test(value) ? boundChild(logger, key, value, options) : logger.child(bindings, options);
     level = options.level;
   }
-  let byKey = deferredLoggers.get(logger);
-  if (!byKey) deferredLoggers.set(logger, (byKey = new Map()));
-  const cacheKey = `${level} ${key}`;
-  let Deferred = byKey.get(cacheKey);
-  if (!Deferred) {
+  let cache = deferredLoggers.get(logger);
+  if (cache?.key !== key) {
     if (!safeKey(key)) return logger.child(bindings, options);
-    byKey.set(cacheKey, (Deferred = deferredLogger(logger, key, level ? { level } : {})));
+    deferredLoggers.set(logger, (cache = { key, byLevel: new Map() }));
   }
+  let Deferred = cache.byLevel.get(level);
+  if (!Deferred) cache.byLevel.set(level, (Deferred = deferredLogger(logger, key, level ? { level } : {})));
   return new Deferred(value);
 }
 

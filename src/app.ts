@@ -67,8 +67,8 @@ export async function buildApp(config: Config, deps: AppDeps, options: BuildOpti
     // While closing, the shutdown plugin answers 503 in each surface's own error shape;
     // fastify's built-in 503 would bypass the error handlers.
     return503OnClosing: false,
-    // No request is in flight longer than this: past it, 503 service_unavailable.
-    handlerTimeout: config.requestTimeoutMs,
+    // No request is in flight longer than config.requestTimeoutMs: the shutdown plugin answers
+    // 503 service_unavailable past it (as `handlerTimeout` would, without its per-request timer).
     forceCloseConnections: 'idle',
     // Errors the router raises before any hook runs (a malformed %-escape in the path):
     // same error shape and request id header as everything else.
@@ -100,7 +100,7 @@ export async function buildApp(config: Config, deps: AppDeps, options: BuildOpti
 
   await app.register(tracing);
   await app.register(requestLog);
-  await app.register(shutdown);
+  await app.register(shutdown, { requestTimeoutMs: config.requestTimeoutMs });
   await app.register(database, { database: deps.database });
   await app.register(requestContext);
   await app.register(metrics, { config });

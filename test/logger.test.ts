@@ -4,6 +4,18 @@ import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { createLogger, requestChildLogger } from '../src/logger.js';
 
+/** An info-level logger whose lines are collected, with the time field zeroed so lines compare. */
+function timelessLogger() {
+  const lines: string[] = [];
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      lines.push(String(chunk).replace(/"time":\d+/, '"time":0'));
+      cb();
+    },
+  });
+  return { lines, log: createLogger({ logLevel: 'info' }, sink) };
+}
+
 describe('logger', () => {
   it("a failed statement's bind parameters never reach a log line", () => {
     const lines: string[] = [];
@@ -49,14 +61,7 @@ describe('logger', () => {
   });
 
   it("binds a request's logger as pino's own child does, redaction included", () => {
-    const lines: string[] = [];
-    const sink = new Writable({
-      write(chunk, _enc, cb) {
-        lines.push(String(chunk).replace(/"time":\d+/, '"time":0'));
-        cb();
-      },
-    });
-    const log = createLogger({ logLevel: 'info' }, sink);
+    const { lines, log } = timelessLogger();
     const cases: [Record<string, unknown>, Record<string, unknown>][] = [
       [{ request_id: 'c0a8e3f2-1b2c-4d5e-8f90-123456789abc' }, {}],
       [{ request_id: 'lb.1:2_3-4' }, { level: 'warn' }],
@@ -82,5 +87,58 @@ describe('logger', () => {
       expect(written.join('')).not.toMatch(/secret/);
     }
   });
-});
 
+  it("builds a request's logger only when it is used, and then writes what pino's child writes", () => {
+    const { lines, log } = timelessLogger();
+    let children = 0;
+    const counting = new Proxy(log, {
+      get(target, prop, receiver) {
+        if (prop === 'child') return (...args: Parameters<typeof log.child>) => (children++, target.child(...args));
+        return Reflect.get(target, prop, receiver);
+      },
+    });
+    const id = 'c0a8e3f2-1b2c-4d5e-8f90-123456789abc';
+    // Made once per level and kept: a first call may build the shared template.
+    requestChildLogger(counting, { request_id: id }, { level: 'warn' });
+    requestChildLogger(counting, { request_id: id }, {});
+    children = 0;
+
+    // Nothing built for a request that writes nothing, or only below its level.
+    const quiet = requestChildLogger(counting, { request_id: id }, { level: 'warn' }) as typeof log;
+    quiet.info('not written');
+    quiet.debug('not written');
+    expect(quiet.level).toBe('warn');
+    expect(quiet.isLevelEnabled('info')).toBe(false);
+    expect(quiet.isLevelEnabled('warn')).toBe(true);
+    expect(quiet.levelVal).toBe(40);
+    expect(children).toBe(0);
+    expect(lines).toEqual([]);
+
+    // The first line builds it, once; every line then is pino's child's.
+    const theirs = log.child({ request_id: id }, { level: 'warn' });
+    quiet.warn({ password: 'pw-secret', n: 1 }, 'first');
+    quiet.error('second');
+    expect(children).toBe(1);
+    const ours = lines.splice(0);
+    theirs.warn({ password: 'pw-secret', n: 1 }, 'first');
+    theirs.error('second');
+    expect(ours).toEqual(lines.splice(0));
+    expect(ours.join('')).toContain(`"request_id":"${id}"`);
+    expect(ours.join('')).not.toContain('pw-secret');
+
+    // A level change builds it and takes effect, as on pino's child; so do child and bindings.
+    const loud = requestChildLogger(counting, { request_id: id }, { level: 'warn' }) as typeof log;
+    loud.level = 'info';
+    expect(loud.level).toBe('info');
+    expect(loud.isLevelEnabled('info')).toBe(true);
+    loud.info('now written');
+    loud.child({ extra: 1 }).info('nested');
+    const written = lines.splice(0);
+    expect(written).toHaveLength(2);
+    expect(written[0]).toContain(`"request_id":"${id}"`);
+    expect(written[1]).toContain('"extra":1');
+    const plain = requestChildLogger(counting, { request_id: id }, {}) as typeof log;
+    expect(plain.bindings()).toEqual(log.child({ request_id: id }).bindings());
+    expect(plain.level).toBe('info');
+  });
+});

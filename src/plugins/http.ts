@@ -1,7 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import cors, { type FastifyCorsOptions } from '@fastify/cors';
-import type { FastifyError, FastifyInstance, FastifyPluginCallback, onRequestHookHandler } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyPluginCallback, FastifyReply, onRequestHookHandler } from 'fastify';
 import fp from 'fastify-plugin';
+// Fastify's own symbols module (the package has no exports map): the same module the
+// framework uses, so the same symbols, in the bundle too.
+// @ts-expect-error -- an internal module of fastify, without type declarations
+import fastifySymbols from 'fastify/lib/symbols.js';
 import helmet, { type HelmetOptions } from 'helmet';
 import type { Config } from '../config.js';
 
@@ -63,6 +67,21 @@ export function corsOptions(origins: readonly string[]): FastifyCorsOptions {
   };
 }
 
+/**
+ * Where a Fastify reply keeps the headers it will write (`reply.header` stores them there).
+ * `reply.headers(obj)` lowercases and stores them one by one, a dozen property additions per
+ * response; the static ones are copied in with one Object.assign instead. Checked at boot
+ * here, and test/plugins/http.test.ts compares every response's headers with helmet's own.
+ */
+const kReplyHeaders = (fastifySymbols as { kReplyHeaders?: unknown } | undefined)?.kReplyHeaders;
+if (typeof kReplyHeaders !== 'symbol') throw new Error("fastify/lib/symbols.js no longer exports kReplyHeaders: src/plugins/http.ts needs another way to set the security headers");
+const headersKey: symbol = kReplyHeaders;
+
+/** Sets `headers` (lowercase names, no set-cookie) on the reply, as `reply.headers(headers)` does. */
+export function setStaticHeaders(reply: FastifyReply, headers: Readonly<Record<string, string>>): void {
+  Object.assign((reply as unknown as Record<symbol, Record<string, unknown>>)[headersKey]!, headers);
+}
+
 export default fp<{ config: Config }>(
   async (app, { config }) => {
     const cors = corsHook(app, corsOptions(config.corsOrigins));
@@ -71,6 +90,7 @@ export default fp<{ config: Config }>(
       contentSecurityPolicy: false,
       crossOriginResourcePolicy: { policy: 'same-site' },
     });
+    const withVary = { vary: 'Origin', ...headers };
     // CORS, then the security headers, on every response (errors and 404s included) unless CORS
     // answered a preflight itself; one callback-style hook, no promise per request.
     app.addHook('onRequest', function (request, reply, done) {
@@ -78,14 +98,13 @@ export default fp<{ config: Config }>(
       // (the allowlist answers false for no origin), so that is set here, without its
       // per-request option merge and closures. Anything else is the library's to decide.
       if (request.headers.origin === undefined && !reply.hasHeader('vary')) {
-        reply.header('vary', 'Origin');
-        reply.headers(headers);
+        setStaticHeaders(reply, withVary);
         done();
         return;
       }
       cors.call(this, request, reply, (err?: Error) => {
         if (err) return done(err as FastifyError);
-        reply.headers(headers);
+        setStaticHeaders(reply, headers);
         done();
       });
     });

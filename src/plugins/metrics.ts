@@ -41,6 +41,7 @@ export class HttpSeries {
 
   constructor(registry: Registry) {
     const series = this.series;
+    const byRoute = this.byRoute;
     const labelNames = ['method', 'route', 'status_code'] as const;
     new Counter({
       name: 'http_requests_total',
@@ -76,18 +77,30 @@ export class HttpSeries {
       // registry.resetMetrics(); the counter reads the same series.
       reset() {
         series.clear();
+        byRoute.clear();
       },
     };
     // The registry uses a metric's name, get() and reset(); its parameter type names only its own classes.
     registry.registerMetric(duration as unknown as Metric);
   }
 
+  /** The entries by route, then method, then status: lookups by strings the router already holds, no key built per request. */
+  private readonly byRoute = new Map<string, Map<string, Map<number, HttpSeriesEntry>>>();
+
   observe(method: string, route: string, status: number, seconds: number): void {
-    const key = `${method} ${status} ${route}`;
-    let entry = this.series.get(key);
+    let byMethod = this.byRoute.get(route);
+    if (!byMethod) this.byRoute.set(route, (byMethod = new Map()));
+    let byStatus = byMethod.get(method);
+    if (!byStatus) byMethod.set(method, (byStatus = new Map()));
+    let entry = byStatus.get(status);
     if (!entry) {
-      entry = { labels: { method, route, status_code: String(status) }, count: 0, sum: 0, perBucket: DURATION_BUCKETS.map(() => 0) };
-      this.series.set(key, entry);
+      const key = `${method} ${status} ${route}`;
+      entry = this.series.get(key);
+      if (!entry) {
+        entry = { labels: { method, route, status_code: String(status) }, count: 0, sum: 0, perBucket: DURATION_BUCKETS.map(() => 0) };
+        this.series.set(key, entry);
+      }
+      byStatus.set(status, entry);
     }
     entry.count++;
     entry.sum += seconds;

@@ -1,26 +1,95 @@
+import { errorCodes, type FastifyReply } from 'fastify';
 import fp from 'fastify-plugin';
 import { AppError } from '../errors/app-error.js';
 
-// During shutdown every response carries `Connection: close`, so keep-alive clients do not
-// hold the server open past SHUTDOWN_TIMEOUT_MS; new sockets are refused. A request that
-// still arrives on an open keep-alive socket gets 503 service_unavailable with Retry-After,
-// thrown here so it goes through the route's error handler and comes out in that surface's
-// shape (offbase's, GoTrue's on /auth/v1, PostgREST's on /rest/v1). Requests already in
-// flight complete normally.
-export default fp(
-  async (app) => {
+/** One request in flight, in arrival order: every request has the same deadline, so the oldest expires first. */
+interface InFlight {
+  reply: FastifyReply;
+  at: number;
+  prev: InFlight | null;
+  next: InFlight | null;
+}
+
+const kInFlight = Symbol('offbase.inFlight');
+type Tracked = { [kInFlight]: InFlight | null };
+
+/**
+ * The requests in flight, for two things.
+ *
+ * The deadline (REQUEST_TIMEOUT_MS): past it a request is answered 503 service_unavailable
+ * through its route's error handler, exactly as Fastify's `handlerTimeout` answers
+ * (FST_ERR_HANDLER_TIMEOUT; a response already started is destroyed). Fastify's option costs
+ * every request an AbortController, a timer and a `close` listener on the request; here a
+ * request is linked into one list when it arrives and unlinked when its response is done, and
+ * one timer, armed for the oldest request's deadline, serves them all.
+ *
+ * Shutdown: during it every response carries `Connection: close`, so keep-alive clients do not
+ * hold the server open past SHUTDOWN_TIMEOUT_MS; new sockets are refused. When the close starts,
+ * the requests in flight get the header (on the raw response, which Node merges with the
+ * headers Fastify writes); Fastify itself sets it on every request that arrives later. Such a
+ * request, still arriving on an open keep-alive socket, gets 503 service_unavailable with
+ * Retry-After, thrown here so it goes through the route's error handler and comes out in that
+ * surface's shape (offbase's, GoTrue's on /auth/v1, PostgREST's on /rest/v1). Requests already
+ * in flight complete normally.
+ */
+export default fp<{ requestTimeoutMs: number }>(
+  async (app, { requestTimeoutMs }) => {
     let closing = false;
-    app.addHook('preClose', async () => {
+    let oldest: InFlight | null = null;
+    let newest: InFlight | null = null;
+    let timer: NodeJS.Timeout | null = null;
+
+    const unlink = (entry: InFlight) => {
+      if (entry.prev) entry.prev.next = entry.next;
+      else oldest = entry.next;
+      if (entry.next) entry.next.prev = entry.prev;
+      else newest = entry.prev;
+      entry.prev = entry.next = null;
+      (entry.reply.request as unknown as Tracked)[kInFlight] = null;
+    };
+
+    const expire = () => {
+      timer = null;
+      const now = performance.now();
+      while (oldest && now - oldest.at >= requestTimeoutMs) {
+        const { reply } = oldest;
+        unlink(oldest);
+        if (reply.sent || reply.raw.destroyed) continue;
+        const err = new errorCodes.FST_ERR_HANDLER_TIMEOUT(requestTimeoutMs, reply.request.routeOptions.url);
+        if (reply.raw.headersSent) reply.raw.destroy(err);
+        else reply.send(err);
+      }
+      if (oldest) timer = setTimeout(expire, oldest.at + requestTimeoutMs - now).unref();
+    };
+
+    app.decorateRequest(kInFlight, null);
+    app.addHook('preClose', (done) => {
       closing = true;
+      for (let entry = oldest; entry; entry = entry.next) {
+        if (!entry.reply.raw.headersSent) entry.reply.raw.setHeader('connection', 'close');
+      }
+      done();
+    });
+    app.addHook('onClose', (_app, done) => {
+      if (timer) clearTimeout(timer);
+      timer = null;
+      done();
     });
     // Callback style: no promise per request on the hot path.
-    app.addHook('onRequest', (_request, _reply, done) => {
-      if (closing) done(new AppError('service_unavailable', { message: 'The server is shutting down; retry the request.', retryAfterS: 1 }));
-      else done();
+    app.addHook('onRequest', (request, reply, done) => {
+      if (closing) return done(new AppError('service_unavailable', { message: 'The server is shutting down; retry the request.', retryAfterS: 1 }));
+      const entry: InFlight = { reply, at: performance.now(), prev: newest, next: null };
+      if (newest) newest.next = entry;
+      else oldest = entry;
+      newest = entry;
+      (request as unknown as Tracked)[kInFlight] = entry;
+      timer ??= setTimeout(expire, requestTimeoutMs).unref();
+      done();
     });
-    app.addHook('onSend', (_request, reply, payload, done) => {
-      if (closing) reply.header('connection', 'close');
-      done(null, payload);
+    app.addHook('onResponse', (request, _reply, done) => {
+      const entry = (request as unknown as Tracked)[kInFlight];
+      if (entry) unlink(entry);
+      done();
     });
   },
   { name: 'shutdown' },

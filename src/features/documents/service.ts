@@ -26,6 +26,14 @@ export function toDocument<T extends DocumentRow>(row: T): T {
   };
 }
 
+/** toDocument on a row the caller owns (fresh from the database): rewritten in place, no copy. */
+function asApiDocument(row: DocumentRow): DocumentRow {
+  if (row.size_bytes != null) row.size_bytes = Number(row.size_bytes);
+  row.created_at = apiTimestamp(row.created_at);
+  row.updated_at = apiTimestamp(row.updated_at);
+  return row;
+}
+
 // ---- Reads (the context's read handle: the replica, or the primary right after a write).
 
 /** One page of the caller's documents (every document for an admin), newest first by default. */
@@ -41,7 +49,7 @@ export async function listDocuments(ctx: RequestContext, query: ListQuery): Prom
     limit: limit + 1,
     shape: sort,
   })) as DocumentRow[];
-  const page = keysetPage(resource.spec, terms, rows, limit, toDocument);
+  const page = keysetPage(resource.spec, terms, rows, limit, asApiDocument);
   return count === 'exact' ? { ...page, total: await countDocuments(ctx, filters) } : page;
 }
 

@@ -36,6 +36,14 @@ function asApiDocument(row: DocumentRow): DocumentRow {
 
 // ---- Reads (the context's read handle: the replica, or the primary right after a write).
 
+// ORDER BY per sort key (six, ListQuery's enum), built once: drizzle's SQL objects are reusable.
+const orders = new Map<string, SQL[]>();
+function orderOf(sort: string, terms: ReturnType<typeof parseSortKey>): SQL[] {
+  let order = orders.get(sort);
+  if (!order) orders.set(sort, (order = compileOrder(resource.spec, terms)));
+  return order;
+}
+
 /** One page of the caller's documents (every document for an admin), newest first by default. */
 export async function listDocuments(ctx: RequestContext, query: ListQuery): Promise<KeysetPage<DocumentRow> & { total?: number }> {
   const { sort = '-created_at', limit = 50, cursor, count, ...filters } = query;
@@ -45,7 +53,7 @@ export async function listDocuments(ctx: RequestContext, query: ListQuery): Prom
   const rows = (await rq.selectRows(ctx.readDb, actor, resource, {
     columns: q.documentColumns,
     where: and(listWhere(filters), after),
-    order: compileOrder(resource.spec, terms),
+    order: orderOf(sort, terms),
     limit: limit + 1,
     shape: sort,
   })) as DocumentRow[];

@@ -25,7 +25,7 @@ export interface KeysetPage<T> {
 
 /**
  * Fetch `limit + 1` rows, then call this: the extra row only tells whether another page
- * exists. The cursor is made from the raw row (before any response shaping).
+ * exists. The cursor is made from the raw row, before `shape` runs (which may rewrite rows in place).
  */
 export function keysetPage<R extends Record<string, unknown>, T>(
   table: TableSpec,
@@ -36,10 +36,9 @@ export function keysetPage<R extends Record<string, unknown>, T>(
 ): KeysetPage<T> {
   const page = rows.slice(0, limit);
   const last = page.at(-1);
-  return {
-    data: page.map(shape),
-    next_cursor: rows.length > limit && last ? encodeCursor(table, terms, last) : null,
-  };
+  // Before shaping: a shape may rewrite the rows it is given in place.
+  const next_cursor = rows.length > limit && last ? encodeCursor(table, terms, last) : null;
+  return { data: page.map(shape), next_cursor };
 }
 
 /** For surfaces that page by offset (PostgREST's Range / offset=): bounded, so no deep scans by accident. */

@@ -2,7 +2,7 @@ import { and, count, eq, inArray, sql, type SQL } from 'drizzle-orm';
 import type { PgColumn } from 'drizzle-orm/pg-core';
 import { settleSession, type Actor, type DeferredSessionCheck } from '../context/index.js';
 import type { DbOrTx } from '../db/client.js';
-import { statementCache } from '../db/prepared.js';
+import { namedSelection, rawRows, statementCache, type RawRows } from '../db/prepared.js';
 import { ownerScope, ownRows, type RowsQuery } from '../query/index.js';
 import type { Relation, Resource, Row } from './define.js';
 
@@ -16,14 +16,16 @@ export const scopeOf = (resource: Resource, actor: Actor): SQL | undefined => ow
 
 // Drizzle's builders are typed per table; the resource layer works on any declared table.
 /* eslint-disable @typescript-eslint/no-explicit-any */
-type Selection = { [key: string]: PgColumn | SQL | Selection };
+type Selection = { [key: string]: PgColumn | SQL | SQL.Aliased | Selection };
+type Flat = Record<string, PgColumn | SQL | SQL.Aliased>;
 const from = (db: DbOrTx, columns: Selection, resource: Resource) => db.select(columns as any).from(resource.table as any);
+/** drizzle's prepared statement where the raw one cannot run (a transaction's handle): the same rows. */
+const prepared = (statement: { execute(values: Record<string, unknown>): Promise<unknown> }): RawRows => (values) => statement.execute(values) as Promise<Row[]>;
 
 /** The session check's column name in a carrying read's rows. */
 const CARRIED = 'offbase_session';
-/** A carrying read's rows: the row nested, the session check's value beside it. */
-type Carrying = { row: Row; [CARRIED]: string | null };
-const carried = (columns: Selection, check: DeferredSessionCheck): Selection => ({ row: columns, [CARRIED]: check.column });
+/** A carrying read's selection: the row's columns, and the session check's value as one more. */
+const carried = (columns: Flat, check: DeferredSessionCheck): Flat => ({ ...columns, [CARRIED]: check.column.as(CARRIED) });
 
 /**
  * A read that carries the actor's pending session check when it can: `run(check)` builds the
@@ -40,11 +42,13 @@ async function carryingRead(db: DbOrTx, actor: Actor, run: (check?: DeferredSess
     return run();
   }
   const scope = actor.admin;
-  const rows = (await run(check)) as Carrying[];
-  if (rows.length) check.settle(rows[0]![CARRIED]);
+  const rows = await run(check);
+  if (rows.length) check.settle(rows[0]![CARRIED] as string | null);
   else await check.run();
   if (actor.admin !== scope) return run();
-  return rows.map((r) => r.row);
+  // The check's value is the rows' last property: deleting it leaves them as they would be without it.
+  for (const row of rows) delete row[CARRIED];
+  return rows;
 }
 
 export async function selectRows(db: DbOrTx, actor: Actor, resource: Resource, rows: RowsQuery): Promise<Row[]> {
@@ -66,13 +70,14 @@ export async function selectRows(db: DbOrTx, actor: Actor, resource: Resource, r
 type FirstPageInput = { rows: RowsQuery; check: DeferredSessionCheck | undefined };
 const firstPages = new WeakMap<Resource, WeakMap<object, ReturnType<typeof firstPageStatements>>>();
 const firstPageStatements = (resource: Resource) =>
-  statementCache((db, shape, { rows, check }: FirstPageInput) =>
-    from(db, check ? carried(rows.columns, check) : rows.columns, resource)
+  statementCache((db, shape, { rows, check }: FirstPageInput) => {
+    const selection = namedSelection(check ? carried(rows.columns, check) : rows.columns);
+    const query = from(db, selection, resource)
       .where(ownRows(shape.startsWith('any '), resource.ownerColumn, sql.placeholder('owner')))
       .orderBy(...(rows.order ?? []))
-      .limit(sql.placeholder('limit'))
-      .prepare(`offbase_${resource.name}_first_page`),
-  );
+      .limit(sql.placeholder('limit'));
+    return rawRows(db, query, selection) ?? prepared(query.prepare(`offbase_${resource.name}_first_page`));
+  });
 
 async function firstPage(db: DbOrTx, actor: Actor, resource: Resource, rows: RowsQuery, sort: string): Promise<Row[]> {
   let byColumns = firstPages.get(resource);
@@ -82,7 +87,7 @@ async function firstPage(db: DbOrTx, actor: Actor, resource: Resource, rows: Row
   const found = statements;
   return carryingRead(db, actor, (check) => {
     const shape = `${actor.admin ? 'any' : 'own'} ${check ? 'carry' : 'plain'} ${sort}`;
-    return found(db, shape, { rows, check }).execute({ owner: actor.id, limit: rows.limit, ...check?.params }) as Promise<Row[]>;
+    return found(db, shape, { rows, check })({ owner: actor.id, limit: rows.limit, ...check?.params });
   });
 }
 
@@ -104,10 +109,11 @@ const byIdStatements = new WeakMap<Resource, ReturnType<typeof byIdStatement>>()
 const byIdStatement = (resource: Resource) =>
   statementCache((db, shape, check: DeferredSessionCheck | undefined) => {
     const id = eq(resource.idColumn, sql.placeholder('id'));
-    return from(db, check ? carried(resource.returning, check) : resource.returning, resource)
+    const selection = namedSelection(check ? carried(resource.returning, check) : resource.returning);
+    const query = from(db, selection, resource)
       .where(and(id, ownRows(shape.startsWith('any '), resource.ownerColumn, sql.placeholder('owner'))))
-      .limit(1)
-      .prepare(`offbase_${resource.name}_by_id`);
+      .limit(1);
+    return rawRows(db, query, selection) ?? prepared(query.prepare(`offbase_${resource.name}_by_id`));
   });
 
 export async function rowById(db: DbOrTx, actor: Actor, resource: Resource, id: string, lock = false): Promise<Row | undefined> {
@@ -120,7 +126,7 @@ export async function rowById(db: DbOrTx, actor: Actor, resource: Resource, id: 
   const found = statements;
   const [row] = await carryingRead(db, actor, (check) => {
     const shape = `${actor.admin ? 'any' : 'own'} ${check ? 'carry' : 'plain'}`;
-    return found(db, shape, check).execute({ id, owner: actor.id, ...check?.params }) as Promise<Row[]>;
+    return found(db, shape, check)({ id, owner: actor.id, ...check?.params });
   });
   return row;
 }

@@ -37,7 +37,8 @@ interface HttpSeriesEntry {
  * wrote.
  */
 export class HttpSeries {
-  private readonly series = new Map<string, HttpSeriesEntry>();
+  /** Every series, in the order first seen (the exposition's order). */
+  private readonly series: HttpSeriesEntry[] = [];
 
   constructor(registry: Registry) {
     const series = this.series;
@@ -50,7 +51,7 @@ export class HttpSeries {
       registers: [registry],
       collect() {
         this.reset();
-        for (const { labels, count } of series.values()) this.inc(labels, count);
+        for (const { labels, count } of series) this.inc(labels, count);
       },
     });
     const name = 'http_request_duration_seconds';
@@ -62,7 +63,7 @@ export class HttpSeries {
       aggregator: 'sum',
       async get() {
         const values: { labels: Record<string, string | number>; value: number; metricName: string; exemplar?: null }[] = [];
-        for (const { labels, count, sum, perBucket } of series.values()) {
+        for (const { labels, count, sum, perBucket } of series) {
           let cumulative = 0;
           DURATION_BUCKETS.forEach((le, i) => {
             cumulative += perBucket[i]!;
@@ -76,7 +77,7 @@ export class HttpSeries {
       },
       // registry.resetMetrics(); the counter reads the same series.
       reset() {
-        series.clear();
+        series.length = 0;
         byRoute.clear();
       },
     };
@@ -94,12 +95,8 @@ export class HttpSeries {
     if (!byStatus) byMethod.set(method, (byStatus = new Map()));
     let entry = byStatus.get(status);
     if (!entry) {
-      const key = `${method} ${status} ${route}`;
-      entry = this.series.get(key);
-      if (!entry) {
-        entry = { labels: { method, route, status_code: String(status) }, count: 0, sum: 0, perBucket: DURATION_BUCKETS.map(() => 0) };
-        this.series.set(key, entry);
-      }
+      entry = { labels: { method, route, status_code: String(status) }, count: 0, sum: 0, perBucket: DURATION_BUCKETS.map(() => 0) };
+      this.series.push(entry);
       byStatus.set(status, entry);
     }
     entry.count++;

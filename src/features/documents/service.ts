@@ -16,19 +16,14 @@ export { createDocuments, upsertDocument } from './writes.js';
 // trail and the data never disagree; reads go to the context's read handle. Every statement
 // is scoped by the context's actor (queries.ownerScope).
 
-/** A row as the API returns it: timestamps in RFC 3339, bigint as a number. */
+/** A row as the API returns it: timestamps in RFC 3339, bigint as a number (a copy). */
 export function toDocument<T extends DocumentRow>(row: T): T {
-  return {
-    ...row,
-    size_bytes: row.size_bytes == null ? null : Number(row.size_bytes),
-    created_at: apiTimestamp(row.created_at),
-    updated_at: apiTimestamp(row.updated_at),
-  };
+  return asApiDocument({ ...row });
 }
 
 /** toDocument on a row the caller owns (fresh from the database): rewritten in place, no copy. */
-function asApiDocument(row: DocumentRow): DocumentRow {
-  if (row.size_bytes != null) row.size_bytes = Number(row.size_bytes);
+function asApiDocument<T extends DocumentRow>(row: T): T {
+  row.size_bytes = row.size_bytes == null ? null : Number(row.size_bytes);
   row.created_at = apiTimestamp(row.created_at);
   row.updated_at = apiTimestamp(row.updated_at);
   return row;

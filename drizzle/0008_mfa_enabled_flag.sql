@@ -19,6 +19,9 @@
 -- (40001) instead of recomputing from the old snapshot. (users_set_updated_at leaves
 -- updated_at alone when nothing changed.) A users row the transaction deleted is not found
 -- (a cascade from deleting the user): nothing to keep.
+-- Lock order: a factor row, then its user. A transaction that locks the user first and then
+-- deletes factors (account deletion, lockUser) can deadlock with an unenrol or a verify of the
+-- same account in flight; PostgreSQL aborts one of the two (40P01), the other completes.
 CREATE OR REPLACE FUNCTION offbase_refresh_mfa_enabled(uid uuid) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN

@@ -60,6 +60,8 @@ describe('importing MFA factors', () => {
     const [row] = await target.sql<{ status: string; secret_ciphertext: string }[]>`select status, secret_ciphertext from mfa_factors where user_id = ${totpUser}`;
     expect(row!.status).toBe('verified');
     expect(row!.secret_ciphertext).not.toContain(totpSecret);
+    // The importer's plain INSERT switched the user's MFA flag on (the trigger on mfa_factors).
+    expect((await target.sql<{ mfa_enabled: boolean }[]>`select mfa_enabled from users where id = ${totpUser}`)[0]!.mfa_enabled).toBe(true);
     // Running it again changes nothing.
     expect((await run({ apply: true })).plan.mfa!.imported).toBe(0);
 

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { check, jsonb, pgTable, text, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import { boolean, check, jsonb, pgTable, text, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 import { timestamps, tstz } from './columns.js';
 
 export const USER_ROLES = ['user', 'admin'] as const;
@@ -30,6 +30,10 @@ export const users = pgTable(
     // The account was deleted: the row stays as a tombstone (the audit trail's actor ids
     // still resolve) without email, name or password hash; nothing can sign in as it.
     deleted_at: tstz(),
+    // Whether the user has a verified second factor: what the per-request session check reads
+    // instead of looking at mfa_factors. Kept by triggers on mfa_factors (migration
+    // 0008_mfa_enabled_flag), so every writer of factors keeps it right; never written by the app.
+    mfa_enabled: boolean().notNull().default(false),
     ...timestamps,
   },
   (t) => [

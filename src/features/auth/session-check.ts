@@ -1,6 +1,6 @@
 import { and, eq, gt, isNull, sql, type Placeholder, type SQL } from 'drizzle-orm';
 import type { Db } from '../../db/client.js';
-import { mfa_factors, sessions, users, type SessionAal, type UserRole } from '../../db/schema/index.js';
+import { sessions, users, type SessionAal, type UserRole } from '../../db/schema/index.js';
 import { isUuid } from '../../lib/uuid.js';
 import { tracedFn } from '../../observability/tracer.js';
 import type { AccessTokenClaims, SessionUser } from './claims.js';
@@ -21,8 +21,10 @@ export interface SessionState {
 // judged by the database's clock, as every other session rule is.
 const live = (sid: Placeholder, sub: Placeholder) =>
   and(eq(sessions.id, sid), eq(sessions.user_id, sub), isNull(sessions.revoked_at), gt(sessions.expires_at, sql`now()`), isNull(users.disabled_at));
-// Whether the user has a verified second factor (then only aal2 reaches data).
-const mfaOn = sql<boolean>`exists (select 1 from ${mfa_factors} where ${mfa_factors.user_id} = ${users.id} and ${mfa_factors.status} = 'verified')`;
+// Whether the user has a verified second factor (then only aal2 reaches data): the flag on the
+// users row the check reads anyway, kept by triggers on mfa_factors (drizzle/0008_mfa_enabled_flag.sql)
+// in the transaction that changes the factors, so it is as fresh as the factors themselves.
+const mfaOn = users.mfa_enabled;
 
 /** The token's session id and user as the check's placeholder values, or null when they cannot name a session. */
 export function sessionParams(claims: AccessTokenClaims): { sid: string; sub: string } | null {

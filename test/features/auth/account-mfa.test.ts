@@ -35,6 +35,8 @@ describe('deleting an account with MFA on', () => {
   it('needs a valid code besides the password; then the factors go with the account', async () => {
     const user = await registerUser(t.app);
     const { factor, aal2 } = await enrolAndVerify(user, 'phone');
+    const [on] = await t.database.db.execute<{ mfa_enabled: boolean }>(`select mfa_enabled from users where id = '${user.id}'` as never);
+    expect(on!.mfa_enabled).toBe(true);
 
     const noCode = await inject('DELETE', '/me', aal2, { password: user.password });
     expect(noCode.statusCode).toBe(403);
@@ -53,6 +55,9 @@ describe('deleting an account with MFA on', () => {
               (select count(*)::int from mfa_recovery_codes where user_id = '${user.id}') as codes` as never,
     );
     expect(left).toEqual({ factors: 0, codes: 0 });
+    // The tombstone keeps no MFA flag (the trigger on mfa_factors cleared it).
+    const [flag] = await t.database.db.execute<{ mfa_enabled: boolean }>(`select mfa_enabled from users where id = '${user.id}'` as never);
+    expect(flag!.mfa_enabled).toBe(false);
     expect((await inject('GET', '/me', aal2)).statusCode).toBe(401);
   });
 });

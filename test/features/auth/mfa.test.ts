@@ -46,6 +46,12 @@ async function mfaUser() {
   return { user, factor, firstCode, aal2: res.json().access_token as string, recoveryCodes: res.json().recovery_codes as string[] };
 }
 
+/** users.mfa_enabled, which the triggers on mfa_factors keep and the session check reads. */
+async function mfaFlag(userId: string): Promise<boolean> {
+  const [row] = await t.database.db.execute<{ mfa_enabled: boolean }>(`select mfa_enabled from users where id = '${userId}'` as never);
+  return row!.mfa_enabled;
+}
+
 async function passwordLogin(user: RegisteredUser) {
   const res = await login(t.app, user.email, user.password);
   expect(res.statusCode).toBe(200);
@@ -68,6 +74,7 @@ describe('enrolment', () => {
     expect(row!.secret_ciphertext).not.toContain(factor.secret);
     expect(t.logs.join('')).not.toContain(factor.secret);
     // An unverified factor does not gate anything.
+    expect(await mfaFlag(user.id)).toBe(false);
     const login2 = await passwordLogin(user);
     expect(claims(login2)).toMatchObject({ aal: 'aal1', amr: [expect.objectContaining({ method: 'password' })] });
     expect((await t.app.inject({ method: 'GET', url: '/api/v1/documents', headers: bearer(login2) })).statusCode).toBe(200);
@@ -182,7 +189,10 @@ describe('recovery codes', () => {
 describe('unenrolment', () => {
   it('needs aal2; afterwards the user signs in with the password alone', async () => {
     const { user, factor, aal2 } = await mfaUser();
+    // Verifying the factor switched the flag on.
+    expect(await mfaFlag(user.id)).toBe(true);
     expect((await inject('DELETE', `/mfa/factors/${factor.id}`, aal2)).statusCode).toBe(204);
+    expect(await mfaFlag(user.id)).toBe(false);
     const plain = await passwordLogin(user);
     expect((await t.app.inject({ method: 'GET', url: '/api/v1/documents', headers: bearer(plain) })).statusCode).toBe(200);
   });
@@ -194,6 +204,7 @@ describe('unenrolment', () => {
     const res = await t.app.inject({ method: 'DELETE', url: `/api/v1/admin/users/${user.id}/mfa-factors`, headers: adminUser.headers });
     expect(res.statusCode).toBe(200);
     expect(res.json()).toEqual({ removed: 1 });
+    expect(await mfaFlag(user.id)).toBe(false);
     expect((await t.app.inject({ method: 'DELETE', url: `/api/v1/admin/users/${user.id}/mfa-factors`, headers: user.headers })).statusCode).toBe(403);
     const [row] = await t.database.db.execute<{ actor_id: string }>(`select actor_id from audit_logs where action = 'admin.mfa_factors_remove' and entity_id = '${user.id}'` as never);
     expect(row!.actor_id).toBe(adminUser.id);

@@ -51,6 +51,13 @@ export function sqlState(error: unknown): string | undefined {
 }
 
 /**
+ * Class 40 (transaction rollback): a serialization failure (40001) or a deadlock (40P01).
+ * PostgreSQL rolled the transaction back because a concurrent one touched the same rows; nothing
+ * was written, and the same request sent again will normally succeed: the client's 409, not a 500.
+ */
+export const isTransactionConflict = (error: unknown): boolean => sqlState(error)?.startsWith('40') ?? false;
+
+/**
  * Input too deep or too complex for whoever walked it: a stack overflow (RangeError) in a
  * recursive walk such as JSON.stringify, or PostgreSQL's class 54 (program limit exceeded:
  * stack depth, statement too complex, index row too large). Validation bounds depth first

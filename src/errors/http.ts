@@ -1,7 +1,7 @@
 import type { FastifyError } from 'fastify';
 import { AppError } from './app-error.js';
 import { codeForStatus } from './catalog.js';
-import { isDatabaseUnavailable, isInputTooComplex, rejectedInput } from './database.js';
+import { isDatabaseUnavailable, isInputTooComplex, isTransactionConflict, rejectedInput } from './database.js';
 import { fieldName, issueField } from './validation.js';
 
 // Anything thrown while serving a request, as the AppError the client sees (the HTTP mapping).
@@ -49,6 +49,7 @@ export function toAppError(error: unknown): AppError {
   if (framework) return framework;
   const rejected = rejectedInput(error);
   if (rejected) return rejected;
+  if (isTransactionConflict(error)) return new AppError('conflict', { message: 'A concurrent change to the same data interrupted the request; nothing was changed, send it again.' });
   if (isInputTooComplex(error)) {
     return new AppError('validation_failed', {
       message: 'The request is nested too deeply or is too complex.',

@@ -21,6 +21,21 @@ beforeAll(async () => {
       app.get('/__test/conflict', async () => {
         throw new AppError('conflict');
       });
+      // A real deadlock: two transactions take two advisory locks in opposite orders;
+      // PostgreSQL aborts one of them (40P01) after deadlock_timeout.
+      app.get('/__test/deadlock', async () => {
+        const sql = app.database.sql;
+        const take = (first: number, second: number) =>
+          sql.begin(async (tx) => {
+            await tx`select pg_advisory_xact_lock(${first})`;
+            await tx`select pg_sleep(0.2)`;
+            await tx`select pg_advisory_xact_lock(${second})`;
+          });
+        const [a, b] = await Promise.allSettled([take(914_001, 914_002), take(914_002, 914_001)]);
+        const failed = [a, b].find((r) => r.status === 'rejected');
+        if (failed) throw (failed as PromiseRejectedResult).reason;
+        return { ok: true };
+      });
       app.post('/__test/log-body', async (req) => {
         req.log.info({ body: req.body }, 'handler logged its body');
         return { ok: true };
@@ -74,6 +89,14 @@ describe('one error shape', () => {
     const res = await t.app.inject({ method: 'GET', url: '/__test/conflict' });
     expect(res.statusCode).toBe(409);
     expect(res.json().code).toBe('conflict');
+  });
+
+  it('409 conflict, not a 500, when PostgreSQL aborts the transaction for a deadlock or a serialization failure', async () => {
+    const res = await t.app.inject({ method: 'GET', url: '/__test/deadlock' });
+    expect(res.statusCode).toBe(409);
+    expect(res.json().code).toBe('conflict');
+    expect(res.json().message).toMatch(/send it again/);
+    expect(res.body).not.toMatch(/deadlock|advisory|40P01/i);
   });
 
   it('500 internal_error leaks no message, SQL or stack; the log has the detail', async () => {

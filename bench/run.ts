@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import postgres from 'postgres';
 import { loadConfig } from '../src/config.js';
-import { startBenchPostgres, withDatabase } from './lib/database.js';
+import { settleAfterWrites, startBenchPostgres, withDatabase } from './lib/database.js';
 import { cpuPerRequest, load, mean, type LoadResult, type Req } from './lib/load.js';
 import { findPgbench, pgbench, pgbenchVersion } from './lib/pgbench.js';
 import { meter, memoryMb, processCpuS } from './lib/proc.js';
@@ -59,6 +59,7 @@ const pg = await startBenchPostgres(ROOT, log);
 const children: Child[] = [];
 const otlpSink = args.otel ? await startOtlpSink() : null;
 const runDb = 'bench_run';
+const apiAdminUrl = withDatabase(pg.adminUrl, runDb);
 try {
   const secret = randomBytes(48).toString('base64url');
   const apiEnv = {
@@ -182,8 +183,14 @@ try {
   const [b0, live] = await paired('H', 'B0 floor live', scenarios.floorLive(), 'H GET /health/live', scenarios.live());
   const s3Common = await measure('S3', 'S3 search, common words', api.baseUrl, api.pid, scenarios.search(pop, COMMON_SEARCH_TERMS));
   const s3Rare = await measure('S3', 'S3 search, rare words', api.baseUrl, api.pid, scenarios.search(pop, RARE_SEARCH_TERMS));
+  // The write scenarios leave vacuum and checkpoint work behind: done before the next scenario starts.
+  const settle = async (id: string) => {
+    if (wanted(id)) log(`vacuum, analyze and checkpoint after ${id}'s writes: ${await settleAfterWrites(apiAdminUrl)} ms (not measured)`);
+  };
   const [b4, s4] = await paired('S4', 'B4 floor create', scenarios.floorCreate(pop), 'S4 create', scenarios.create(pop));
+  await settle('S4');
   const [b5, s5] = await paired('S5', 'B5 floor batch of 100', scenarios.floorBatch(pop), 'S5 batch of 100', scenarios.batch(pop));
+  await settle('S5');
 
   // B6: argon2id verifications in the floor process, as many at a time as there are cores.
   let b6: LoadResult | null = null;

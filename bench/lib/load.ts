@@ -22,14 +22,16 @@ export interface LoadResult {
 
 /**
  * Drives `connections` keep-alive connections for `durationS` seconds; every request is
- * built by `next()`, so each one can carry another user's token and another id.
+ * built by `next()`, so each one can carry another user's token and another id. With `rate`,
+ * at most that many requests per second in all (autocannon's overallRate), instead of flat out.
  */
-export async function load(baseUrl: string, next: () => Req, opts: { connections: number; durationS: number }): Promise<LoadResult> {
+export async function load(baseUrl: string, next: () => Req, opts: { connections: number; durationS: number; rate?: number }): Promise<LoadResult> {
   const statuses: Record<string, number> = {};
   const instance = autocannon({
     url: baseUrl,
     connections: opts.connections,
     duration: opts.durationS,
+    ...(opts.rate ? { overallRate: Math.max(1, Math.round(opts.rate)) } : {}),
     timeout: 10,
     requests: [
       {

@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { readProcStat, type ProcStat } from '../../src/lib/proc-stat.js';
 
 // CPU time and memory of the processes under test, read from /proc (Linux). On a shared
 // machine another tenant's load changes req/s far more than it changes the CPU time one
@@ -18,23 +19,8 @@ function clockTicks(): number {
   return ticksPerSecond;
 }
 
-interface Stat {
-  ppid: number;
-  /** utime + stime, in clock ticks. */
-  own: number;
-  /** cutime + cstime: children this process has waited for. */
-  reaped: number;
-}
-
-function readStat(pid: number): Stat | null {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name is in parentheses and may hold spaces: fields count from after it.
-    const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    return { ppid: Number(f[1]), own: Number(f[11]) + Number(f[12]), reaped: Number(f[13]) + Number(f[14]) };
-  } catch {
-    return null;
-  }
+function readStat(pid: number): ProcStat | null {
+  return readProcStat(`/proc/${pid}/stat`);
 }
 
 export const procAvailable = (() => {
@@ -49,7 +35,7 @@ export const procAvailable = (() => {
 /** CPU seconds one process has used so far (every thread: argon2's libuv workers included). */
 export function processCpuS(pid: number): number | null {
   const s = readStat(pid);
-  return s ? s.own / clockTicks() : null;
+  return s ? s.ticks / clockTicks() : null;
 }
 
 /** The postmaster's pid: the first line of postmaster.pid in the data directory. */
@@ -71,11 +57,11 @@ export function postmasterPid(dataDir: string): number | null {
 export function postgresCpuS(pmPid: number): number | null {
   const pm = readStat(pmPid);
   if (!pm) return null;
-  let ticks = pm.own + pm.reaped;
+  let ticks = pm.ticks + pm.reapedTicks;
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     const s = readStat(Number(name));
-    if (s?.ppid === pmPid) ticks += s.own + s.reaped;
+    if (s?.ppid === pmPid) ticks += s.ticks + s.reapedTicks;
   }
   return ticks / clockTicks();
 }

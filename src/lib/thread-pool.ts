@@ -1,6 +1,7 @@
 import { pbkdf2 } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { setPriority } from 'node:os';
+import { readProcStat } from './proc-stat.js';
 
 // libuv's thread pool (UV_THREADPOOL_SIZE threads, 4 by default) runs argon2, scrypt, file
 // system calls and DNS lookups off the event loop. Node gives no handle on its threads; on
@@ -12,13 +13,9 @@ const POOL_SIZE = Number(process.env.UV_THREADPOOL_SIZE) || 4;
 function threadTicks(): Map<number, number> {
   const ticks = new Map<number, number>();
   for (const tid of readdirSync('/proc/self/task')) {
-    try {
-      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks.set(Number(tid), Number(fields[11]) + Number(fields[12]));
-    } catch {
-      // The thread ended between the listing and the read.
-    }
+    // null: the thread ended between the listing and the read.
+    const stat = readProcStat(`/proc/self/task/${tid}/stat`);
+    if (stat) ticks.set(Number(tid), stat.ticks);
   }
   return ticks;
 }

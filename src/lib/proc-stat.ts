@@ -1,0 +1,25 @@
+import { readFileSync } from 'node:fs';
+
+// /proc/<pid>/stat and /proc/<pid>/task/<tid>/stat (Linux, proc(5)): one line of fields after
+// the command name, which is in parentheses and may itself hold spaces and parentheses.
+
+export interface ProcStat {
+  ppid: number;
+  /** utime + stime: CPU time used so far, in clock ticks. */
+  ticks: number;
+  /** cutime + cstime: CPU time of the children this process has waited for, in clock ticks. */
+  reapedTicks: number;
+}
+
+/** The stat line at `path` (e.g. `/proc/self/task/123/stat`), or null when it cannot be read (the process or thread ended). */
+export function readProcStat(path: string): ProcStat | null {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return null;
+  }
+  // Fields counted from after the command name: state is 0, ppid 1, utime 11, stime 12, cutime 13, cstime 14.
+  const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]), reapedTicks: Number(f[13]) + Number(f[14]) };
+}

@@ -4,6 +4,8 @@ import { buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { createDatabase } from '../../src/db/client.js';
 import { AppError } from '../../src/errors/app-error.js';
+import { toGoTrueError } from '../../src/features/compat/auth/errors.js';
+import { toPostgrestError } from '../../src/features/compat/rest/errors.js';
 import { createLogger } from '../../src/logger.js';
 import { buildTestApp, testEnv, type TestApp } from '../helpers/app.js';
 import { freePort } from '../setup/server.js';
@@ -97,6 +99,22 @@ describe('one error shape', () => {
     expect(res.json().code).toBe('conflict');
     expect(res.json().message).toMatch(/send it again/);
     expect(res.body).not.toMatch(/deadlock|advisory|40P01/i);
+  });
+
+  it('the compat surfaces answer the same deadlock with a 409 in their own shape, without PostgreSQL\'s detail', async () => {
+    const sql = t.app.database.sql;
+    const take = (first: number, second: number) =>
+      sql.begin(async (tx) => {
+        await tx`select pg_advisory_xact_lock(${first})`;
+        await tx`select pg_sleep(0.2)`;
+        await tx`select pg_advisory_xact_lock(${second})`;
+      });
+    const settled = await Promise.allSettled([take(914_011, 914_012), take(914_012, 914_011)]);
+    const deadlock = (settled.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason;
+    expect(deadlock.code).toBe('40P01');
+    const rest = toPostgrestError(deadlock);
+    expect(rest).toMatchObject({ statusCode: 409, code: '40P01', message: 'deadlock detected', details: null });
+    expect(toGoTrueError(deadlock)).toMatchObject({ statusCode: 409, errorCode: 'conflict' });
   });
 
   it('500 internal_error leaks no message, SQL or stack; the log has the detail', async () => {

@@ -1,5 +1,5 @@
 import { AppError } from '../../../errors/app-error.js';
-import { isDatabaseUnavailable, sqlState } from '../../../errors/database.js';
+import { isDatabaseUnavailable, isTransactionConflict, sqlState } from '../../../errors/database.js';
 import { toAppError } from '../../../errors/http.js';
 
 // PostgREST's error body: {code, message, details, hint}, with PostgREST's codes and statuses
@@ -98,6 +98,12 @@ function detailsOf(e: AppError): string | null {
   return e.details.map((d) => (d.field ? `${d.field}: ${d.message}` : d.message)).join('; ');
 }
 
+/** PostgreSQL's own message for a driver error; drizzle's wrapper message quotes the SQL and its parameters, so it never goes out. */
+function driverMessage(error: unknown, fallback: string): string {
+  const e = error as { message?: string; cause?: { message?: string } };
+  return e.cause?.message ?? (e.message?.startsWith('Failed query') ? undefined : e.message) ?? fallback;
+}
+
 /** Any error thrown while serving /rest/v1, as the status and body PostgREST would answer with. */
 export function toPostgrestError(error: unknown): PostgrestError {
   if (error instanceof PostgrestError) return error;
@@ -114,10 +120,15 @@ export function toPostgrestError(error: unknown): PostgrestError {
   // (42601 is to_tsquery's "syntax error in tsquery" for a malformed fts value; 42704 an
   // unknown text search configuration in fts(<config>).)
   if (state && (/^(22|23)/.test(state) || state === '42601' || state === '42704')) {
-    const e = error as { message?: string; detail?: string; cause?: { message?: string; detail?: string } };
-    // drizzle's wrapper message quotes the SQL and its parameters: only the driver's own text goes out.
-    const message = e.cause?.message ?? (e.message?.startsWith('Failed query') ? 'invalid input' : e.message) ?? 'invalid input';
-    return databaseError(state, message, e.cause?.detail ?? e.detail ?? null);
+    const e = error as { detail?: string; cause?: { detail?: string } };
+    return databaseError(state, driverMessage(error, 'invalid input'), e.cause?.detail ?? e.detail ?? null);
+  }
+  // A transaction PostgreSQL rolled back for a deadlock or a serialization failure: PostgREST
+  // answers 500 (and retries 40001 itself); here it is a 409 with PostgreSQL's code and message
+  // (never its detail, which names processes and locks), as nothing was written and the same
+  // request can be sent again.
+  if (isTransactionConflict(error)) {
+    return new PostgrestError(409, state!, driverMessage(error, 'the transaction was rolled back by a concurrent one'), null, 'Nothing was written; send the request again.');
   }
   // Anything else the native surface classifies as the client's (input too deep or too
   // complex, a plugin's 4xx) is classified the same way here.

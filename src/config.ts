@@ -34,6 +34,7 @@ export const EnvSchema = Type.Object({
   BODY_LIMIT_BYTES: Int(1_048_576, 1024, 64 * 1_048_576, 'Request body limit in bytes; the batch route allows 16 MiB.'),
   SHUTDOWN_TIMEOUT_MS: Int(10_000, 100, 120_000, 'Grace period after SIGTERM/SIGINT.'),
   REQUEST_TIMEOUT_MS: Int(30_000, 1000, 600_000, 'The longest any request is in flight: past it, 503 service_unavailable.'),
+  EXPORT_TIMEOUT_MS: Int(1_800_000, 1000, 86_400_000, 'The longest GET /auth/me/export may stream once it has started, in place of REQUEST_TIMEOUT_MS: past it the download is cut off.'),
   TRUST_PROXY: Text('false', 'Whose X-Forwarded-For to believe: a hop count or a comma-separated list of proxy IPs/CIDRs.'),
   PUBLIC_URL: Text('http://localhost:3000', 'Base URL used in emailed links.'),
 
@@ -267,6 +268,8 @@ function configFrom(env: Env, d: ReturnType<typeof derive>) {
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
     /** The longest any request is in flight: past it, 503 service_unavailable. */
     requestTimeoutMs: env.REQUEST_TIMEOUT_MS,
+    /** The account export's own deadline, from its first byte (it streams for as long as the account is large). */
+    exportTimeoutMs: env.EXPORT_TIMEOUT_MS,
     /** Whose X-Forwarded-For to believe (src/lib/trust-proxy.ts). */
     trustProxy: d.trustProxy,
     publicUrl: env.PUBLIC_URL.replace(/\/$/, ''),

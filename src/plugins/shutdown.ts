@@ -32,6 +32,13 @@ type Tracked = { [kInFlight]: InFlight | null };
  * surface's shape (offbase's, GoTrue's on /auth/v1, PostgREST's on /rest/v1). Requests already
  * in flight complete normally.
  */
+declare module 'fastify' {
+  interface FastifyReply {
+    /** Takes this response out of REQUEST_TIMEOUT_MS and gives it a deadline of its own, `ms` from now. */
+    streamUntil(ms: number): FastifyReply;
+  }
+}
+
 export default fp<{ requestTimeoutMs: number }>(
   async (app, { requestTimeoutMs }) => {
     let closing = false;
@@ -63,6 +70,23 @@ export default fp<{ requestTimeoutMs: number }>(
     };
 
     app.decorateRequest(kInFlight, null);
+    // A response that streams for as long as its data lasts (the account export) leaves the
+    // shared list when it starts and is bounded by its own deadline: one timer of its own, as
+    // such responses are rare. Past it the response is destroyed (the client sees a cut-off
+    // download, never a complete-looking one); the stream's consumer releases what it holds.
+    app.decorateReply('streamUntil', function (this: FastifyReply, ms: number) {
+      const entry = (this.request as unknown as Tracked)[kInFlight];
+      if (entry) unlink(entry);
+      const raw = this.raw;
+      const own = setTimeout(() => {
+        if (raw.writableEnded || raw.destroyed) return;
+        const err = new errorCodes.FST_ERR_HANDLER_TIMEOUT(ms, this.request.routeOptions.url);
+        if (raw.headersSent) raw.destroy(err);
+        else this.send(err);
+      }, ms).unref();
+      raw.once('close', () => clearTimeout(own));
+      return this;
+    });
     app.addHook('preClose', (done) => {
       closing = true;
       for (let entry = oldest; entry; entry = entry.next) {

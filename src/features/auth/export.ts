@@ -93,17 +93,24 @@ async function* sections(conn: ReservedSql, userId: string, profile: Row): Async
  */
 /** `sql`: the primary pool (the export must see the user's latest writes). */
 export async function accountExport(sql: Sql, userId: string): Promise<AsyncIterableIterator<string>> {
-  const conn = await sql.reserve();
+  const release = takeSlot(sql, userId);
+  let conn: ReservedSql;
+  try {
+    conn = await sql.reserve();
+  } catch (err) {
+    release();
+    throw err;
+  }
   let profile: Row | undefined;
   try {
     await conn.unsafe('begin isolation level repeatable read read only');
     [profile] = await conn.unsafe<Row[]>(PROFILE, [userId]);
   } catch (err) {
-    await end(conn);
+    await end(conn, release);
     throw err;
   }
   if (!profile) {
-    await end(conn);
+    await end(conn, release);
     throw new AppError('not_found', { message: 'User not found.' });
   }
   const body = sections(conn, userId, shaped(profile, PROFILE_TIMESTAMPS));
@@ -113,7 +120,7 @@ export async function accountExport(sql: Sql, userId: string): Promise<AsyncIter
   const finish = async () => {
     if (open) {
       open = false;
-      await end(conn);
+      await end(conn, release);
     }
   };
   return {
@@ -137,12 +144,40 @@ export async function accountExport(sql: Sql, userId: string): Promise<AsyncIter
   };
 }
 
-async function end(conn: ReservedSql): Promise<void> {
+async function end(conn: ReservedSql, release: () => void): Promise<void> {
   try {
     await conn.unsafe('rollback');
   } catch {
     // The connection broke (the error reached the caller already); release it all the same.
   } finally {
     conn.release();
+    release();
   }
+}
+
+// An export holds a pooled connection for as long as its download lasts (EXPORT_TIMEOUT_MS at
+// most, and a client that stops reading keeps it that long): one at a time per user, and at
+// most a quarter of the pool at once, so exports can never starve the requests of a task.
+interface Slots {
+  users: Set<string>;
+  max: number;
+}
+const slotsByPool = new WeakMap<Sql, Slots>();
+
+/** Reserves the user's export slot, or refuses (429 while theirs runs, 503 when the task's are all taken); returns its release, callable once. */
+function takeSlot(sql: Sql, userId: string): () => void {
+  let slots = slotsByPool.get(sql);
+  if (!slots) {
+    slots = { users: new Set(), max: Math.max(1, Math.floor(Number(sql.options.max) / 4)) };
+    slotsByPool.set(sql, slots);
+  }
+  if (slots.users.has(userId)) throw new AppError('rate_limited', { message: 'An export of this account is already running; try again when it has finished.', retryAfterS: 30 });
+  if (slots.users.size >= slots.max) throw new AppError('service_unavailable', { message: 'Too many exports are running; try again shortly.', retryAfterS: 30 });
+  slots.users.add(userId);
+  let held = true;
+  const taken = slots;
+  return () => {
+    if (held) taken.users.delete(userId);
+    held = false;
+  };
 }

@@ -118,6 +118,9 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       async (request, reply) => {
         const chunks = await account.exportAccount(ctx(request), request.user.sub);
         return reply
+          // Opening the snapshot and reading the profile kept REQUEST_TIMEOUT_MS; the download
+          // itself takes as long as the account is large, up to EXPORT_TIMEOUT_MS.
+          .streamUntil(app.config.exportTimeoutMs)
           .type('application/json; charset=utf-8')
           .header('content-disposition', 'attachment; filename="offbase-account-export.json"')
           // A stream: Fastify pipes it and skips the serializer (the 200 schema documents the shape).

@@ -116,13 +116,15 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         },
       },
       async (request, reply) => {
+        const attachment = () => reply.type('application/json; charset=utf-8').header('content-disposition', 'attachment; filename="offbase-account-export.json"');
+        // HEAD gets the headers only: Fastify would run the whole export in the background and
+        // discard it, holding the user's one export slot (and a connection) meanwhile.
+        if (request.method === 'HEAD') return attachment().send();
         const chunks = await account.exportAccount(ctx(request), request.user.sub);
-        return reply
+        return attachment()
           // Opening the snapshot and reading the profile kept REQUEST_TIMEOUT_MS; the download
           // itself takes as long as the account is large, up to EXPORT_TIMEOUT_MS.
           .streamUntil(app.config.exportTimeoutMs)
-          .type('application/json; charset=utf-8')
-          .header('content-disposition', 'attachment; filename="offbase-account-export.json"')
           // A stream: Fastify pipes it and skips the serializer (the 200 schema documents the shape).
           .send(Readable.from(chunks, { objectMode: false }) as never);
       },

@@ -108,6 +108,11 @@ describe('GET /api/v1/auth/me/export deadlines and limits', () => {
       expect(() => JSON.parse(rest.body)).toThrow();
     }
 
+    // HEAD answers the headers without running an export (it would hold the user's slot).
+    const head = await t.app.inject({ method: 'HEAD', url: '/api/v1/auth/me/export', headers: c.headers });
+    expect(head.statusCode).toBe(200);
+    expect(head.headers['content-disposition']).toMatch(/attachment/);
+    expect(await openTransactions()).toBe(0);
     const later = await t.app.inject({ method: 'GET', url: '/api/v1/auth/me/export', headers: c.headers });
     expect(later.statusCode).toBe(200);
     expect(JSON.parse(later.body).documents).toHaveLength(DOCS);

@@ -119,7 +119,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         const attachment = () => reply.type('application/json; charset=utf-8').header('content-disposition', 'attachment; filename="offbase-account-export.json"');
         // HEAD gets the headers only: Fastify would run the whole export in the background and
         // discard it, holding the user's one export slot (and a connection) meanwhile.
-        if (request.method === 'HEAD') return attachment().send();
+        if (request.method === 'HEAD') return attachment().send(undefined as never);
         const chunks = await account.exportAccount(ctx(request), request.user.sub);
         return attachment()
           // Opening the snapshot and reading the profile kept REQUEST_TIMEOUT_MS; the download

@@ -13,6 +13,20 @@ interface InFlight {
 const kInFlight = Symbol('offbase.inFlight');
 type Tracked = { [kInFlight]: InFlight | null };
 
+declare module 'fastify' {
+  interface FastifyReply {
+    /** Takes this response out of REQUEST_TIMEOUT_MS and gives it a deadline of its own, `ms` from now. */
+    streamUntil(ms: number): FastifyReply;
+  }
+}
+
+/** A reply past its deadline: 503 through its route's error handler, or destroyed once its response has started. */
+function timeOut(reply: FastifyReply, ms: number): void {
+  const err = new errorCodes.FST_ERR_HANDLER_TIMEOUT(ms, reply.request.routeOptions.url);
+  if (reply.raw.headersSent) reply.raw.destroy(err);
+  else reply.send(err);
+}
+
 /**
  * The requests in flight, for two things.
  *
@@ -32,13 +46,6 @@ type Tracked = { [kInFlight]: InFlight | null };
  * surface's shape (offbase's, GoTrue's on /auth/v1, PostgREST's on /rest/v1). Requests already
  * in flight complete normally.
  */
-declare module 'fastify' {
-  interface FastifyReply {
-    /** Takes this response out of REQUEST_TIMEOUT_MS and gives it a deadline of its own, `ms` from now. */
-    streamUntil(ms: number): FastifyReply;
-  }
-}
-
 export default fp<{ requestTimeoutMs: number }>(
   async (app, { requestTimeoutMs }) => {
     let closing = false;
@@ -62,9 +69,7 @@ export default fp<{ requestTimeoutMs: number }>(
         const { reply } = oldest;
         unlink(oldest);
         if (reply.sent || reply.raw.destroyed) continue;
-        const err = new errorCodes.FST_ERR_HANDLER_TIMEOUT(requestTimeoutMs, reply.request.routeOptions.url);
-        if (reply.raw.headersSent) reply.raw.destroy(err);
-        else reply.send(err);
+        timeOut(reply, requestTimeoutMs);
       }
       if (oldest) timer = setTimeout(expire, oldest.at + requestTimeoutMs - now).unref();
     };
@@ -77,14 +82,10 @@ export default fp<{ requestTimeoutMs: number }>(
     app.decorateReply('streamUntil', function (this: FastifyReply, ms: number) {
       const entry = (this.request as unknown as Tracked)[kInFlight];
       if (entry) unlink(entry);
-      const raw = this.raw;
       const own = setTimeout(() => {
-        if (raw.writableEnded || raw.destroyed) return;
-        const err = new errorCodes.FST_ERR_HANDLER_TIMEOUT(ms, this.request.routeOptions.url);
-        if (raw.headersSent) raw.destroy(err);
-        else this.send(err);
+        if (!this.raw.writableEnded && !this.raw.destroyed) timeOut(this, ms);
       }, ms).unref();
-      raw.once('close', () => clearTimeout(own));
+      this.raw.once('close', () => clearTimeout(own));
       return this;
     });
     app.addHook('preClose', (done) => {

@@ -1,4 +1,5 @@
 import { Type } from '@sinclair/typebox';
+import type { Sql } from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
@@ -12,6 +13,23 @@ import { freePort } from '../setup/server.js';
 
 let t: TestApp;
 
+/**
+ * A real deadlock: two transactions take advisory locks `key` and `key + 1` in opposite orders,
+ * and PostgreSQL aborts one of them (40P01) after deadlock_timeout. Its error.
+ */
+async function deadlock(sql: Sql, key: number): Promise<Error & { code?: string }> {
+  const take = (first: number, second: number) =>
+    sql.begin(async (tx) => {
+      await tx`select pg_advisory_xact_lock(${first})`;
+      await tx`select pg_sleep(0.2)`;
+      await tx`select pg_advisory_xact_lock(${second})`;
+    });
+  const settled = await Promise.allSettled([take(key, key + 1), take(key + 1, key)]);
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (!failed) throw new Error('no deadlock: both transactions committed');
+  return failed.reason;
+}
+
 beforeAll(async () => {
   t = await buildTestApp({ BODY_LIMIT_BYTES: '2048' }, {
     extend(app) {
@@ -23,20 +41,8 @@ beforeAll(async () => {
       app.get('/__test/conflict', async () => {
         throw new AppError('conflict');
       });
-      // A real deadlock: two transactions take two advisory locks in opposite orders;
-      // PostgreSQL aborts one of them (40P01) after deadlock_timeout.
       app.get('/__test/deadlock', async () => {
-        const sql = app.database.sql;
-        const take = (first: number, second: number) =>
-          sql.begin(async (tx) => {
-            await tx`select pg_advisory_xact_lock(${first})`;
-            await tx`select pg_sleep(0.2)`;
-            await tx`select pg_advisory_xact_lock(${second})`;
-          });
-        const [a, b] = await Promise.allSettled([take(914_001, 914_002), take(914_002, 914_001)]);
-        const failed = [a, b].find((r) => r.status === 'rejected');
-        if (failed) throw (failed as PromiseRejectedResult).reason;
-        return { ok: true };
+        throw await deadlock(app.database.sql, 914_001);
       });
       app.post('/__test/log-body', async (req) => {
         req.log.info({ body: req.body }, 'handler logged its body');
@@ -102,19 +108,11 @@ describe('one error shape', () => {
   });
 
   it('the compat surfaces answer the same deadlock with a 409 in their own shape, without PostgreSQL\'s detail', async () => {
-    const sql = t.app.database.sql;
-    const take = (first: number, second: number) =>
-      sql.begin(async (tx) => {
-        await tx`select pg_advisory_xact_lock(${first})`;
-        await tx`select pg_sleep(0.2)`;
-        await tx`select pg_advisory_xact_lock(${second})`;
-      });
-    const settled = await Promise.allSettled([take(914_011, 914_012), take(914_012, 914_011)]);
-    const deadlock = (settled.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason;
-    expect(deadlock.code).toBe('40P01');
-    const rest = toPostgrestError(deadlock);
+    const err = await deadlock(t.app.database.sql, 914_011);
+    expect(err.code).toBe('40P01');
+    const rest = toPostgrestError(err);
     expect(rest).toMatchObject({ statusCode: 409, code: '40P01', message: 'deadlock detected', details: null });
-    expect(toGoTrueError(deadlock)).toMatchObject({ statusCode: 409, errorCode: 'conflict' });
+    expect(toGoTrueError(err)).toMatchObject({ statusCode: 409, errorCode: 'conflict' });
   });
 
   it('500 internal_error leaks no message, SQL or stack; the log has the detail', async () => {

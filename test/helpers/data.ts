@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, InjectOptions } from 'fastify';
+import type { Sql } from 'postgres';
 import { buildTestApp, type TestApp } from './app.js';
 import { createUserWithToken, type TestUser } from './users.js';
 
@@ -22,4 +23,15 @@ export async function dataApp(env: Record<string, string> = {}): Promise<{ t: Te
   const t = await buildTestApp(env);
   const alice = await createUserWithToken(t.app);
   return { t, alice, api: client(t.app, alice) };
+}
+
+/**
+ * `count` documents of the owner, each with `textBytes` of text, inserted in one statement
+ * (no API round trips): the large accounts the export tests stream.
+ */
+export async function insertLargeDocuments(sql: Sql, ownerId: string, count: number, textBytes: number): Promise<void> {
+  await sql`
+    insert into documents (owner_id, title, s3_bucket, s3_key, content_text)
+    select ${ownerId}, 'Document ' || i, 'b', 'k/' || i, left(repeat('exported rows stay bounded ' || i || ' ', ${Math.ceil(textBytes / 20)}), ${textBytes})
+    from generate_series(1, ${count}) i`;
 }

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp, type TestApp } from '../../helpers/app.js';
 import { registerUser, type RegisteredUser } from '../../helpers/auth.js';
+import { insertLargeDocuments } from '../../helpers/data.js';
 
 // The account export streams for as long as the account is large: REQUEST_TIMEOUT_MS bounds
 // only its start, EXPORT_TIMEOUT_MS the download, and exports hold pooled connections, so
@@ -26,10 +27,7 @@ afterAll(async () => {
 
 async function bigAccount(): Promise<RegisteredUser> {
   const user = await registerUser(t.app);
-  await t.testDb.sql`
-    insert into documents (owner_id, title, s3_bucket, s3_key, content_text)
-    select ${user.id}, 'Document ' || i, 'b', 'k/' || i, left(repeat('exported rows ' || i || ' ', 600), ${TEXT_BYTES})
-    from generate_series(1, ${DOCS}) i`;
+  await insertLargeDocuments(t.testDb.sql, user.id, DOCS, TEXT_BYTES);
   return user;
 }
 

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp, type TestApp } from '../../helpers/app.js';
 import { registerUser, type RegisteredUser } from '../../helpers/auth.js';
+import { insertLargeDocuments } from '../../helpers/data.js';
 import { exposeGc } from '../../helpers/supabase-source.js';
 
 let t: TestApp;
@@ -78,10 +79,7 @@ describe('a large account', () => {
 
   it('streams with the live heap flat, far below the size of what went out, and returns its connection', async () => {
     const big = await registerUser(t.app);
-    await t.testDb.sql`
-      insert into documents (owner_id, title, s3_bucket, s3_key, content_text)
-      select ${big.id}, 'Document ' || i, 'b', 'k/' || i, left(repeat('exported rows stay bounded ' || i || ' ', 400), ${TEXT_BYTES})
-      from generate_series(1, ${DOCS}) i`;
+    await insertLargeDocuments(t.testDb.sql, big.id, DOCS, TEXT_BYTES);
     await t.app.listen({ port: 0, host: '127.0.0.1' });
     const { port } = t.app.server.address() as AddressInfo;
     gc();

@@ -10,7 +10,7 @@ import { availableParallelism } from 'node:os';
 import argon2 from 'argon2';
 import Fastify, { type FastifyRequest } from 'fastify';
 import postgres from 'postgres';
-import { BATCH_AUDITED_SQL, CREATE_AUDITED_SQL, GET_SQL, LIST_SQL } from './lib/sql.js';
+import { BATCH_AUDITED_SQL, CREATE_AUDITED_SQL, GET_SQL, listSql } from './lib/sql.js';
 
 const sql = postgres(process.env.DATABASE_URL!, { max: Number(process.env.DB_POOL_MAX ?? 10), prepare: true, onnotice: () => {} });
 // The client as drizzle's postgres-js driver configures it for the API: dates and times pass
@@ -35,7 +35,7 @@ app.get('/floor/live', async () => ({ status: 'ok' }));
 app.get('/floor/documents', async (request) => {
   const { owner, limit } = request.query as { owner: string; limit?: string };
   const n = Number(limit ?? 20);
-  const rows = await sql.unsafe(LIST_SQL, [owner, n + 1], { prepare: true });
+  const rows = await sql.unsafe(listSql(n + 1), [owner], { prepare: true });
   return { data: rows.slice(0, n), next_cursor: rows.length > n ? String(rows[n - 1]!.id) : null };
 });
 

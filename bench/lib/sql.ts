@@ -9,8 +9,8 @@ import { SEARCH_WORDS_SQL, SNIPPET_SQL } from '../../src/features/documents/quer
 const LIST_COLUMNS = 'id, owner_id, title, description, status, s3_bucket, s3_key, content_type, size_bytes, sha256, tags, metadata, analysis_count, created_at, updated_at';
 const ETAG = `md5(id::text || ':' || xmin::text) as etag`;
 
-/** $1 owner, $2 limit + 1 (the extra row tells whether there is a next page). */
-export const LIST_SQL = `select ${LIST_COLUMNS} from documents where owner_id = $1 order by created_at desc nulls first, id desc nulls first limit $2`;
+/** $1 owner; `rows` is limit + 1 (the extra row tells whether there is a next page), a literal in the text as the API sends it. */
+export const listSql = (rows: number) => `select ${LIST_COLUMNS} from documents where owner_id = $1 order by created_at desc nulls first, id desc nulls first limit ${Math.trunc(rows)}`;
 
 /** $1 id, $2 owner. The etag is the API's: md5(id || ':' || xmin). */
 export const GET_SQL = `select ${LIST_COLUMNS}, content_text, ${ETAG} from documents where id = $1 and owner_id = $2 limit 1`;
@@ -81,7 +81,7 @@ export function pgbenchScripts(users: number, docsPerUser: number, terms: { comm
       .replace('$2', owner)
       .replace('$3', '20')};\n`;
   return {
-    list: `\\set u random(1, ${users})\n${LIST_SQL.replace('$1', owner).replace('$2', '21')};\n`,
+    list: `\\set u random(1, ${users})\n${listSql(21).replace('$1', owner)};\n`,
     get: `\\set u random(1, ${users})\n\\set d random(0, ${docsPerUser - 1})\n${GET_SQL.replace('$1', `md5('bench-doc-' || :u || '-' || :d)::uuid`).replace('$2', owner)};\n`,
     searchCommon: search(terms.common),
     searchRare: search(terms.rare),

@@ -73,8 +73,9 @@ export function carriedSessionColumn(db: Db): SQL {
     .select({ state: sql<string>`concat_ws(' ', ${users.role}, ${sessions.aal}, ${mfaOn})` })
     .from(sessions)
     .innerJoin(users, eq(users.id, sessions.user_id))
-    .where(live(sql.placeholder('offbase_sid'), sql.placeholder('offbase_sub')))
-    .limit(1);
+    .where(live(sql.placeholder('offbase_sid'), sql.placeholder('offbase_sub')));
+  // No LIMIT: the session's primary key matches one row at most, and a parameter there would
+  // only widen the carrying statement's plan (resources/queries.ts, literalLimit).
   return sql`(${query})`;
 }
 

@@ -148,7 +148,7 @@ export const SEARCH_WORDS_SQL = String.raw`array(
 export const SNIPPET_SQL = (() => {
   const [b, l] = [SNIPPET_BEFORE, SNIPPET_WINDOW];
   const headline = (title: string, description: string, body: string) =>
-    `ts_headline('english', translate(concat_ws(' ', ${title}, ${description}, ${body}), ${literal(MARK_START + MARK_END)}, ''), q.query, ${literal(HEADLINE_OPTIONS)})`;
+    `ts_headline('english', replace(replace(concat_ws(' ', ${title}, ${description}, ${body}), ${literal(MARK_START)}, ''), ${literal(MARK_END)}, ''), q.query, ${literal(HEADLINE_OPTIONS)})`;
   const ifFound = (text: string) => `case when ${text} ~* any(q.words) then ${text} end`;
   return String.raw`windowed as materialized (
   select hits.*, ${headline(ifFound('hits.title'), ifFound('hits.hl_description'), `coalesce(w.text, left(b.body, ${l}))`)} as snippet

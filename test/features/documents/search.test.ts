@@ -20,6 +20,8 @@ beforeAll(async () => {
     phrase: newDoc({ title: 'Board minutes', content_text: 'The board approved the annual budget after a long debate.' }),
     scrambled: newDoc({ title: 'Budget notes', content_text: 'Annual review of the approved board seats and budget.' }),
     html: newDoc({ title: 'Injected', content_text: '<script>alert(1)</script> malware sample & friends' }),
+    // The highlight markers (MARK_START, MARK_END in queries.ts) in a document's own text.
+    forged: newDoc({ title: 'Forged \u0002markers\u0003', content_text: 'A quagmire of \u0002bold\u0003 claims, and \u0003 alone \u0002.' }),
   };
   for (const [name, body] of Object.entries(docs)) id[name] = (await api('POST', '/documents', body)).json().id;
 });
@@ -53,6 +55,16 @@ describe('GET /documents/search', () => {
     expect(html!.snippet).toContain('&amp;');
   });
 
+  it("a document's own text cannot forge a highlight: only PostgreSQL's marks become <b>", async () => {
+    for (const q of ['quagmire', 'forged']) {
+      const [hit] = await search(q);
+      expect(hit!.id).toBe(id.forged);
+      expect(hit!.snippet).toContain(`<b>${q === 'forged' ? 'Forged' : q}</b>`);
+      expect(hit!.snippet.match(/<b>/g)).toHaveLength(1);
+      expect(hit!.snippet.includes('\u0002') || hit!.snippet.includes('\u0003')).toBe(false);
+    }
+  });
+
   it('quoted phrases match only the phrase; -word excludes; or widens', async () => {
     const phrase = await search('"approved the annual budget"');
     expect(phrase.map((h) => h.id)).toEqual([id.phrase]);
@@ -84,7 +96,7 @@ describe('GET /documents/search', () => {
       }),
       { numRuns: 60 },
     );
-    expect((await t.testDb.sql`select count(*)::int as n from documents`)[0]!.n).toBe(6);
+    expect((await t.testDb.sql`select count(*)::int as n from documents`)[0]!.n).toBe(Object.keys(id).length);
   });
 
   it('q must be 1–500 characters', async () => {

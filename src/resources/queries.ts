@@ -3,7 +3,7 @@ import type { PgColumn } from 'drizzle-orm/pg-core';
 import { settleSession, type Actor, type DeferredSessionCheck } from '../context/index.js';
 import type { DbOrTx } from '../db/client.js';
 import { namedSelection, rawRows, statementCache, type RawRows } from '../db/prepared.js';
-import { ownerScope, ownRows, type RowsQuery } from '../query/index.js';
+import { literalLimit, ownerScope, ownRows, type RowsQuery } from '../query/index.js';
 import type { Relation, Resource, Row } from './define.js';
 
 // Every statement on a resource, owner-scoped: nothing here reads or writes a row the actor
@@ -19,19 +19,6 @@ export const scopeOf = (resource: Resource, actor: Actor): SQL | undefined => ow
 type Selection = { [key: string]: PgColumn | SQL | SQL.Aliased | Selection };
 type Flat = Record<string, PgColumn | SQL | SQL.Aliased>;
 const from = (db: DbOrTx, columns: Selection, resource: Resource) => db.select(columns as any).from(resource.table as any);
-/**
- * A page's LIMIT as a literal, not a parameter. Given `LIMIT $n`, PostgreSQL's plan for a
- * prepared statement cannot know n: the generic plan assumes a tenth of the matching rows
- * (50 of an owner's 500 documents), costs more than a custom plan for the real 21, and so
- * PostgreSQL plans the statement afresh on every execution. With the number in the text the
- * generic plan costs what a custom one does and is kept (test/db/page-limit-plans.test.ts);
- * PostgreSQL still plans per execution where the values do matter (a filter). A statement per
- * page size, which the page schemas bound (1 to 1,000 rows).
- */
-const literalLimit = (n: number): number => {
-  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`a page limit must be a non-negative integer, got ${n}`);
-  return sql.raw(String(n)) as unknown as number;
-};
 /** drizzle's prepared statement where the raw one cannot run (a transaction's handle): the same rows. */
 const prepared = (statement: { execute(values: Record<string, unknown>): Promise<unknown> }): RawRows => (values) => statement.execute(values) as Promise<Row[]>;
 

@@ -25,7 +25,12 @@ beforeAll(async () => {
     select (${owners.map((o) => o.id)}::uuid[])[1 + i % 4], 'Document ' || i, 'b', 'k/' || i, repeat('page ', 60),
            now() - random() * interval '30 days'
     from generate_series(1, 2400) i order by random()`;
+  await t.testDb.sql`
+    insert into audit_logs (actor_id, action, entity_type, entity_id, created_at)
+    select (${owners.map((o) => o.id)}::uuid[])[1 + i % 4], 'document.create', 'document', i::text, now() - random() * interval '30 days'
+    from generate_series(1, 2400) i order by random()`;
   await t.testDb.sql`analyze documents`;
+  await t.testDb.sql`analyze audit_logs`;
 });
 afterAll(async () => {
   await t?.close();
@@ -70,5 +75,15 @@ describe('page statements keep their generic plan', () => {
     const plans = (await listPlans()).filter((p) => p.statement.endsWith('limit 8'));
     expect(plans).toHaveLength(1);
     expect(plans[0]!.generic_plans).toBeGreaterThan(0);
+  });
+
+  it("the audit trail's first page too", async () => {
+    const api = client(t.app, alice);
+    for (let i = 0; i < 10; i++) expect((await api('GET', '/audit-logs?limit=20')).json().data).toHaveLength(20);
+    const [plan] = await t.app.database.sql<Plans[]>`
+      select statement, generic_plans::int, custom_plans::int from pg_prepared_statements
+       where statement like '%from "audit_logs"%' and statement not like '%pg_prepared_statements%'`;
+    expect(plan!.generic_plans, plan!.statement).toBeGreaterThan(0);
+    expect(plan!.statement).toMatch(/limit 21$/);
   });
 });

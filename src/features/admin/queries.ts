@@ -1,7 +1,7 @@
 import { and, asc, eq, ilike, isNull } from 'drizzle-orm';
 import type { DbOrTx } from '../../db/client.js';
 import { liveUser, users, type User, type UserRole } from '../../db/schema/index.js';
-import { compileOrder, decodeCursor, defineTable, keysetCondition, type SortTerm } from '../../query/index.js';
+import { compileOrder, decodeCursor, defineTable, keysetCondition, literalLimit, type SortTerm } from '../../query/index.js';
 
 export interface UserListFilter {
   /** Case-insensitive substring of the email. */
@@ -41,7 +41,7 @@ export async function listUsers(db: DbOrTx, filter: UserListFilter): Promise<Use
       ),
     )
     .orderBy(...compileOrder(userTable, NEWEST_FIRST))
-    .limit(filter.limit);
+    .limit(literalLimit(filter.limit));
   return rows.map((row) => liveUser(row)!);
 }
 

@@ -2,7 +2,7 @@ import { and } from 'drizzle-orm';
 import type { Actor } from '../../context/index.js';
 import type { DbOrTx } from '../../db/client.js';
 import { audit_logs, type AuditLog } from '../../db/schema/index.js';
-import { compileFilters, compileOrder, decodeCursor, defineTable, keysetCondition, ownerScope, type Filter, type SortTerm } from '../../query/index.js';
+import { compileFilters, compileOrder, decodeCursor, defineTable, keysetCondition, literalLimit, ownerScope, type Filter, type SortTerm } from '../../query/index.js';
 
 export const auditTable = defineTable({
   name: 'audit_logs',
@@ -32,5 +32,5 @@ export async function listAuditLogs(db: DbOrTx, actor: Actor, actorId: string | 
     .from(audit_logs)
     .where(and(ownerScope(actor, audit_logs.actor_id, actorId), compileFilters(auditTable, filters), after))
     .orderBy(...compileOrder(auditTable, NEWEST_FIRST))
-    .limit(limit + 1);
+    .limit(literalLimit(limit + 1));
 }

@@ -75,7 +75,7 @@ export function carriedSessionColumn(db: Db): SQL {
     .innerJoin(users, eq(users.id, sessions.user_id))
     .where(live(sql.placeholder('offbase_sid'), sql.placeholder('offbase_sub')));
   // No LIMIT: the session's primary key matches one row at most, and a parameter there would
-  // only widen the carrying statement's plan (resources/queries.ts, literalLimit).
+  // only widen the carrying statement's plan (query/page.ts, literalLimit).
   return sql`(${query})`;
 }
 

@@ -16,23 +16,40 @@ export interface JwtKeyRing {
   keyFor(token: string): string | null;
 }
 
+// Every token a key signs has the same header segment, so the key is looked up once per
+// segment, not decoded from base64 and JSON on every request. Bounded: segments an attacker
+// makes up beyond it (or longer than any header we sign) are decoded each time, as before,
+// and never stored.
+const MAX_HEADERS = 64;
+const MAX_SEGMENT = 256;
+
 export function jwtKeyRing(current: string, previous: readonly string[] = []): JwtKeyRing {
   const byKid = new Map<string, string>(previous.map((secret) => [keyId(secret), secret]));
   const kid = keyId(current);
   byKid.set(kid, current);
+  const keyOf = (segment: string): string | null => {
+    const header = decodeHeader(segment);
+    if (header?.kid === undefined) return current;
+    return typeof header.kid === 'string' ? (byKid.get(header.kid) ?? null) : null;
+  };
+  const bySegment = new Map<string, string | null>();
   return {
     current: { kid, secret: current },
     keyFor(token) {
-      const header = decodeHeader(token);
-      if (header?.kid === undefined) return current;
-      return typeof header.kid === 'string' ? (byKid.get(header.kid) ?? null) : null;
+      const segment = token.slice(0, token.indexOf('.') >>> 0);
+      let key = bySegment.get(segment);
+      if (key === undefined) {
+        key = keyOf(segment);
+        if (bySegment.size < MAX_HEADERS && segment.length <= MAX_SEGMENT) bySegment.set(segment, key);
+      }
+      return key;
     },
   };
 }
 
-function decodeHeader(token: string): { kid?: unknown } | null {
+function decodeHeader(segment: string): { kid?: unknown } | null {
   try {
-    const header: unknown = JSON.parse(Buffer.from(token.slice(0, token.indexOf('.')), 'base64url').toString('utf8'));
+    const header: unknown = JSON.parse(Buffer.from(segment, 'base64url').toString('utf8'));
     return header && typeof header === 'object' ? (header as { kid?: unknown }) : null;
   } catch {
     // Malformed: the verifier rejects it with the usual error.

@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../../src/config.js';
-import { keyId } from '../../../src/features/auth/jwt-keys.js';
+import { jwtKeyRing, keyId } from '../../../src/features/auth/jwt-keys.js';
 import { buildTestApp, testEnv, type TestApp } from '../../helpers/app.js';
 import { createUserWithToken, type TestUser } from '../../helpers/users.js';
 
@@ -103,5 +103,24 @@ describe('JWT signing keys', () => {
     expect(load(`${OLD},short-key`)).toThrow(ConfigError);
     expect(load(`${OLD},short-key`)).toThrow(/^JWT_PREVIOUS_SECRETS must be a comma-separated list of keys of at least 32 bytes each$/);
     expect(load(`${OLD},,${NEW}`)().auth.jwtPreviousSecrets).toEqual([OLD, NEW]);
+  });
+});
+
+describe('the key ring', () => {
+  it('picks the key by kid, the same for a header seen before, and any number of made-up headers', () => {
+    const ring = jwtKeyRing(NEW, [OLD]);
+    const token = (header: Record<string, unknown>) => `${b64({ alg: 'HS256', ...header })}.${b64({})}.sig`;
+    for (let round = 0; round < 2; round++) {
+      expect(ring.keyFor(token({ kid: keyId(NEW) }))).toBe(NEW);
+      expect(ring.keyFor(token({ kid: keyId(OLD) }))).toBe(OLD);
+      expect(ring.keyFor(token({}))).toBe(NEW);
+      expect(ring.keyFor(token({ kid: keyId(OTHER) }))).toBeNull();
+      expect(ring.keyFor(token({ kid: 7 }))).toBeNull();
+    }
+    // Past what the ring remembers, headers still resolve, each on its own.
+    for (let i = 0; i < 200; i++) expect(ring.keyFor(token({ kid: `made-up-${i}` }))).toBeNull();
+    expect(ring.keyFor(token({ kid: keyId(OLD), pad: 'x'.repeat(400) }))).toBe(OLD);
+    expect(ring.keyFor(token({ kid: keyId(OLD) }))).toBe(OLD);
+    expect(ring.keyFor('not-a-jwt')).toBe(NEW);
   });
 });

@@ -4,7 +4,7 @@ export { defineTable, type ColumnSpec, type ColumnType, type TableSpec } from '.
 export { compileFilter, compileFilters, filterableColumn, OPERATORS, textArrayLiteral, type AllOf, type AnyOf, type Condition, type Filter, type Operator } from './filter.js';
 export { compileOrder, parseSortKey, totalOrder, validateSort, type SortTerm } from './sort.js';
 export { decodeCursor, encodeCursor, keysetCondition } from './cursor.js';
-export { keysetPage, literalLimit, parseLimit, parseOffset, type KeysetPage, type LimitBounds } from './page.js';
+export { isLiteralLimit, keysetPage, literalLimit, parseLimit, parseOffset, type KeysetPage, type LimitBounds } from './page.js';
 export { coerceValue, invalid, isTimestamp } from './values.js';
 export { ownerScope, ownRows } from './scope.js';
 export type { RowsQuery } from './rows.js';

@@ -48,15 +48,24 @@ export function parseOffset(raw: unknown, max = 100_000, field = 'offset'): numb
 }
 
 /**
- * A page's LIMIT as a literal, not a parameter. Given `LIMIT $n`, PostgreSQL's plan for a
- * prepared statement cannot know n: the generic plan assumes a tenth of the matching rows
- * (50 of an owner's 500 documents), costs more than a custom plan for the real 21, and so
- * PostgreSQL plans the statement afresh on every execution. With the number in the text the
- * generic plan costs what a custom one does and is kept (test/db/page-limit-plans.test.ts);
- * PostgreSQL still plans per execution where the values do matter (a filter). A statement per
- * page size, which the page schemas bound (1 to 1,000 rows). For drizzle's `.limit()`.
+ * A page's LIMIT as a literal, not a parameter, for the page sizes clients use. Given `LIMIT $n`,
+ * PostgreSQL's plan for a prepared statement cannot know n: the generic plan assumes a tenth of
+ * the matching rows (50 of an owner's 500 documents), costs more than a custom plan for the real
+ * 21, and so PostgreSQL plans the statement afresh on every execution. With the number in the
+ * text the generic plan costs what a custom one does and is kept (test/db/page-limit-plans.test.ts);
+ * PostgreSQL still plans per execution where the values do matter (a filter). Each literal is a
+ * statement of its own on every connection (~100 KB of the backend's memory for a list), so only
+ * the round page sizes are literals (PAGE_SIZES, and one more row for the has-more probe); any
+ * other size stays a parameter, planned per execution as before, and a client walking every size
+ * from 1 to 200 adds one statement, not 200. For drizzle's `.limit()`.
  */
+export const PAGE_SIZES: readonly number[] = [1, 10, 20, 25, 50, 100, 200, 1000];
+const LITERAL_ROWS = new Set(PAGE_SIZES.flatMap((n) => [n, n + 1]));
+
+/** Whether literalLimit writes `n` into the statement's text. */
+export const isLiteralLimit = (n: number): boolean => LITERAL_ROWS.has(n);
+
 export const literalLimit = (n: number): number => {
   if (!Number.isSafeInteger(n) || n < 0) throw new Error(`a page limit must be a non-negative integer, got ${n}`);
-  return sql.raw(String(n)) as unknown as number;
+  return LITERAL_ROWS.has(n) ? (sql.raw(String(n)) as unknown as number) : n;
 };

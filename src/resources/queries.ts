@@ -3,7 +3,7 @@ import type { PgColumn } from 'drizzle-orm/pg-core';
 import { settleSession, type Actor, type DeferredSessionCheck } from '../context/index.js';
 import type { DbOrTx } from '../db/client.js';
 import { namedSelection, rawRows, statementCache, type RawRows } from '../db/prepared.js';
-import { literalLimit, ownerScope, ownRows, type RowsQuery } from '../query/index.js';
+import { isLiteralLimit, literalLimit, ownerScope, ownRows, type RowsQuery } from '../query/index.js';
 import type { Relation, Resource, Row } from './define.js';
 
 // Every statement on a resource, owner-scoped: nothing here reads or writes a row the actor
@@ -65,8 +65,9 @@ export async function selectRows(db: DbOrTx, actor: Actor, resource: Resource, r
 }
 
 // The list's first page (no filter, no cursor: what a client asks for most) rendered once per
-// resource, column set, handle, scope, sort and page size (src/db/prepared.ts), its values as
-// placeholders. `rows.shape` names the sort: the caller's promise that the same shape means the same order.
+// resource, column set, handle, scope, sort and literal page size (src/db/prepared.ts,
+// query/page.ts), its values as placeholders. `rows.shape` names the sort: the caller's promise
+// that the same shape means the same order.
 type FirstPageInput = { rows: RowsQuery & { limit: number }; check: DeferredSessionCheck | undefined };
 const firstPages = new WeakMap<Resource, WeakMap<object, ReturnType<typeof firstPageStatements>>>();
 const firstPageStatements = (resource: Resource) =>
@@ -75,7 +76,7 @@ const firstPageStatements = (resource: Resource) =>
     const query = from(db, selection, resource)
       .where(ownRows(shape.startsWith('any '), resource.ownerColumn, sql.placeholder('owner')))
       .orderBy(...(rows.order ?? []))
-      .limit(literalLimit(rows.limit));
+      .limit(isLiteralLimit(rows.limit) ? literalLimit(rows.limit) : sql.placeholder('limit'));
     return rawRows(db, query, selection) ?? prepared(query.prepare(`offbase_${resource.name}_first_page`));
   });
 
@@ -86,8 +87,10 @@ async function firstPage(db: DbOrTx, actor: Actor, resource: Resource, rows: Row
   if (!statements) byColumns.set(rows.columns, (statements = firstPageStatements(resource)));
   const found = statements;
   return carryingRead(db, actor, (check) => {
-    const shape = `${actor.admin ? 'any' : 'own'} ${check ? 'carry' : 'plain'} ${rows.limit} ${sort}`;
-    return found(db, shape, { rows, check })({ owner: actor.id, ...check?.params });
+    // A page size written into the statement is part of its shape; any other is a placeholder.
+    const literal = isLiteralLimit(rows.limit);
+    const shape = `${actor.admin ? 'any' : 'own'} ${check ? 'carry' : 'plain'} ${literal ? rows.limit : '$'} ${sort}`;
+    return found(db, shape, { rows, check })({ owner: actor.id, ...(literal ? {} : { limit: rows.limit }), ...check?.params });
   });
 }
 

@@ -69,12 +69,18 @@ describe('page statements keep their generic plan', () => {
     expect(keyset[0]!.statement).toMatch(/limit 21$/);
   });
 
-  it('another page size is another statement, with its own literal', async () => {
+  it('a round page size is another statement with its own literal; any other size shares one with a parameter', async () => {
     const api = client(t.app, alice);
-    for (let i = 0; i < 7; i++) expect((await api('GET', '/documents?limit=7')).json().data).toHaveLength(7);
-    const plans = (await listPlans()).filter((p) => p.statement.endsWith('limit 8'));
-    expect(plans).toHaveLength(1);
-    expect(plans[0]!.generic_plans).toBeGreaterThan(0);
+    for (let i = 0; i < 7; i++) expect((await api('GET', '/documents?limit=10')).json().data).toHaveLength(10);
+    const ten = (await listPlans()).filter((p) => p.statement.includes('offbase_session') && p.statement.endsWith('limit 11'));
+    expect(ten).toHaveLength(1);
+    expect(ten[0]!.generic_plans).toBeGreaterThan(0);
+    // A client walking through odd sizes adds one statement, whatever the sizes.
+    for (const n of [3, 7, 13, 33, 77, 150]) expect((await api('GET', `/documents?limit=${n}`)).json().data).toHaveLength(n);
+    const odd = (await listPlans()).filter((p) => p.statement.includes('offbase_session') && /limit \$\d+$/.test(p.statement));
+    expect(odd).toHaveLength(1);
+    const firstPages = (await listPlans()).filter((p) => p.statement.includes('offbase_session') && !p.statement.includes(') <'));
+    expect(firstPages.map((p) => p.statement.replace(/.* limit /, 'limit ').replace(/\$\d+/, '$')).sort()).toEqual(['limit $', 'limit 11', 'limit 21']);
   });
 
   it("the audit trail's first page too", async () => {

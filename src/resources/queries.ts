@@ -52,7 +52,7 @@ async function carryingRead(db: DbOrTx, actor: Actor, run: (check?: DeferredSess
 }
 
 export async function selectRows(db: DbOrTx, actor: Actor, resource: Resource, rows: RowsQuery): Promise<Row[]> {
-  if (rows.shape !== undefined && rows.where === undefined && !rows.offset && rows.limit !== undefined) return firstPage(db, actor, resource, { ...rows, limit: rows.limit }, rows.shape);
+  if (rows.shape !== undefined && rows.where === undefined && !rows.offset && rows.limit !== undefined) return firstPage(db, actor, resource, rows as RowsQuery & { limit: number }, rows.shape);
   return carryingRead(db, actor, (check) => {
     let query = from(db, check ? carried(rows.columns, check) : rows.columns, resource)
       .where(and(scopeOf(resource, actor), rows.where))

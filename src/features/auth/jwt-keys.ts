@@ -36,7 +36,8 @@ export function jwtKeyRing(current: string, previous: readonly string[] = []): J
   return {
     current: { kid, secret: current },
     keyFor(token) {
-      const segment = token.slice(0, token.indexOf('.') >>> 0);
+      const dot = token.indexOf('.');
+      const segment = dot < 0 ? token : token.slice(0, dot);
       let key = bySegment.get(segment);
       if (key === undefined) {
         key = keyOf(segment);

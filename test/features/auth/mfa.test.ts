@@ -87,6 +87,14 @@ describe('enrolment', () => {
     expect((await inject('POST', '/mfa/totp', user.accessToken, { friendly_name: 'x'.repeat(10_000) })).statusCode).toBe(400);
     expect((await inject('POST', '/mfa/totp', user.accessToken, { ['__proto__']: {}, friendly_name: 'p' } as object)).statusCode).toBe(400);
     expect((await inject('POST', '/mfa/totp', user.accessToken, { constructor: 'x' })).statusCode).toBe(400);
+    // A lone surrogate is valid JSON but no otpauth URI (or email) can carry it.
+    for (const bad of [{ issuer: '\udfff' }, { friendly_name: 'phone \ud800' }]) {
+      const res = await inject('POST', '/mfa/totp', user.accessToken, bad);
+      expect(res.statusCode, res.body).toBe(400);
+      expect(res.json().code).toBe('validation_failed');
+    }
+    const ok = await inject('POST', '/mfa/totp', user.accessToken, { friendly_name: 'phone 📱', issuer: 'Acme 😀' });
+    expect(ok.statusCode).toBe(201);
   });
 });
 

@@ -1,18 +1,18 @@
 import { Type } from '@sinclair/typebox';
 import type { MfaFactor } from '../../../db/schema/index.js';
-import { Nullable, Timestamp, Uuid } from '../../../lib/http-schemas.js';
+import { Nullable, Timestamp, Uuid, WellFormedText } from '../../../lib/http-schemas.js';
 import { apiTimestamp } from '../../../lib/timestamp.js';
 import { SessionView, UserView } from '../schemas.js';
 
 // Request and response shapes of /api/v1/auth/mfa and /api/v1/auth/sessions.
 
 const strict = { additionalProperties: false } as const;
-export const FriendlyName = Type.String({ minLength: 1, maxLength: 100 });
+export const FriendlyName = WellFormedText({ minLength: 1, maxLength: 100 });
 /** A 6-digit TOTP code (spaces allowed, as apps show "123 456"). */
 export const TotpCode = Type.String({ minLength: 6, maxLength: 12, pattern: '^[0-9 ]+$' });
 const RecoveryCode = Type.String({ minLength: 8, maxLength: 40 });
 
-export const EnrollBody = Type.Object({ friendly_name: Type.Optional(FriendlyName), issuer: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })) }, strict);
+export const EnrollBody = Type.Object({ friendly_name: Type.Optional(FriendlyName), issuer: Type.Optional(WellFormedText({ minLength: 1, maxLength: 100 })) }, strict);
 export const FactorParams = Type.Object({ id: Uuid });
 export const VerifyBody = Type.Object({ challenge_id: Uuid, code: TotpCode }, strict);
 export const RecoveryBody = Type.Object({ code: RecoveryCode }, strict);

@@ -1,5 +1,6 @@
 import { Type, type TSchema } from '@sinclair/typebox';
 import { JsonObject } from '../../../lib/json-depth.js';
+import { WellFormedText } from '../../../lib/http-schemas.js';
 import { Email, sessionViewOf } from '../../auth/schemas.js';
 
 // Bodies auth-js sends and the replies it reads. Fields auth-js adds on its own
@@ -77,7 +78,7 @@ export const FactorView = Type.Object({
 });
 
 export const EnrollBody = Type.Object(
-  { factor_type: Type.String({ maxLength: 20 }), friendly_name: Type.Optional(Type.String({ maxLength: 100 })), issuer: Type.Optional(Type.String({ maxLength: 100 })), phone: Type.Optional(Type.String({ maxLength: 50 })) },
+  { factor_type: Type.String({ maxLength: 20 }), friendly_name: Type.Optional(WellFormedText({ maxLength: 100 })), issuer: Type.Optional(WellFormedText({ maxLength: 100 })), phone: Type.Optional(Type.String({ maxLength: 50 })) },
   strict,
 );
 export const EnrollView = Type.Object({

@@ -112,4 +112,15 @@ describe('auth.mfa', () => {
     const phone = await client.auth.mfa.enroll({ factorType: 'phone', phone: '+15555550100' });
     expect(phone.error).toMatchObject({ status: 400, code: 'validation_failed' });
   });
+
+  it('refuses an issuer or friendly name with a lone surrogate (no otpauth URI can hold it) with 400, and takes any other text', async () => {
+    const { client } = await signedInClient(server);
+    for (const bad of [{ issuer: '\udfff' }, { friendlyName: 'phone \ud800' }]) {
+      const res = await client.auth.mfa.enroll({ factorType: 'totp', ...bad });
+      expect(res.error, JSON.stringify(bad)).toMatchObject({ status: 400, code: 'validation_failed' });
+    }
+    const ok = await client.auth.mfa.enroll({ factorType: 'totp', issuer: 'Acme 😀 Ünïcode', friendlyName: 'phone 📱' });
+    expect(ok.error).toBeNull();
+    expect(ok.data!.totp.uri).toContain(encodeURIComponent('Acme 😀 Ünïcode'));
+  });
 });

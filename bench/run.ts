@@ -170,6 +170,9 @@ try {
   // Then the floor once more at the API's request rate: CPU per request depends on the rate
   // (PostgreSQL's and the process's both rise as the rate falls: fewer requests share each
   // wake-up), so the floor at the API's rate shows what the API itself adds per request.
+  // Each round's own ratios (req/s, CPU), so the report shows how far one pair moves from the
+  // next on this machine, beside the ratio of the rounds' means that the verdict uses.
+  const perRound = new Map<string, { rps: number[]; cpu: (number | null)[] }>();
   const paired = async (id: string, floorLabel: string, floorNext: () => Req, label: string, apiNext: () => Req) => {
     const floors: LoadResult[] = [];
     const runs: LoadResult[] = [];
@@ -178,6 +181,13 @@ try {
       const r = await measure(id, label, api.baseUrl, api.pid, apiNext);
       if (f) floors.push(f);
       if (r) runs.push(r);
+      if (f && r) {
+        const entry = perRound.get(id) ?? { rps: [], cpu: [] };
+        const [cf, cr] = [cpuPerRequest(f).total, cpuPerRequest(r).total];
+        entry.rps.push(r.rps / f.rps);
+        entry.cpu.push(cf && cr ? cf / cr : null);
+        perRound.set(id, entry);
+      }
     }
     const [floorMean, apiMean] = [mean(floors), mean(runs)];
     const atRate =
@@ -336,7 +346,17 @@ try {
     'ratio (req/s): the row over its floor. ratio (CPU): the floor\'s CPU per request (API + PostgreSQL) over the row\'s, so 1.0 means "costs what the floor costs" and both ratios read the same way. The CPU verdict judges the throughput part of the target by that ratio.',
     'S4/S5 create documents as an upload registers them (metadata, no extracted text); see docs/benchmarks.md.',
   ];
-  let body = `${table(rows)}\n\n### Memory and boot\n\n${resources}`;
+  const roundsTable =
+    rounds > 1 && perRound.size
+      ? [
+          `### Each round (${rounds} pairs of floor then API; the ratios above are of the rounds' means)`,
+          '',
+          '| Scenario | ratio (req/s) per round | ratio (CPU) per round |',
+          '|---|---|---|',
+          ...[...perRound].map(([id, r]) => `| ${id} | ${r.rps.map(x).join(', ')} | ${r.cpu.map((c) => (c === null ? '–' : x(c))).join(', ')} |`),
+        ].join('\n')
+      : '';
+  let body = `${table(rows)}\n\n${roundsTable ? `${roundsTable}\n\n` : ''}### Memory and boot\n\n${resources}`;
   if (args.profile) {
     await api.stop(); // the profile is written when the process exits
     body += `\n\n## Where the API's CPU time went (scenarios run: ${only ? [...only].join(', ') : 'all'})\n\n${summarizeProfile(profileDir)}`;

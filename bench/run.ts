@@ -35,7 +35,7 @@ const { values: args } = parseArgs({
     connections: { type: 'string', default: '32' },
     only: { type: 'string' },
     'pool-max': { type: 'string', default: '10' },
-    // Runs the API under node --cpu-prof and appends where its CPU time went to the results.
+    // Runs the API and the floor under node --cpu-prof and appends where each one's CPU time went.
     profile: { type: 'boolean', default: false },
     // Runs the API (src/server.ts) and the floor through tsx's loader instead of bundled.
     tsx: { type: 'boolean', default: false },
@@ -89,6 +89,10 @@ try {
   const profileDir = path.join(ROOT, '.data/bench/profile');
   if (args.profile) rmSync(profileDir, { recursive: true, force: true });
   const nodeArgs = args.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+  // The floor is profiled alike, so the report sets the two side by side.
+  const floorProfileDir = path.join(ROOT, '.data/bench/profile-floor');
+  if (args.profile) rmSync(floorProfileDir, { recursive: true, force: true });
+  const floorNodeArgs = args.profile ? ['--cpu-prof', `--cpu-prof-dir=${floorProfileDir}`] : [];
   // The API as the image runs it (dist/, `npm run build`), and the floor bundled alike, so
   // neither pays a loader the other does not.
   const bundled = !args.tsx;
@@ -109,7 +113,7 @@ try {
   children.push(api);
   const { memoryCost, timeCost, parallelism } = config.auth.argon2;
   const floorEnv = { ...imageRuntimeEnv(ROOT), DATABASE_URL: apiEnv.DATABASE_URL, DB_POOL_MAX: String(poolMax), ARGON2_MEMORY_KIB: String(memoryCost), ARGON2_TIME_COST: String(timeCost), ARGON2_PARALLELISM: String(parallelism) };
-  const floor = await startChild(ROOT, floorEntry, floorEnv, path.join(ROOT, '.data/bench/floor.log'), '/floor/documents?owner=00000000-0000-0000-0000-000000000000');
+  const floor = await startChild(ROOT, floorEntry, floorEnv, path.join(ROOT, '.data/bench/floor.log'), '/floor/documents?owner=00000000-0000-0000-0000-000000000000', floorNodeArgs);
   children.push(floor);
   // CPU and RSS when ready: on a shared machine the boot's CPU time is the steadier figure.
   const apiReadyRss = memoryMb(api.pid)?.rss ?? null;
@@ -333,7 +337,7 @@ try {
   ].join('\n');
 
   const details = machine(ROOT, {
-    mode: `${quick ? 'quick' : 'full'} (${durationS} s per scenario, B6/S6/S7 ${loginOpts.durationS} s; S1, S2, H, S4 and S5 alternate with their floor ${rounds}×, averaged)${args.profile ? '; API under --cpu-prof, which inflates its CPU' : ''}; API and floor ${bundled ? 'bundled (API from dist/, as the image runs it)' : 'from TypeScript through tsx (--tsx)'}${args.otel ? '; tracing on (OTLP to an in-process sink)' : ''}`,
+    mode: `${quick ? 'quick' : 'full'} (${durationS} s per scenario, B6/S6/S7 ${loginOpts.durationS} s; S1, S2, H, S4 and S5 alternate with their floor ${rounds}×, averaged)${args.profile ? '; API and floor under --cpu-prof, which inflates their CPU' : ''}; API and floor ${bundled ? 'bundled (API from dist/, as the image runs it)' : 'from TypeScript through tsx (--tsx)'}${args.otel ? '; tracing on (OTLP to an in-process sink)' : ''}`,
     postgresql: `${pg.version} (${pg.source})`,
     pgbench: pgbenchBin ? await pgbenchVersion(pgbenchBin) : 'not found: B2 not measured',
     data: `${shape.users} users × ${shape.docsPerUser} documents (1.5–4.5 KB text each) + ~1 analysis per document`,
@@ -359,7 +363,9 @@ try {
   let body = `${table(rows)}\n\n${roundsTable ? `${roundsTable}\n\n` : ''}### Memory and boot\n\n${resources}`;
   if (args.profile) {
     await api.stop(); // the profile is written when the process exits
+    await floor.stop();
     body += `\n\n## Where the API's CPU time went (scenarios run: ${only ? [...only].join(', ') : 'all'})\n\n${summarizeProfile(profileDir)}`;
+    body += `\n\n## Where the floor's CPU time went (the same scenarios' floors)\n\n${summarizeProfile(floorProfileDir)}`;
   }
   const md = markdown('offbase benchmark', details, body, notes);
   const dir = path.join(ROOT, 'bench/results');

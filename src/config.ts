@@ -77,7 +77,7 @@ export const EnvSchema = Type.Object({
   REQUIRE_EMAIL_VERIFICATION: Bool(false, 'Refuse login until the email is verified.'),
   SUPABASE_JWT_SECRET: Type.Optional(Str('During cut-over, also accept access tokens issued by the old Supabase project.')),
   SUPABASE_JWKS: Type.Optional(Str("During cut-over, also accept old-project tokens signed by these asymmetric keys: inline JWKS JSON, a file path, or the project's JWKS URL (fetched at boot).")),
-  SUPABASE_JWKS_TIMEOUT_MS: Int(5000, 100, 60_000, 'How long fetching SUPABASE_JWKS from its URL may take (at boot, and when a token names an unknown kid).'),
+  SUPABASE_JWKS_TIMEOUT_MS: Int(5000, 100, 60_000, 'How long fetching SUPABASE_JWKS from its URL may take, its body included (at boot, and when a token names an unknown kid); a body over 1 MiB is refused without reading the rest.'),
   SUPABASE_JWT_ISSUER: Type.Optional(Str('The iss old-project tokens must carry, e.g. https://<ref>.supabase.co/auth/v1 (unset: not checked).')),
   MFA_ENCRYPTION_KEY: Type.Optional(
     Type.String({ description: 'Key (at least 32 bytes) that encrypts TOTP secrets at rest (AES-256-GCM); derived from a development constant outside production.', requiredInProduction: true }),

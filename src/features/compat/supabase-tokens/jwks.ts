@@ -142,17 +142,46 @@ export class SupabaseJwks {
   }
 }
 
+/** A JWKS is a few KB; a source that sends more is refused without reading the rest. */
+const MAX_JWKS_BYTES = 1_048_576;
+
+/** Why a fetch (or the read of its body) failed, in a few words. */
+function fetchFailure(err: unknown, timeoutMs: number): string {
+  const e = err as Error & { cause?: { code?: string } };
+  return e.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : (e.cause?.code ?? e.message);
+}
+
 async function fetchJwks(url: URL, timeoutMs: number): Promise<Map<string, PinnedKey>> {
   const where = url.origin + url.pathname;
+  const tooLarge = () => new ConfigError(`SUPABASE_JWKS: ${where} is larger than 1 MiB`);
   let res: Response;
   try {
+    // The timeout covers the body too: the signal aborts a body that stalls half-way.
     res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), redirect: 'error', headers: { accept: 'application/json' } });
   } catch (err) {
-    const why = (err as Error).name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : ((err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message);
-    throw new ConfigError(`SUPABASE_JWKS: cannot fetch ${where}: ${why}`);
+    throw new ConfigError(`SUPABASE_JWKS: cannot fetch ${where}: ${fetchFailure(err, timeoutMs)}`);
   }
-  if (!res.ok) throw new ConfigError(`SUPABASE_JWKS: ${where} answered ${res.status}`);
-  const text = await res.text();
-  if (text.length > 1_048_576) throw new ConfigError(`SUPABASE_JWKS: ${where} is larger than 1 MiB`);
-  return parseJwks(text, where);
+  if (!res.ok) {
+    await res.body?.cancel();
+    throw new ConfigError(`SUPABASE_JWKS: ${where} answered ${res.status}`);
+  }
+  if (Number(res.headers.get('content-length') ?? 0) > MAX_JWKS_BYTES) {
+    await res.body?.cancel();
+    throw tooLarge();
+  }
+  // Read up to the limit, counting bytes as they arrive (a chunked body declares no length):
+  // leaving the loop cancels the stream, so the rest is never read.
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of res.body ?? []) {
+      size += chunk.byteLength;
+      if (size > MAX_JWKS_BYTES) throw tooLarge();
+      chunks.push(chunk);
+    }
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    throw new ConfigError(`SUPABASE_JWKS: cannot fetch ${where}: ${fetchFailure(err, timeoutMs)}`);
+  }
+  return parseJwks(Buffer.concat(chunks).toString('utf8'), where);
 }

@@ -209,6 +209,45 @@ describe('Supabase tokens signed with the JWKS keys', () => {
     }
   });
 
+  it('refuses a JWKS URL that sends more than 1 MiB without reading the rest, and one whose body stalls', async () => {
+    // Bounded: the endless body stops after 64 MiB or when the client goes away, whichever is first.
+    let sent = 0;
+    const big = createServer((req, res) => {
+      if (req.url === '/declared') {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(2 * 1_048_576) });
+        res.write('{"keys":[');
+        return; // declares 2 MiB, sends a few bytes, then nothing
+      }
+      if (req.url === '/stall') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.write('{"keys":[');
+        return; // half a body, then silence
+      }
+      res.writeHead(200, { 'content-type': 'application/json' });
+      const chunk = Buffer.alloc(65_536, 0x20);
+      const pump = () => {
+        while (sent < 64 * 1_048_576 && !res.destroyed) {
+          sent += chunk.length;
+          if (!res.write(chunk)) return void res.once('drain', pump);
+        }
+        res.end();
+      };
+      pump();
+    });
+    await new Promise<void>((resolve) => big.listen(0, '127.0.0.1', resolve));
+    try {
+      const at = (path: string) => `http://127.0.0.1:${(big.address() as AddressInfo).port}${path}`;
+      await expect(buildTestApp({ SUPABASE_JWKS: at('/endless'), SUPABASE_JWKS_TIMEOUT_MS: '10000' }, { testDb: inline.testDb })).rejects.toThrow(/SUPABASE_JWKS: http:\/\/127\.0\.0\.1:\d+\/endless is larger than 1 MiB/);
+      // It stopped reading near the limit: what the server got out is the limit plus what the socket buffers held.
+      expect(sent).toBeLessThan(16 * 1_048_576);
+      await expect(buildTestApp({ SUPABASE_JWKS: at('/declared'), SUPABASE_JWKS_TIMEOUT_MS: '10000' }, { testDb: inline.testDb })).rejects.toThrow(/\/declared is larger than 1 MiB/);
+      await expect(buildTestApp({ SUPABASE_JWKS: at('/stall'), SUPABASE_JWKS_TIMEOUT_MS: '300' }, { testDb: inline.testDb })).rejects.toThrow(/SUPABASE_JWKS: cannot fetch .*\/stall: no answer within 300 ms/);
+    } finally {
+      big.closeAllConnections();
+      await new Promise((resolve) => big.close(resolve));
+    }
+  });
+
   it('stops the boot with one line for a URL that cannot be fetched, a missing file or a JWKS without usable keys', async () => {
     const port = (server.address() as AddressInfo).port;
     for (const [value, message] of [

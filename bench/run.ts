@@ -86,13 +86,15 @@ try {
   log(`cloned ${template} into ${runDb}`);
 
   mkdirSync(path.join(ROOT, '.data/bench'), { recursive: true });
+  // With --profile the API and the floor each write a profile of their own, side by side in the report.
+  const profiled = (dir: string) => {
+    if (args.profile) rmSync(dir, { recursive: true, force: true });
+    return args.profile ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [];
+  };
   const profileDir = path.join(ROOT, '.data/bench/profile');
-  if (args.profile) rmSync(profileDir, { recursive: true, force: true });
-  const nodeArgs = args.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
-  // The floor is profiled alike, so the report sets the two side by side.
   const floorProfileDir = path.join(ROOT, '.data/bench/profile-floor');
-  if (args.profile) rmSync(floorProfileDir, { recursive: true, force: true });
-  const floorNodeArgs = args.profile ? ['--cpu-prof', `--cpu-prof-dir=${floorProfileDir}`] : [];
+  const nodeArgs = profiled(profileDir);
+  const floorNodeArgs = profiled(floorProfileDir);
   // The API as the image runs it (dist/, `npm run build`), and the floor bundled alike, so
   // neither pays a loader the other does not.
   const bundled = !args.tsx;
@@ -176,7 +178,7 @@ try {
   // wake-up), so the floor at the API's rate shows what the API itself adds per request.
   // Each round's own ratios (req/s, CPU), so the report shows how far one pair moves from the
   // next on this machine, beside the ratio of the rounds' means that the verdict uses.
-  const perRound = new Map<string, { rps: number[]; cpu: (number | null)[] }>();
+  const perRound = new Map<string, { floor: LoadResult; api: LoadResult }[]>();
   const paired = async (id: string, floorLabel: string, floorNext: () => Req, label: string, apiNext: () => Req) => {
     const floors: LoadResult[] = [];
     const runs: LoadResult[] = [];
@@ -185,13 +187,7 @@ try {
       const r = await measure(id, label, api.baseUrl, api.pid, apiNext);
       if (f) floors.push(f);
       if (r) runs.push(r);
-      if (f && r) {
-        const entry = perRound.get(id) ?? { rps: [], cpu: [] };
-        const [cf, cr] = [cpuPerRequest(f).total, cpuPerRequest(r).total];
-        entry.rps.push(r.rps / f.rps);
-        entry.cpu.push(cf && cr ? cf / cr : null);
-        perRound.set(id, entry);
-      }
+      if (f && r) perRound.set(id, [...(perRound.get(id) ?? []), { floor: f, api: r }]);
     }
     const [floorMean, apiMean] = [mean(floors), mean(runs)];
     const atRate =
@@ -357,7 +353,10 @@ try {
           '',
           '| Scenario | ratio (req/s) per round | ratio (CPU) per round |',
           '|---|---|---|',
-          ...[...perRound].map(([id, r]) => `| ${id} | ${r.rps.map(x).join(', ')} | ${r.cpu.map((c) => (c === null ? '–' : x(c))).join(', ')} |`),
+          ...[...perRound].map(([id, pairs]) => {
+            const each = (ratio: (a: R, b: R) => number | null) => pairs.map((p) => show(ratio(p.api, p.floor)) || '–').join(', ');
+            return `| ${id} | ${each(rpsRatio)} | ${each(cpuRatio)} |`;
+          }),
         ].join('\n')
       : '';
   let body = `${table(rows)}\n\n${roundsTable ? `${roundsTable}\n\n` : ''}### Memory and boot\n\n${resources}`;

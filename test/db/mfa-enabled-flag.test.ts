@@ -1,13 +1,10 @@
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { drizzle } from 'drizzle-orm/postgres-js';
 import { migrate } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MIGRATIONS_FOLDER } from '../../src/db/migrate.js';
-import { createEmptyDatabase, createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { createEmptyDatabase, createTestDatabase, migrateBefore, type TestDatabase } from '../helpers/db.js';
 
 // users.mfa_enabled against mfa_factors (drizzle/0008_mfa_enabled_flag.sql): the triggers keep
 // it equal to "has a verified factor" for every kind of write, under concurrent transactions on
@@ -244,16 +241,9 @@ describe('concurrent transactions on two connections', () => {
 describe('the migration', () => {
   it('backfills the flag for factors verified before it ran', async () => {
     const empty = await createEmptyDatabase();
-    const before = mkdtempSync(path.join(tmpdir(), 'offbase-migrations-'));
     try {
-      // The migrations up to 0006 (the schema before the flag), from a copy with a shorter journal.
-      cpSync(MIGRATIONS_FOLDER, before, { recursive: true });
-      const journalPath = path.join(before, 'meta/_journal.json');
-      const journal = JSON.parse(readFileSync(journalPath, 'utf8')) as { entries: { tag: string }[] };
-      const cut = journal.entries.findIndex((e) => e.tag === '0007_users_mfa_enabled');
-      expect(cut).toBeGreaterThan(0);
-      writeFileSync(journalPath, JSON.stringify({ ...journal, entries: journal.entries.slice(0, cut) }));
-      await migrate(drizzle(empty.sql), { migrationsFolder: before });
+      // The migrations before 0007_users_mfa_enabled (the schema before the flag).
+      await migrateBefore(empty.sql, '0007_users_mfa_enabled');
 
       const [on, pendingOnly, none] = [await newUser(empty.sql), await newUser(empty.sql), await newUser(empty.sql)];
       await newFactor(on, 'verified', empty.sql);
@@ -266,7 +256,6 @@ describe('the migration', () => {
       await empty.sql`delete from mfa_factors where user_id = ${on} and status = 'verified'`;
       expect(await flag(on, empty.sql)).toBe(false);
     } finally {
-      rmSync(before, { recursive: true, force: true });
       await empty.drop();
     }
   });

@@ -1,6 +1,12 @@
 import { randomBytes } from 'node:crypto';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { drizzle } from 'drizzle-orm/postgres-js';
+import { migrate } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
 import { inject } from 'vitest';
+import { MIGRATIONS_FOLDER } from '../../src/db/migrate.js';
 import { databaseUrl } from '../setup/global.js';
 
 export interface TestDatabase {
@@ -67,4 +73,24 @@ function openDatabase(adminUrl: string, name: string, appUrl?: string): TestData
       await admin.end();
     },
   };
+}
+
+/**
+ * Applies the migrations journaled before `tag` (for a migration's backfill test: data is
+ * written in the schema it started from, then `migrate` to the end runs the rest). From a
+ * copy of drizzle/ with a shorter journal, removed afterwards.
+ */
+export async function migrateBefore(sql: postgres.Sql, tag: string): Promise<void> {
+  const before = mkdtempSync(path.join(tmpdir(), 'offbase-migrations-'));
+  try {
+    cpSync(MIGRATIONS_FOLDER, before, { recursive: true });
+    const journalPath = path.join(before, 'meta/_journal.json');
+    const journal = JSON.parse(readFileSync(journalPath, 'utf8')) as { entries: { tag: string }[] };
+    const cut = journal.entries.findIndex((e) => e.tag === tag);
+    if (cut <= 0) throw new Error(`no migration ${tag} after the first in the journal`);
+    writeFileSync(journalPath, JSON.stringify({ ...journal, entries: journal.entries.slice(0, cut) }));
+    await migrate(drizzle(sql), { migrationsFolder: before });
+  } finally {
+    rmSync(before, { recursive: true, force: true });
+  }
 }

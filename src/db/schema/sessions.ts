@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { bigint, check, index, inet, jsonb, pgTable, text, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 import { tstz } from './columns.js';
+import { mfa_factors } from './mfa.js';
 import { users } from './users.js';
 
 // A session is one sign-in: the family every refresh token it rotates through belongs to.
@@ -23,8 +24,16 @@ export const sessions = pgTable(
     aal: text().$type<SessionAal>().notNull().default('aal1'),
     // How the session was authenticated, GoTrue's amr: [{ method: 'password' | 'totp' | 'recovery', timestamp }].
     amr: jsonb().$type<AmrEntry[]>().notNull().default([]),
+    // The factor whose code raised the session to aal2 (GoTrue's sessions.factor_id); null for
+    // aal1, for a recovery code and for sessions raised before migration 0009. Removing that
+    // factor takes the session back to aal1, and so does MFA going off (drizzle/0010).
+    factor_id: uuid().references(() => mfa_factors.id, { onDelete: 'set null' }),
   },
-  (t) => [index('sessions_user_id_idx').on(t.user_id), check('sessions_aal_check', sql`${t.aal} in ('aal1', 'aal2')`)],
+  (t) => [
+    index('sessions_user_id_idx').on(t.user_id),
+    index('sessions_factor_id_idx').on(t.factor_id).where(sql`${t.factor_id} is not null`),
+    check('sessions_aal_check', sql`${t.aal} in ('aal1', 'aal2')`),
+  ],
 );
 
 export type SessionAal = 'aal1' | 'aal2';

@@ -88,15 +88,17 @@ export async function createSession(db: DbOrTx, issuer: TokenIssuer, user: User,
 }
 
 /**
- * Raises a live session of this user to aal2 after a second factor (method: totp | recovery),
- * retires the refresh tokens handed out before (they were issued to a password-only sign-in)
- * and issues a new pair. Null when the session is gone. Run it in the caller's transaction.
+ * Raises a live session of this user to aal2 after a second factor (method: totp, with the
+ * factor's id, or recovery_code, with null), retires the refresh tokens handed out before (they
+ * were issued to a password-only sign-in) and issues a new pair. Null when the session is gone.
+ * Run it in the caller's transaction. Removing that factor, or the user's last one, takes the
+ * session back to aal1 (triggers on mfa_factors, drizzle/0010_session_downgrade.sql).
  */
-export async function upgradeSession(db: DbOrTx, issuer: TokenIssuer, user: User, sessionId: string, method: string): Promise<IssuedSession | null> {
+export async function upgradeSession(db: DbOrTx, issuer: TokenIssuer, user: User, sessionId: string, method: string, factorId: string | null): Promise<IssuedSession | null> {
   const entry = JSON.stringify([{ method, timestamp: Math.floor(Date.now() / 1000) }]);
   const [row] = await db
     .update(sessions)
-    .set({ aal: 'aal2', amr: sql`${sessions.amr} || ${entry}::jsonb` })
+    .set({ aal: 'aal2', amr: sql`${sessions.amr} || ${entry}::jsonb`, factor_id: factorId })
     .where(and(eq(sessions.id, sessionId), eq(sessions.user_id, user.id), isNull(sessions.revoked_at), sql`${sessions.expires_at} > now()`))
     .returning({ aal: sessions.aal, amr: sessions.amr });
   if (!row) return null;

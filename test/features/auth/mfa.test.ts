@@ -205,14 +205,64 @@ describe('unenrolment', () => {
     expect((await t.app.inject({ method: 'GET', url: '/api/v1/documents', headers: bearer(plain) })).statusCode).toBe(200);
   });
 
+  it('takes the sessions the removed factor raised back to aal1 at once; sessions another factor raised keep aal2', async () => {
+    const { user, factor: a, aal2: first } = await mfaUser();
+    // A second factor, verified from the first session: that session now rests on b.
+    const b = await enrol({ ...user, accessToken: first }, 'tablet');
+    const verifiedB = await challengeAndVerify(first, b.id, await codeAt(b.secret));
+    expect(verifiedB.statusCode).toBe(200);
+    const byB = verifiedB.json().access_token as string;
+    // Another device raised by a.
+    const raisedA = await challengeAndVerify(await passwordLogin(user), a.id, await codeAt(a.secret, 1));
+    expect(raisedA.statusCode).toBe(200);
+    const byA = raisedA.json().access_token as string;
+    const documents = (token: string) => t.app.inject({ method: 'GET', url: '/api/v1/documents', headers: bearer(token) });
+    expect((await documents(byA)).statusCode).toBe(200);
+
+    expect((await inject('DELETE', `/mfa/factors/${a.id}`, byB)).statusCode).toBe(204);
+    // MFA is still on (b): the session a raised is aal1 on its very next request, token unchanged.
+    const refused = await documents(byA);
+    expect(refused.statusCode).toBe(403);
+    expect(refused.json().code).toBe('mfa_required');
+    expect((await documents(byB)).statusCode).toBe(200);
+    // Its refresh token now gives aal1 tokens without the totp entry; b raises it again.
+    const refreshed = await t.app.inject({ method: 'POST', url: '/api/v1/auth/refresh', payload: { refresh_token: raisedA.json().refresh_token } });
+    expect(refreshed.statusCode).toBe(200);
+    expect(claims(refreshed.json().access_token)).toMatchObject({ aal: 'aal1', amr: [expect.objectContaining({ method: 'password' })] });
+    const again = await challengeAndVerify(refreshed.json().access_token, b.id, await codeAt(b.secret, 1));
+    expect(again.statusCode).toBe(200);
+    expect((await documents(again.json().access_token)).statusCode).toBe(200);
+  });
+
+  it('with the last factor gone no session stays aal2 (a recovery code’s neither), so a new factor ends them all', async () => {
+    const { user, factor, aal2, recoveryCodes } = await mfaUser();
+    const recovered = await inject('POST', '/mfa/recovery', await passwordLogin(user), { code: recoveryCodes[0] });
+    expect(recovered.statusCode).toBe(200);
+    const byRecovery = recovered.json().access_token as string;
+
+    expect((await inject('DELETE', `/mfa/factors/${factor.id}`, aal2)).statusCode).toBe(204);
+    const rows = await t.database.db.execute<{ aal: string }>(`select aal from sessions where user_id = '${user.id}' and revoked_at is null` as never);
+    expect(rows.map((r) => r.aal)).toEqual(rows.map(() => 'aal1'));
+    // MFA is off, so aal1 reaches data...
+    expect((await t.app.inject({ method: 'GET', url: '/api/v1/documents', headers: bearer(byRecovery) })).statusCode).toBe(200);
+    // ...until a new first factor switches it on: that ends every other aal1 session, the
+    // recovery code's included (before 0010 it kept aal2 and passed the new factor untested).
+    const fresh = await enrol({ ...user, accessToken: aal2 }, 'new phone');
+    expect((await challengeAndVerify(aal2, fresh.id, await codeAt(fresh.secret))).statusCode).toBe(200);
+    expect((await t.app.inject({ method: 'GET', url: '/api/v1/documents', headers: bearer(byRecovery) })).statusCode).toBe(401);
+  });
+
   it('an admin can remove a user’s factors (audited)', async () => {
-    const { user } = await mfaUser();
+    const { user, aal2 } = await mfaUser();
     const adminUser = await registerUser(t.app);
     await t.database.db.execute(`update users set role = 'admin' where id = '${adminUser.id}'` as never);
     const res = await t.app.inject({ method: 'DELETE', url: `/api/v1/admin/users/${user.id}/mfa-factors`, headers: adminUser.headers });
     expect(res.statusCode).toBe(200);
     expect(res.json()).toEqual({ removed: 1 });
     expect(await mfaFlag(user.id)).toBe(false);
+    // The user's raised session is back at aal1 (it reaches data: MFA is off).
+    const [session] = await t.database.db.execute<{ aal: string }>(`select aal from sessions where id = '${claims(aal2).sid}'` as never);
+    expect(session!.aal).toBe('aal1');
     expect((await t.app.inject({ method: 'DELETE', url: `/api/v1/admin/users/${user.id}/mfa-factors`, headers: user.headers })).statusCode).toBe(403);
     const [row] = await t.database.db.execute<{ actor_id: string }>(`select actor_id from audit_logs where action = 'admin.mfa_factors_remove' and entity_id = '${user.id}'` as never);
     expect(row!.actor_id).toBe(adminUser.id);

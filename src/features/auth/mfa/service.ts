@@ -185,7 +185,7 @@ export async function verify(ctx: AuthContext, userId: string, sessionId: string
       }
     }
     const user = (await findUserById(tx, userId))!;
-    const session = await upgradeSession(tx, issuerOf(ctx), user, sessionId, 'totp');
+    const session = await upgradeSession(tx, issuerOf(ctx), user, sessionId, 'totp', factor.id);
     if (!session) throw new AppError('invalid_token');
     await recordAudit(tx, audit(ctx), {
       actor_id: userId,
@@ -277,7 +277,7 @@ export async function verifyRecoveryCode(ctx: AuthContext, userId: string, sessi
   if (!(await hasVerifiedFactor(app.db, userId)) || !(await useRecoveryCode(ctx, userId, code))) return failed(ctx, userId, null, 'wrong_recovery_code');
   return app.db.transaction(async (tx) => {
     const user = (await findUserById(tx, userId))!;
-    const session = await upgradeSession(tx, issuerOf(ctx), user, sessionId, 'recovery_code');
+    const session = await upgradeSession(tx, issuerOf(ctx), user, sessionId, 'recovery_code', null);
     if (!session) throw new AppError('invalid_token');
     await recordAudit(tx, audit(ctx), { actor_id: userId, action: 'mfa.verify', entity_type: 'session', entity_id: sessionId, changes: { method: 'recovery_code', aal: 'aal2' } });
     return session;

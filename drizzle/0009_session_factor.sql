@@ -1,0 +1,3 @@
+ALTER TABLE "sessions" ADD COLUMN "factor_id" uuid;--> statement-breakpoint
+ALTER TABLE "sessions" ADD CONSTRAINT "sessions_factor_id_mfa_factors_id_fk" FOREIGN KEY ("factor_id") REFERENCES "public"."mfa_factors"("id") ON DELETE set null ON UPDATE no action;--> statement-breakpoint
+CREATE INDEX "sessions_factor_id_idx" ON "sessions" USING btree ("factor_id") WHERE "sessions"."factor_id" is not null;

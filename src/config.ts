@@ -53,6 +53,12 @@ export const EnvSchema = Type.Object({
   DB_STATEMENT_TIMEOUT_MS: Int(15_000, 0, 3_600_000, 'Server-side statement_timeout of every pooled connection (0: none).'),
   DB_QUERY_DEADLINE_MS: Type.Optional(Int(undefined, 0, 3_600_000, 'Client-side deadline per query (default statement timeout + 2000; 0: none).')),
   DB_PREPARE: Bool(true, 'false disables prepared statements, for RDS Proxy / PgBouncer transaction pooling.'),
+  DB_PREPARED_STATEMENTS_MAX: Int(
+    500,
+    0,
+    100_000,
+    'Distinct statements a task prepares; each connection holds at most this many (~100 KB of PostgreSQL memory each). Past it, new statements run unprepared (planned each time), so clients sending ever new /rest/v1 query shapes cannot grow memory without bound.',
+  ),
   DB_SSL: OneOf(['disable', 'require', 'verify-full'], 'disable', 'TLS to the database: disable, require (encrypted, unverified) or verify-full.'),
   DB_SSL_CA: Type.Optional(Str('CA bundle path for verify-full (required with it in production).')),
   DB_IAM_AUTH: Bool(false, 'Use a fresh RDS IAM auth token as the password of each new connection.'),
@@ -286,6 +292,7 @@ function configFrom(env: Env, d: ReturnType<typeof derive>) {
       /** Client-side deadline per query (0: none); past it the connection is destroyed. */
       queryDeadlineMs: d.queryDeadlineMs,
       prepare: env.DB_PREPARE === 'true',
+      preparedStatementsMax: env.DB_PREPARED_STATEMENTS_MAX,
       ssl: env.DB_SSL,
       sslCa: env.DB_SSL_CA ?? null,
       iamAuth: env.DB_IAM_AUTH === 'true',

@@ -17,6 +17,8 @@ export interface Database {
   /** Replica pool when DATABASE_READ_URL is set, otherwise the primary. */
   readDb: Db;
   readSql: Sql;
+  /** What each pool prepares (DB_PREPARED_STATEMENTS_MAX); replica null without DATABASE_READ_URL. */
+  statements: { primary: StatementAdmission; replica: StatementAdmission | null };
   close(timeoutS?: number): Promise<void>;
 }
 
@@ -98,6 +100,38 @@ export async function poolOptions(
 type Callback = (client: Sql) => unknown;
 
 /**
+ * Which statement texts a pool prepares: the first `max` distinct ones it is sent, for good.
+ * postgres.js keeps every prepared statement of a connection until the connection closes (so
+ * does PostgreSQL, ~100 KB each for a list), and `/rest/v1` makes a new text for every distinct
+ * `select=`, filter and order a client sends: without a bound, one client could make every
+ * pooled connection grow until DB_MAX_LIFETIME_S recycles it. Past the bound a new text runs
+ * as an unnamed statement (parsed and planned each time, nothing kept); the texts admitted
+ * before stay prepared, so the application's own shapes, sent from the first requests on, keep
+ * their plans. Each connection of the pool then holds at most `max` statements.
+ */
+export class StatementAdmission {
+  private readonly texts = new Set<string>();
+  /** Statements sent unprepared because the bound was reached. */
+  refused = 0;
+  constructor(readonly max: number) {}
+
+  admit(text: string): boolean {
+    if (this.texts.has(text)) return true;
+    if (this.texts.size >= this.max) {
+      this.refused++;
+      return false;
+    }
+    this.texts.add(text);
+    return true;
+  }
+
+  /** Distinct texts admitted so far. */
+  get admitted(): number {
+    return this.texts.size;
+  }
+}
+
+/**
  * The client drizzle is given: the pool, except that every statement it sends is a prepared
  * one. drizzle's query builder sends its statements unnamed (`prepare: false`) unless a
  * query is built with `.prepare(name)`, and postgres.js then spends a round trip describing
@@ -109,18 +143,18 @@ type Callback = (client: Sql) => unknown;
  * option gates every statement, so behind PgBouncer nothing is prepared.
  * Transactions and savepoints hand drizzle a client of their own; those prepare too.
  */
-export function preparingClient(sql: Sql): Sql {
+export function preparingClient(sql: Sql, admission: StatementAdmission): Sql {
   return new Proxy(sql, {
     get(target, prop, receiver) {
       if (prop === 'unsafe') {
         return (query: string, params?: unknown[], options?: Record<string, unknown>) =>
-          target.unsafe(query, params as never, { ...options, prepare: true });
+          target.unsafe(query, params as never, { ...options, prepare: admission.admit(query) });
       }
       if (prop === 'begin' || prop === 'savepoint') {
         const open = Reflect.get(target, prop, receiver) as (...args: unknown[]) => unknown;
         return (...args: unknown[]) => {
           const fn = args.pop() as Callback;
-          return open(...args, (client: Sql) => fn(preparingClient(client)));
+          return open(...args, (client: Sql) => fn(preparingClient(client, admission)));
         };
       }
       return Reflect.get(target, prop, receiver) as unknown;
@@ -130,18 +164,21 @@ export function preparingClient(sql: Sql): Sql {
 
 export async function createDatabase(config: DatabaseConfig, url: string): Promise<Database> {
   const sql = traceSql(withQueryDeadline(postgres(url, await poolOptions(config, url)), config.queryDeadlineMs));
-  const db = drizzle(preparingClient(sql), { schema });
+  const statements = { primary: new StatementAdmission(config.preparedStatementsMax), replica: null as StatementAdmission | null };
+  const db = drizzle(preparingClient(sql, statements.primary), { schema });
   let readSql = sql;
   let readDb = db;
   if (config.readUrl) {
     readSql = traceSql(withQueryDeadline(postgres(config.readUrl, await poolOptions(config, config.readUrl)), config.queryDeadlineMs));
-    readDb = drizzle(preparingClient(readSql), { schema });
+    statements.replica = new StatementAdmission(config.preparedStatementsMax);
+    readDb = drizzle(preparingClient(readSql, statements.replica), { schema });
   }
   return {
     db,
     sql,
     readDb,
     readSql,
+    statements,
     async close(timeoutS = 5) {
       await Promise.all([sql.end({ timeout: timeoutS }), readSql === sql ? null : readSql.end({ timeout: timeoutS })]);
     },

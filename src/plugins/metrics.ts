@@ -6,6 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
 import type { Config } from '../config.js';
+import type { StatementAdmission } from '../db/client.js';
 import { AppError } from '../errors/app-error.js';
 
 declare module 'fastify' {
@@ -153,6 +154,28 @@ export default fp<{ config: Config }>(
     const poolMax = new Gauge({ name: 'db_pool_max_connections', help: 'Configured pool size (DB_POOL_MAX)', labelNames: ['pool'], registers: [registry] });
     poolMax.set({ pool: 'primary' }, config.db.poolMax);
     if (app.database.readDb !== app.database.db) poolMax.set({ pool: 'replica' }, config.db.poolMax);
+    // DB_PREPARED_STATEMENTS_MAX at work (db/client.ts, StatementAdmission): how many distinct
+    // statements each pool has admitted, and how many it sent unprepared past the bound.
+    const pools = Object.entries(app.database.statements).filter((e): e is [string, StatementAdmission] => e[1] !== null);
+    new Gauge({
+      name: 'db_prepared_statements',
+      help: 'Distinct statements the pool prepares (each connection at most this many; bound: DB_PREPARED_STATEMENTS_MAX)',
+      labelNames: ['pool'],
+      registers: [registry],
+      collect() {
+        for (const [pool, admission] of pools) this.set({ pool }, admission.admitted);
+      },
+    });
+    new Counter({
+      name: 'db_unprepared_statements_total',
+      help: 'Statements sent unprepared because DB_PREPARED_STATEMENTS_MAX was reached',
+      labelNames: ['pool'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [pool, admission] of pools) this.inc({ pool }, admission.refused);
+      },
+    });
 
     // Callback hooks: no promise per request.
     app.addHook('onRequest', (_request, _reply, done) => {

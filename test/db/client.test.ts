@@ -52,6 +52,26 @@ describe('the pool drizzle runs on', () => {
     }
   });
 
+  it('prepares at most DB_PREPARED_STATEMENTS_MAX distinct statements; past it new ones run unprepared, the first stay prepared', async () => {
+    const database = await openPool(testDb, { DB_PREPARED_STATEMENTS_MAX: '4' });
+    try {
+      // Ever new texts, as a /rest/v1 client choosing aliases could send them.
+      const shape = (n: number) => database.db.execute<{ n: number }>(sql`select ${n}::int as ${sql.identifier(`c${n}`)}`);
+      for (let n = 0; n < 50; n++) expect((await shape(n))[0]).toEqual({ [`c${n}`]: n });
+      const ours = (await preparedStatements(database)).filter((st) => st.startsWith('select $1::int as "c')).sort();
+      expect(ours).toEqual(['select $1::int as "c0"', 'select $1::int as "c1"', 'select $1::int as "c2"', 'select $1::int as "c3"']);
+      expect(database.statements.primary.admitted).toBe(4);
+      // Past the bound: 46 shapes, and the listing itself (a fifth distinct statement).
+      expect(database.statements.primary.refused).toBe(47);
+      // An admitted text is still served from its statement, in a transaction too; a refused one stays unprepared.
+      await database.db.transaction(async (tx) => tx.execute(sql`select ${7}::int as "c0"`));
+      await shape(49);
+      expect((await preparedStatements(database)).filter((st) => st.startsWith('select $1::int as "c')).sort()).toEqual(ours);
+    } finally {
+      await database.close();
+    }
+  });
+
   it('prepares nothing with DB_PREPARE=false (PgBouncer / RDS Proxy in transaction mode)', async () => {
     const database = await openPool(testDb, { DB_PREPARE: 'false' });
     try {

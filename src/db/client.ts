@@ -133,7 +133,7 @@ export class StatementAdmission {
 
 /**
  * The client drizzle is given: the pool, except that every statement it sends is a prepared
- * one. drizzle's query builder sends its statements unnamed (`prepare: false`) unless a
+ * one, up to the admission's bound of distinct statements (StatementAdmission). drizzle's query builder sends its statements unnamed (`prepare: false`) unless a
  * query is built with `.prepare(name)`, and postgres.js then spends a round trip describing
  * the statement before it can bind it, while PostgreSQL parses and plans it afresh: two
  * round trips and a plan per statement, where a prepared statement costs one round trip and

@@ -22,7 +22,7 @@ export const sessions = pgTable(
     revoked_reason: text(),
     // Authenticator assurance level: aal1 after a password, aal2 once a second factor verified.
     aal: text().$type<SessionAal>().notNull().default('aal1'),
-    // How the session was authenticated, GoTrue's amr: [{ method: 'password' | 'totp' | 'recovery', timestamp }].
+    // How the session was authenticated, GoTrue's amr: [{ method: 'password' | 'otp' | 'totp' | 'recovery_code', timestamp }].
     amr: jsonb().$type<AmrEntry[]>().notNull().default([]),
     // The factor whose code raised the session to aal2 (GoTrue's sessions.factor_id); null for
     // aal1, for a recovery code and for sessions raised before migration 0009. Removing that

@@ -26,6 +26,8 @@ const prepared = (statement: { execute(values: Record<string, unknown>): Promise
 const CARRIED = 'offbase_session';
 /** A carrying read's selection: the row's columns, and the session check's value as one more. */
 const carried = (columns: Flat, check: DeferredSessionCheck): Flat => ({ ...columns, [CARRIED]: check.column.as(CARRIED) });
+/** The check's column under its name, for a statement written as SQL: it must be the rows' last column. */
+export const carriedColumn = (check: DeferredSessionCheck): SQL => sql`${check.column} as ${sql.identifier(CARRIED)}`;
 
 /**
  * A read that carries the actor's pending session check when it can: `run(check)` builds the
@@ -34,7 +36,7 @@ const carried = (columns: Flat, check: DeferredSessionCheck): Flat => ({ ...colu
  * took before). If the session turns out to have other powers than the provisional actor had
  * (an admin whose token did not say so), the read runs again in the right scope.
  */
-async function carryingRead(db: DbOrTx, actor: Actor, run: (check?: DeferredSessionCheck) => Promise<Row[]>): Promise<Row[]> {
+export async function carryingRead(db: DbOrTx, actor: Actor, run: (check?: DeferredSessionCheck) => Promise<Row[]>): Promise<Row[]> {
   const check = actor.deferred;
   if (!check || check.settled) return run();
   if (check.db !== db) {

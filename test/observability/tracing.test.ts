@@ -71,11 +71,11 @@ describe('tracing on', () => {
     expect(String(auditQuery!.attributes['db.query.text'])).toContain('$');
   });
 
-  it('a document read carries the session check: one statement per request, two when it found nothing', async () => {
+  it('a document read (by id, a page, a search) carries the session check: one statement per request, two when it found nothing', async () => {
     const created = await t.app.inject({ method: 'POST', url: '/api/v1/documents', headers: user.headers, payload: { title: 'Carried', s3_bucket: 'b', s3_key: `k/${Date.now()}` } });
     expect(created.statusCode).toBe(201);
     const sqlSpans = () => exporter.getFinishedSpans().filter((s) => s.attributes['db.system.name'] === 'postgresql');
-    for (const url of [`/api/v1/documents/${created.json().id}`, '/api/v1/documents?limit=5']) {
+    for (const url of [`/api/v1/documents/${created.json().id}`, '/api/v1/documents?limit=5', '/api/v1/documents/search?q=carried']) {
       exporter.reset();
       expect((await t.app.inject({ method: 'GET', url, headers: user.headers })).statusCode).toBe(200);
       const statements = sqlSpans();
@@ -83,11 +83,12 @@ describe('tracing on', () => {
       expect(String(statements[0]!.attributes['db.query.text'])).toMatch(/from "sessions"/);
       expect(exporter.getFinishedSpans().map((s) => s.name)).not.toContain('auth.session_check');
     }
-    exporter.reset();
-    const missing = await t.app.inject({ method: 'GET', url: '/api/v1/documents/00000000-0000-4000-8000-000000000000', headers: user.headers });
-    expect(missing.statusCode).toBe(404);
-    expect(sqlSpans()).toHaveLength(2);
-    expect(exporter.getFinishedSpans().map((s) => s.name)).toContain('auth.session_check');
+    for (const [url, status] of [['/api/v1/documents/00000000-0000-4000-8000-000000000000', 404], ['/api/v1/documents/search?q=nowherefound', 200]] as const) {
+      exporter.reset();
+      expect((await t.app.inject({ method: 'GET', url, headers: user.headers })).statusCode, url).toBe(status);
+      expect(sqlSpans(), url).toHaveLength(2);
+      expect(exporter.getFinishedSpans().map((s) => s.name)).toContain('auth.session_check');
+    }
   });
 
   it('puts the trace id and the request id in the same log line', async () => {

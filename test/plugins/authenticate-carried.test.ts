@@ -30,6 +30,8 @@ async function userWithDoc(app = t): Promise<{ user: TestUser; id: string; title
   return { user, id: res.json().id, title: doc.title };
 }
 
+/** The title's own word (newDoc: "Document <8 hex>"), which no other document has. */
+const wordOf = (title: string) => title.split(' ')[1]!;
 const sql = () => t.testDb.sql;
 const revoke = (u: TestUser) => sql()`update sessions set revoked_at = now() where id = ${u.sessionId}`;
 
@@ -54,6 +56,10 @@ describe.each([
     const list = await api('GET', '/documents?limit=5');
     expect(list.statusCode).toBe(200);
     expect(list.json().data.map((d: { id: string }) => d.id)).toEqual([id]);
+    const found = await api('GET', `/documents/search?q=${wordOf(title)}`);
+    expect(found.statusCode).toBe(200);
+    expect(found.json().data.map((d: { id: string }) => d.id)).toEqual([id]);
+    expect((await api('GET', '/documents/search?q=nowherefound')).json().data).toEqual([]);
     // Nothing found is still the documented 404 / empty page for a live session.
     expect((await api('GET', `/documents/${randomUUID()}`)).statusCode).toBe(404);
     const fresh = await createUserWithToken(app().app);
@@ -72,6 +78,9 @@ describe.each([
     expectInvalidToken(await api('GET', '/documents?limit=5&sort=title'), title);
     expectInvalidToken(await api('GET', '/documents?limit=not-a-number'));
     expectInvalidToken(await api('GET', '/documents?limit=5&count=exact'), title);
+    expectInvalidToken(await api('GET', `/documents/search?q=${wordOf(title)}`), title);
+    expectInvalidToken(await api('GET', `/documents/search?q=${wordOf(other.title)}`), other.title);
+    expectInvalidToken(await api('GET', '/documents/search?q=nowherefound'));
     const head = await app().app.inject({ method: 'HEAD', url: `/api/v1/documents/${id}`, headers: user.headers });
     expect(head.statusCode).toBe(401);
     expect(head.headers.etag).toBeUndefined();
@@ -93,7 +102,7 @@ describe.each([
   it('a user with a verified second factor on an aal1 session gets mfa_required, not the data', async () => {
     const { user, id, title } = await userWithDoc(app());
     await sql()`insert into mfa_factors (user_id, status, secret_ciphertext, secret_key_id, verified_at) values (${user.id}, 'verified', 'x', 'k', now())`;
-    for (const url of [`/documents/${id}`, '/documents?limit=5', `/documents/${randomUUID()}`]) {
+    for (const url of [`/documents/${id}`, '/documents?limit=5', `/documents/${randomUUID()}`, `/documents/search?q=${wordOf(title)}`]) {
       const res = await client(app().app, user)('GET', url);
       expect(res.statusCode, url).toBe(403);
       expect(res.json().code).toBe('mfa_required');
@@ -108,12 +117,14 @@ describe.each([
     const asPromoted = client(app().app, promoted);
     expect((await asPromoted('GET', `/documents/${id}`)).json()).toMatchObject({ id, title });
     expect((await asPromoted('GET', '/documents?limit=200')).json().data.map((d: { id: string }) => d.id)).toContain(id);
+    expect((await asPromoted('GET', `/documents/search?q=${wordOf(title)}`)).json().data.map((d: { id: string }) => d.id)).toEqual([id]);
 
     const demoted = await createUserWithToken(app().app, { role: 'admin' }); // its token says role "admin"
     await sql()`update users set role = 'user' where id = ${demoted.id}`;
     const asDemoted = client(app().app, demoted);
     expect((await asDemoted('GET', `/documents/${id}`)).statusCode).toBe(404);
     expect((await asDemoted('GET', '/documents?limit=200')).json().data).toEqual([]);
+    expect((await asDemoted('GET', `/documents/search?q=${wordOf(title)}`)).json().data).toEqual([]);
     expect((await asDemoted('GET', '/documents?limit=200&count=exact')).json().total).toBe(0);
   });
 

@@ -1,8 +1,10 @@
 import { and, eq, sql, type SQL } from 'drizzle-orm';
-import type { DbOrTx } from '../../db/client.js';
+import { PgDialect } from 'drizzle-orm/pg-core';
+import type { Db, DbOrTx } from '../../db/client.js';
+import { rawRows, statementCache } from '../../db/prepared.js';
 import { documents } from '../../db/schema/index.js';
 import type { Actor } from '../../context/index.js';
-import { ownerScope as scopeOf } from '../../query/index.js';
+import { ownRows, ownerScope as scopeOf } from '../../query/index.js';
 import type { DocumentCreate, DocumentPatch } from './schemas.js';
 
 // A strong validator for the row version: xmin changes with every committed UPDATE of the
@@ -134,7 +136,8 @@ export const SEARCH_WORDS_SQL = String.raw`array(
 
 /**
  * What follows the `hits` CTE (the page: documentColumns, hl_description, hl_content, rank)
- * in the search statement; bench/lib/sql.ts (B2) uses the same text. The body is detoasted
+ * in the search statement: SNIPPET_SELECT's select list (a carried column may follow it), then
+ * SNIPPET_FROM; bench/lib/sql.ts (B2) uses the same text, SNIPPET_SQL. The body is detoasted
  * once per hit; each stem's first match opens a window, overlapping windows merge, separate
  * ones are joined by " … ", and a window's cut-off first and last words are dropped, up to
  * a space. The body is walked as little as possible: length(), substr() far in and the
@@ -145,12 +148,13 @@ export const SEARCH_WORDS_SQL = String.raw`array(
  * a stem that is not a prefix of the word in the text), the snippet is computed over the
  * whole text as before, so a snippet has a highlight whenever the full headline would.
  */
-export const SNIPPET_SQL = (() => {
+const [SNIPPET_SELECT, SNIPPET_FROM] = (() => {
   const [b, l] = [SNIPPET_BEFORE, SNIPPET_WINDOW];
   const headline = (title: string, description: string, body: string) =>
     `ts_headline('english', replace(replace(concat_ws(' ', ${title}, ${description}, ${body}), ${literal(MARK_START)}, ''), ${literal(MARK_END)}, ''), q.query, ${literal(HEADLINE_OPTIONS)})`;
   const ifFound = (text: string) => `case when ${text} ~* any(q.words) then ${text} end`;
-  return String.raw`windowed as materialized (
+  return [
+    String.raw`windowed as materialized (
   select hits.*, ${headline(ifFound('hits.title'), ifFound('hits.hl_description'), `coalesce(w.text, left(b.body, ${l}))`)} as snippet
   from hits cross join q
   cross join lateral (select coalesce(hits.hl_content, '') || '' as body offset 0) b
@@ -171,20 +175,44 @@ export const SNIPPET_SQL = (() => {
 )
 select ${Object.keys(documentColumns).map((c) => `windowed.${c}`).join(', ')}, windowed.rank,
        case when strpos(windowed.snippet, ${literal(MARK_START)}) = 0 and cardinality(q.words) > 0
-            then ${headline('windowed.title', 'windowed.hl_description', 'windowed.hl_content')} else windowed.snippet end as snippet
-from windowed, q
-order by windowed.rank desc, windowed.id`;
+            then ${headline('windowed.title', 'windowed.hl_description', 'windowed.hl_content')} else windowed.snippet end as snippet`,
+    'from windowed, q\norder by windowed.rank desc, windowed.id',
+  ];
 })();
+export const SNIPPET_SQL = `${SNIPPET_SELECT}\n${SNIPPET_FROM}`;
+
+/** What a search statement's text depends on: the actor's scope, the optional filters, the carried session check. */
+export interface SearchShape {
+  admin: boolean;
+  ownerFilter: boolean;
+  status: boolean;
+  /** The session check's column (context/session.ts), carried as the rows' last column. */
+  carried?: SQL;
+}
+
+/** A search's values, by the statement's placeholder names. */
+export interface SearchValues {
+  q: string;
+  limit: number;
+  owner: string;
+  owner_id?: string;
+  status?: string;
+}
 
 /**
+ * The search statement with placeholders for its values, one text per shape.
  * websearch_to_tsquery parses the user's text (it never raises, whatever the input), the
- * GIN index finds matches, weights rank title (A) over description (B) over body (C), and
- * ts_headline runs only on the page of hits, not on every match, over windows of the text.
+ * GIN index (owner first) finds matches, weights rank title (A) over description (B) over body
+ * (C), and ts_headline runs only on the page of hits, not on every match, over windows of the text.
  */
-export async function searchDocuments(db: DbOrTx, actor: Actor, q: string, limit: number, status?: string, ownerId?: string): Promise<SearchRow[]> {
-  const scope = and(ownerScope(actor, ownerId), status ? eq(documents.status, status as 'ready') : undefined);
-  const rows = await db.execute<Record<string, unknown>>(sql`
-    with q as (select query, ${sql.raw(SEARCH_WORDS_SQL)} from websearch_to_tsquery('english', ${q}) query),
+export function searchStatement(shape: SearchShape): SQL {
+  const scope = and(
+    ownRows(shape.admin, documents.owner_id, sql.placeholder('owner')),
+    shape.ownerFilter ? eq(documents.owner_id, sql.placeholder('owner_id')) : undefined,
+    shape.status ? eq(documents.status, sql.placeholder('status')) : undefined,
+  );
+  return sql`
+    with q as (select query, ${sql.raw(SEARCH_WORDS_SQL)} from websearch_to_tsquery('english', ${sql.placeholder('q')}) query),
     hits as (
       select ${sql.join(Object.values(documentColumns).map((c) => sql`${c}`), sql`, `)}, ${documents.description} as hl_description,
              ${documents.content_text} as hl_content,
@@ -192,13 +220,30 @@ export async function searchDocuments(db: DbOrTx, actor: Actor, q: string, limit
       from ${documents}, q
       where ${documents.search} @@ q.query ${scope ? sql`and ${scope}` : sql``}
       order by rank desc, ${documents.id}
-      limit ${limit}
+      limit ${sql.placeholder('limit')}
     ),
-    ${sql.raw(SNIPPET_SQL)}`);
-  return rows.map((r) => ({
-    ...(r as unknown as DocumentRow),
-    size_bytes: r.size_bytes == null ? null : Number(r.size_bytes),
-    rank: Number(r.rank),
-    snippet: String(r.snippet),
-  }));
+    ${sql.raw(SNIPPET_SELECT)}${shape.carried ? sql`, ${shape.carried}` : sql``}
+    ${sql.raw(SNIPPET_FROM)}`;
+}
+
+// Rendered once per handle and shape (src/db/prepared.ts): drizzle rendering the statement's
+// SQL objects on every search cost about a tenth of the API's CPU per search.
+const dialect = new PgDialect();
+const searchStatements = statementCache((db, _shape, shape: SearchShape) => {
+  const statement = searchStatement(shape);
+  const run = rawRows(db, { toSQL: () => dialect.sqlToQuery(statement) }, {});
+  if (!run) throw new Error('searchDocuments runs on a pool handle, not in a transaction');
+  return run;
+});
+
+export async function searchDocuments(db: Db, shape: SearchShape, values: SearchValues): Promise<Record<string, unknown>[]> {
+  const key = `${shape.admin ? 'any' : 'own'} ${shape.ownerFilter ? 'owner' : '-'} ${shape.status ? 'status' : '-'} ${shape.carried ? 'carry' : 'plain'}`;
+  return searchStatements(db, key, shape)({ ...values });
+}
+
+/** A search statement's row (the carried column already taken off) typed, rewritten in place. */
+export function toSearchRow(r: Record<string, unknown>): SearchRow {
+  r.rank = Number(r.rank);
+  r.snippet = String(r.snippet);
+  return r as unknown as SearchRow;
 }

@@ -123,7 +123,7 @@ const documentsRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get(
     '/documents/search',
-    { schema: { summary: 'Full-text search of documents', tags, security, querystring: SearchQuery, response: { 200: SearchResponse, ...errorResponses() } } },
+    { config: carry, schema: { summary: 'Full-text search of documents', tags, security, querystring: SearchQuery, response: { 200: SearchResponse, ...errorResponses() } } },
     async (request) => {
       const rows = await service.searchDocuments(request.ctx, request.query);
       return { data: rows.map((r) => ({ ...r, snippet: highlight(r.snippet) })) };

@@ -74,8 +74,16 @@ export async function countDocuments(ctx: RequestContext, filters: ListFilters):
 /** Ranked full-text hits; the snippet keeps ts_headline's markers (the route renders them). */
 export async function searchDocuments(ctx: RequestContext, query: SearchQuery): Promise<SearchRow[]> {
   const { q: text, limit = 20, status, owner_id } = query;
-  const rows = await q.searchDocuments(ctx.readDb, requireActor(ctx), text, limit, status, owner_id);
-  return rows.map(toDocument);
+  const actor = requireActor(ctx);
+  const db = ctx.readDb;
+  const rows = await rq.carryingRead(db, actor, (check) =>
+    q.searchDocuments(
+      db,
+      { admin: actor.admin, ownerFilter: owner_id !== undefined, status: status !== undefined, carried: check && rq.carriedColumn(check) },
+      { q: text, limit, owner: actor.id, ...(owner_id !== undefined && { owner_id }), ...(status !== undefined && { status }), ...check?.params },
+    ),
+  );
+  return rows.map((row) => asApiDocument(q.toSearchRow(row)));
 }
 
 /** The full document (content_text and etag included); 404 when the caller cannot see it. */

@@ -102,8 +102,12 @@ try {
   let floorEntry = 'bench/floor-server.ts';
   if (bundled) {
     const dist = path.join(ROOT, 'dist/server.js');
-    if (!existsSync(dist) || statSync(dist).mtimeMs < Math.max(newestMtime(path.join(ROOT, 'src')), statSync(path.join(ROOT, 'scripts/build.ts')).mtimeMs)) {
-      log('dist/ is absent or older than src/: npm run build');
+    // The bundle holds the dependencies too: an install, or scripts/patch-postgres.mjs editing
+    // postgres.js after one, makes it stale as much as a change in src/ does.
+    const inputs = [newestMtime(path.join(ROOT, 'src')), newestMtime(path.join(ROOT, 'node_modules/postgres/src'))];
+    for (const file of ['scripts/build.ts', 'node_modules/.package-lock.json']) if (existsSync(path.join(ROOT, file))) inputs.push(statSync(path.join(ROOT, file)).mtimeMs);
+    if (!existsSync(dist) || statSync(dist).mtimeMs < Math.max(...inputs)) {
+      log('dist/ is absent or older than src/ or the installed dependencies: npm run build');
       await buildDist();
     }
     const floorDir = path.join(ROOT, '.data/bench/floor');

@@ -97,10 +97,12 @@ describe('production image (reproduced)', () => {
     expect(Object.keys(imageRuntimeEnv(ROOT)).every((k) => k === 'NODE_OPTIONS' || k.startsWith('MALLOC_'))).toBe(true);
   });
 
-  it('the production install carries the postgres.js closed-socket guard (scripts/patch-postgres.mjs)', () => {
+  it('the production install carries the postgres.js edits (scripts/patch-postgres.mjs)', () => {
     const deps = dockerfile.slice(dockerfile.indexOf('AS deps'), dockerfile.indexOf('AS build'));
     expect(deps).toMatch(/COPY scripts\/patch-postgres\.mjs \.\/scripts\/\nRUN npm ci/);
     expect(readFileSync(path.join(dir, 'node_modules/postgres/src/connection.js'), 'utf8')).toContain('offbase: guard closed socket');
+    expect(readFileSync(path.join(dir, 'node_modules/postgres/src/connection.js'), 'utf8')).toContain('offbase: query deadline');
+    expect(readFileSync(path.join(dir, 'node_modules/postgres/src/queue.js'), 'utf8')).toContain('offbase: queue holes');
   });
 
   it('installs production dependencies only: no dev tools, no embedded database, no CDK', () => {

@@ -13,7 +13,8 @@ interface ProvisionalActor {
  * A request's session check that has not run yet, so that the request's first read can carry
  * it: one statement and one round trip instead of the check and then the read. Built by the
  * authenticate plugin for the routes that ask for it (GET routes whose data access goes through
- * src/resources/queries.ts); every other request is checked before its handler runs.
+ * src/resources/queries.ts, and create routes whose write is src/resources/writer.ts's
+ * createRows, whose INSERT carries it); every other request is checked before its handler runs.
  *
  * Until it settles the request's actors are provisional: the token's user (its signature is
  * verified) with the narrowest powers (no admin scope), so a statement that does not carry the
@@ -28,6 +29,12 @@ export interface DeferredSessionCheck {
   /** The handle a carrying statement must run on: the primary, where revocations are. */
   readonly db: DbOrTx;
   readonly settled: boolean;
+  /**
+   * SQL true when the session whose carried state is `state` (the column's value) may write on
+   * this route: live, and past the route's MFA gate. A write carries the check by writing only
+   * when this holds, then settles from the same state.
+   */
+  writeGate(state: SQL): SQL;
   /** The actor follows the session once it settles (role and admin powers read fresh). */
   track(actor: ProvisionalActor, adminPowers: boolean): void;
   /** Settle from the column's value in a carrying statement's row; throws the request's 401 or mfa error. */

@@ -1,5 +1,6 @@
 import jwt from '@fastify/jwt';
-import type { FastifyReply, FastifyRequest, onSendHookHandler } from 'fastify';
+import type { SQL } from 'drizzle-orm';
+import type { FastifyReply, FastifyRequest, onSendHookHandler, RouteOptions } from 'fastify';
 import { createVerifier } from 'fast-jwt';
 import fp from 'fastify-plugin';
 import type { Config } from '../config.js';
@@ -17,6 +18,7 @@ import {
   sessionUser,
   type SessionCheck,
 } from '../features/auth/session-check.js';
+import { mayWrite } from '../features/auth/session-write-check.js';
 import { TokenVerifiers } from '../features/auth/verifiers.js';
 
 declare module '@fastify/jwt' {
@@ -39,6 +41,13 @@ declare module 'fastify' {
      * anything else is still safe (the check runs before the response is sent) but gains nothing.
      */
     carrySessionCheck?: boolean;
+    /**
+     * The route's create carries the session check in its INSERT (context/session.ts): the row
+     * is selected from the check's state, so a session that may not write inserts nothing, and
+     * one statement does both. For POST routes whose only write is src/resources/writer.ts's
+     * createRows (which carries it or settles it before any other statement).
+     */
+    carrySessionCheckInCreate?: boolean;
   }
   interface FastifyInstance {
     /**
@@ -125,6 +134,9 @@ export default fp<{ config: Config }>(
         },
       );
     };
+    // A create's INSERT runs on the primary whatever the reads do, so it can always carry the check.
+    const writeCarryColumn = carriedSessionColumn(app.db);
+    app.addHook('onRoute', (route) => carryInCreate(route, settleBeforeSend));
     app.addHook('onRoute', (route) => {
       if (!route.config?.carrySessionCheck) return;
       const methods = ([] as string[]).concat(route.method);
@@ -149,12 +161,14 @@ export default fp<{ config: Config }>(
         request.user = { ...foreign, aal: 'aal1', mfaEnabled: await hasVerifiedFactor(app.db, foreign.sub) };
         return requireAssurance(request);
       }
-      if (carryColumn && request.routeOptions.config.carrySessionCheck && claims.role !== 'admin') {
+      const { carrySessionCheck, carrySessionCheckInCreate } = request.routeOptions.config;
+      const column = carrySessionCheck ? carryColumn : carrySessionCheckInCreate ? writeCarryColumn : null;
+      if (column && claims.role !== 'admin') {
         // An admin's token is checked first: admin scope is never provisional.
         const params = sessionParams(claims);
         if (!params) throw new AppError('invalid_token');
         request.user = { ...claims, sid: params.sid, role: 'user', aal: claims.aal ?? 'aal1' };
-        request.sessionCheck = new CarriedCheck(request, claims, params, carryColumn, checkSession, requireAssurance);
+        request.sessionCheck = new CarriedCheck(request, claims, params, column, checkSession, requireAssurance);
         return;
       }
       const user = await checkSession(claims);
@@ -180,6 +194,17 @@ export default fp<{ config: Config }>(
 );
 
 /**
+ * The write side: a route marked carrySessionCheckInCreate is a POST whose response, like a
+ * carrying read's, waits for the check to settle (nothing carried it: a 400 before the handler).
+ */
+function carryInCreate(route: RouteOptions, settleBeforeSend: onSendHookHandler): void {
+  if (!route.config?.carrySessionCheckInCreate) return;
+  const methods = ([] as string[]).concat(route.method);
+  if (route.config.carrySessionCheck || methods.some((m) => m !== 'POST')) throw new Error(`carrySessionCheckInCreate is for POST routes only: ${methods.join(',')} ${route.url}`);
+  route.onSend = [...([] as onSendHookHandler[]).concat(route.onSend ?? []), settleBeforeSend];
+}
+
+/**
  * The session check of one request, carried by its first read (context/session.ts). Settling
  * makes the request's user and actors what the separate check would have made them, and
  * applies the same refusals (401 for a dead session, the MFA gate).
@@ -200,6 +225,10 @@ class CarriedCheck implements DeferredSessionCheck {
   ) {
     this.params = carriedParams(session);
     this.db = request.server.db;
+  }
+
+  writeGate(state: SQL): SQL {
+    return mayWrite(state, this.request.routeOptions.config.allowAal1 === true);
   }
 
   track(actor: Actor, adminPowers: boolean): void {

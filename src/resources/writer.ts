@@ -1,5 +1,5 @@
 import { eq, type SQL } from 'drizzle-orm';
-import { requireActor, writeTx, type Actor, type RequestContext } from '../context/index.js';
+import { requireActor, settleSession, writeTx, type Actor, type RequestContext } from '../context/index.js';
 import type { DbOrTx, Tx } from '../db/client.js';
 import { AppError } from '../errors/app-error.js';
 import { clientDataError } from '../errors/database.js';
@@ -41,6 +41,7 @@ const conflictOf = (resource: Resource, values: Row) => resource.conflict?.(valu
  * ownership flows from a parent, which must be visible (not_found naming the item otherwise).
  */
 export async function insertOwned(tx: Tx, actor: Actor, resource: Resource, inputs: Row[]): Promise<Row[]> {
+  await settleSession(actor);
   const rows: Row[] = [];
   for (const [index, input] of inputs.entries()) {
     const values = resource.prepare({ ...input });
@@ -52,12 +53,16 @@ export async function insertOwned(tx: Tx, actor: Actor, resource: Resource, inpu
   return rows;
 }
 
-/** One row and its `<entity>.create` audit row, in one statement on `db`. */
+/**
+ * One row and its `<entity>.create` audit row, in one statement on `db`, which carries the
+ * actor's pending session check when it can (create-statement.ts; a parent's visibility
+ * check settles it first).
+ */
 async function insertAudited(db: DbOrTx, ctx: RequestContext, actor: Actor, resource: Resource, input: Row, index: number, many: boolean): Promise<Row> {
   const values = resource.prepare({ ...input });
   const owner = await ownerOf(db, actor, resource, values, index, many);
   const audit = auditValues(actor.id, `${resource.entity}.create`, resource.entity, ctx.audit);
-  const row = await insertWithAudit(db, resource, { ...values, [resource.declaration.owner]: owner }, audit);
+  const row = await insertWithAudit(db, resource, { ...values, [resource.declaration.owner]: owner }, audit, actor.deferred);
   if (!row) throw conflictOf(resource, values);
   return row;
 }
@@ -71,6 +76,7 @@ export async function createRows(ctx: RequestContext, resource: Resource, inputs
   if (hasCreateStatement(resource)) {
     try {
       if (inputs.length === 1) return [await insertAudited(ctx.db, ctx, actor, resource, inputs[0]!, 0, false)];
+      await settleSession(actor);
       return await writeTx(ctx.db, async (tx) => {
         const rows: Row[] = [];
         for (const [index, input] of inputs.entries()) rows.push(await insertAudited(tx, ctx, actor, resource, input, index, true));
@@ -81,6 +87,8 @@ export async function createRows(ctx: RequestContext, resource: Resource, inputs
       // A json value holds a secret-looking key: nothing was written; the audit is scrubbed below.
     }
   }
+  // Nothing below carries a pending session check: it settles first (a dead session writes nothing).
+  await settleSession(actor);
   return writeTx(ctx.db, async (tx) => {
     const rows = await insertOwned(tx, actor, resource, inputs);
     await recordAuditMany(tx, ctx.audit, rows.map((row) => auditEntry(resource, actor, 'create', row.id, createdChanges(resource, row))));

@@ -158,8 +158,13 @@ export const auditValues = (actorId: string, action: string, entityType: string,
  * statement returns the inserted rows (a row that hit `on conflict do nothing` has neither).
  * Undefined when the view has no SQL form (write the audit in JavaScript then). Build it once
  * per row shape: only the INSERT and the audit values change per call.
+ *
+ * With `carried` (a session check's column, context/session.ts) the statement also evaluates it
+ * once, as the CTE CARRIED_STATE, for `insert` to select its row from (under the check's write
+ * gate), and always returns one row: the inserted row's columns (all NULL when nothing was
+ * inserted) and the check's value as the column CARRIED_STATE.
  */
-export function auditedInsert(fields: Record<string, PgColumn | SQL>, spec: AuditViewSpec): ((insert: SQL, audit: InStatementAudit) => SQL) | undefined {
+export function auditedInsert(fields: Record<string, PgColumn | SQL>, spec: AuditViewSpec): ((insert: SQL, audit: InStatementAudit, carried?: SQL) => SQL) | undefined {
   if (!Object.hasOwn(fields, 'id')) return undefined;
   const changes = createdChangesSql(fields, spec, (key) => sql`d.${sql.identifier(key)}`, sql`d."id"::text`);
   if (!changes) return undefined;
@@ -167,11 +172,18 @@ export function auditedInsert(fields: Record<string, PgColumn | SQL>, spec: Audi
     Object.entries(fields).map(([key, field]) => sql`${field} as ${sql.identifier(key)}`),
     sql`, `,
   );
-  return (insert, a) => sql`with d as (${insert} returning ${returning}),
+  return (insert, a, carried) => sql`with ${carried ? sql`${sql.identifier(CARRIED_STATE)} as materialized (select ${carried} as state), ` : sql``}d as (${insert} returning ${returning}),
     a as (insert into ${audit_logs} (actor_id, action, entity_type, entity_id, changes, request_id, ip, user_agent)
       select ${a.actorId}::uuid, ${a.action}::text, ${a.entityType}::text, d."id"::text, ${changes}, ${a.requestId}::text, ${a.ip}::text, ${a.userAgent}::text from d)
-    select * from d`;
+    ${carried ? sql`select d.*, s.state as ${sql.identifier(CARRIED_STATE)} from ${sql.identifier(CARRIED_STATE)} s left join d on true` : sql`select * from d`}`;
 }
+
+/**
+ * A carrying statement's CTE with the session check's value (one row, column `state`,
+ * evaluated once), which its INSERT selects the row from (`select ... from <it> s where ...`);
+ * and the name of that value's column in the statement's one row.
+ */
+export const CARRIED_STATE = 'offbase_session';
 
 /** A raw row of auditedInsert's statement as drizzle's RETURNING would map it (bigint mode number, ...). */
 export function mapReturned(fields: Record<string, PgColumn | SQL>, raw: Row): Row {

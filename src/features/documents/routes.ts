@@ -31,6 +31,8 @@ const tags = ['documents'];
 const security = [{ bearer: [] }];
 // These reads carry the session check (plugins/authenticate.ts): one round trip per request.
 const carry = { carrySessionCheck: true };
+// The create's INSERT carries it (writes only for a session that may write): one statement.
+const carryInCreate = { carrySessionCheckInCreate: true };
 
 // A single document may carry 1 MiB of content_text, which cannot fit a 1 MiB JSON body;
 // single-document writes get room for it, every other route keeps BODY_LIMIT_BYTES.
@@ -79,7 +81,7 @@ const documentsRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post(
     '/documents',
-    { bodyLimit: singleLimit, schema: { summary: 'Create a document', tags, security, body: DocumentCreate, response: { 201: Document, ...errorResponses('conflict', ...BODY_ERRORS) } } },
+    { config: carryInCreate, bodyLimit: singleLimit, schema: { summary: 'Create a document', tags, security, body: DocumentCreate, response: { 201: Document, ...errorResponses('conflict', ...BODY_ERRORS) } } },
     async (request, reply) => {
       const row = await service.createDocument(request.ctx, request.body);
       return reply.code(201).header('etag', etagHeader(row.etag)).header('location', `/api/v1/documents/${row.id}`).send(service.toDocument(row));

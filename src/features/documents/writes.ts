@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { requireActor, writeTx, type Actor, type RequestContext } from '../../context/index.js';
+import { requireActor, settleSession, writeTx, type Actor, type RequestContext } from '../../context/index.js';
 import type { Tx } from '../../db/client.js';
 import { AppError } from '../../errors/app-error.js';
 import { auditedInsert, auditValues, mapReturned, NeedsScrub, scrubFailure } from '../audit/in-statement.js';
@@ -11,6 +11,7 @@ import type { DocumentCreate } from './schemas.js';
 
 // The documents' own write paths, beyond the resource writer's create/patch/delete: the
 // set-based batch insert and the upserts (on (owner, s3_bucket, s3_key), or on the id).
+// None carries a pending session check (context/session.ts): each settles it first.
 
 // Every field of a document has an SQL form in the trail, so this is always defined.
 const batchWithAudit = auditedInsert(q.withContent, DOCUMENT_AUDIT)!;
@@ -34,6 +35,7 @@ export async function createDocuments(ctx: RequestContext, inputs: DocumentCreat
   else if (dupes.length) throw new AppError('conflict', { message: 'The batch contains the same s3_bucket and s3_key more than once.', details: dupes.slice(0, 100) });
 
   const actor = requireActor(ctx);
+  await settleSession(actor);
   const write = async (insert: (tx: Tx) => Promise<FullDocumentRow[]>) =>
     writeTx(ctx.db, async (tx) => {
       const rows = await insert(tx);
@@ -85,13 +87,16 @@ async function upsertOne(tx: Tx, ctx: RequestContext, actor: Actor, input: Docum
 
 export async function upsertDocument(ctx: RequestContext, input: DocumentCreate): Promise<{ row: FullDocumentRow; inserted: boolean }> {
   assertContentBytes(input.content_text);
-  return writeTx(ctx.db, (tx) => upsertOne(tx, ctx, requireActor(ctx), input));
+  const actor = requireActor(ctx);
+  await settleSession(actor);
+  return writeTx(ctx.db, (tx) => upsertOne(tx, ctx, actor, input));
 }
 
 /** Several upserts on (owner, s3_bucket, s3_key), all or nothing, in request order. */
 export async function upsertDocuments(ctx: RequestContext, inputs: DocumentCreate[]): Promise<{ row: FullDocumentRow; inserted: boolean }[]> {
   inputs.forEach((d) => assertContentBytes(d.content_text));
   const actor = requireActor(ctx);
+  await settleSession(actor);
   return writeTx(ctx.db, async (tx) => {
     const results: { row: FullDocumentRow; inserted: boolean }[] = [];
     for (const input of inputs) results.push(await upsertOne(tx, ctx, actor, input));
@@ -107,6 +112,7 @@ export async function upsertDocuments(ctx: RequestContext, inputs: DocumentCreat
 export async function upsertDocumentsById(ctx: RequestContext, inputs: (DocumentCreate & { id: string })[]): Promise<{ row: FullDocumentRow; inserted: boolean }[]> {
   inputs.forEach((d) => assertContentBytes(d.content_text));
   const actor = requireActor(ctx);
+  await settleSession(actor);
   return writeTx(ctx.db, async (tx) => {
     const results: { row: FullDocumentRow; inserted: boolean }[] = [];
     for (const { id, ...input } of inputs) {

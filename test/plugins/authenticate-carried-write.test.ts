@@ -1,25 +1,31 @@
+import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTracing, type Tracing } from '../../src/observability/start.js';
 import { buildTestApp, type TestApp } from '../helpers/app.js';
 import { client, newDoc } from '../helpers/data.js';
 import { createUserWithToken, type TestUser } from '../helpers/users.js';
 
-// The write side of the session check, for POST /documents: whatever path a create takes (the
-// one-statement INSERT with its audit row, the JavaScript-audit path for a value to scrub, an
-// invalid body), a dead session, a disabled user and an MFA user on an aal1 session get the
-// status and code of the check, and nothing is written: no document, no audit row. (Kept from
-// the carried-check experiment, docs/benchmarks.md "Where the time goes": S4; any future way of
-// folding the check into the write must keep these green.)
+// POST /documents carries the session check in its INSERT (plugins/authenticate.ts,
+// carrySessionCheckInCreate; resources/create-statement.ts): the row is selected from the
+// check's state under the write gate (features/auth/session-write-check.ts), so a session
+// that may not write inserts nothing. Whatever path a create takes, a dead session, a disabled
+// user and an MFA user on an aal1 session get the status and code the separate check gave,
+// and nothing is written: no document, no audit row.
 
+const exporter = new InMemorySpanExporter();
+let tracing: Tracing | null;
 let t: TestApp;
 let replica: TestApp;
 beforeAll(async () => {
+  tracing = await startTracing({ tracesUrl: null, headers: {}, serviceName: 'offbase-test', sampler: 'always_on', samplerRatio: 1 }, { exporter });
   t = await buildTestApp();
-  // With a read replica configured (reads go elsewhere; creates to the primary).
+  // With a read replica the reads check first; the create still carries it (it runs on the primary).
   replica = await buildTestApp({ DATABASE_READ_URL: t.testDb.appUrl }, { testDb: t.testDb });
 });
 afterAll(async () => {
   await replica?.close();
   await t?.close();
+  await tracing?.shutdown();
 });
 
 const sql = () => t.testDb.sql;
@@ -29,6 +35,7 @@ const written = async (user: TestUser) => {
            (select count(*)::int from audit_logs where actor_id = ${user.id}) as audits`;
   return row!;
 };
+const sqlSpans = () => exporter.getFinishedSpans().filter((s) => s.attributes['db.system.name'] === 'postgresql');
 
 function expectRefused(res: { statusCode: number; body: string }, status: number, code: string) {
   expect(res.statusCode, res.body).toBe(status);
@@ -38,14 +45,19 @@ function expectRefused(res: { statusCode: number; body: string }, status: number
 describe.each([
   ['primary only', () => t],
   ['with a read replica', () => replica],
-])('POST /documents and the session check (%s)', (_name, app) => {
-  it('a live session creates the row and its one audit row', async () => {
+])('POST /documents with the session check carried (%s)', (_name, app) => {
+  it('a live session creates in one statement: the row, its one audit row, the check in the same statement', async () => {
     const user = await createUserWithToken(app().app);
+    exporter.reset();
     const doc = newDoc({ tags: ['a'], metadata: { pages: 3 } });
     const res = await client(app().app, user)('POST', '/documents', doc);
     expect(res.statusCode, res.body).toBe(201);
     expect(res.json()).toMatchObject({ title: doc.title, owner_id: user.id, tags: ['a'], metadata: { pages: 3 } });
     expect(res.headers.etag).toBeDefined();
+    const statements = sqlSpans();
+    expect(statements, statements.map((s) => s.name).join(', ')).toHaveLength(1);
+    expect(String(statements[0]!.attributes['db.query.text'])).toMatch(/from "sessions"/);
+    expect(exporter.getFinishedSpans().map((s) => s.name)).not.toContain('auth.session_check');
     expect(await written(user)).toEqual({ docs: 1, audits: 1 });
     const [audit] = await sql()`select action, entity_id, changes from audit_logs where actor_id = ${user.id}`;
     expect(audit).toMatchObject({ action: 'document.create', entity_id: res.json().id });
@@ -111,7 +123,7 @@ describe.each([
     const user = await createUserWithToken(app().app);
     const api = client(app().app, user);
     expectRefused(await api('POST', '/documents', { title: '' }), 400, 'validation_failed');
-    // NUL in text: PostgreSQL refuses it in the INSERT.
+    // NUL in text: PostgreSQL refuses it inside the carrying statement; the check settles before the 400.
     expectRefused(await api('POST', '/documents', newDoc({ description: 'a\u0000b' })), 400, 'validation_failed');
     const res = await api('POST', '/documents', newDoc({ metadata: { api_token: 'secret', pages: 2 } }));
     expect(res.statusCode, res.body).toBe(201);

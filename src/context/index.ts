@@ -1,5 +1,5 @@
 // The per-request context: who is asking, on which database handles, with which audit fields.
 export { actorFor, type Actor } from './actor.js';
 export { requireActor, type AuditFields, type RequestContext } from './request-context.js';
-export { settleSession, type DeferredSessionCheck } from './session.js';
+export { CARRIED_SESSION, settleSession, type DeferredSessionCheck } from './session.js';
 export { writeTx } from './transaction.js';

@@ -21,6 +21,9 @@ interface ProvisionalActor {
  * check can only ever read the user's own rows, and the response is not sent before the check
  * has settled (the route's onSend hook runs it when nothing else did).
  */
+/** The column (and a carrying create's CTE) under which a statement carries the check's value. */
+export const CARRIED_SESSION = 'offbase_session';
+
 export interface DeferredSessionCheck {
   /** A scalar subquery with placeholders: the live session's state as one text value, NULL when there is none. */
   readonly column: SQL;

@@ -1,6 +1,6 @@
 import { and, count, eq, inArray, sql, type SQL } from 'drizzle-orm';
 import type { PgColumn } from 'drizzle-orm/pg-core';
-import { settleSession, type Actor, type DeferredSessionCheck } from '../context/index.js';
+import { CARRIED_SESSION as CARRIED, settleSession, type Actor, type DeferredSessionCheck } from '../context/index.js';
 import type { DbOrTx } from '../db/client.js';
 import { namedSelection, rawRows, statementCache, type RawRows } from '../db/prepared.js';
 import { isLiteralLimit, literalLimit, ownerScope, ownRows, type RowsQuery } from '../query/index.js';
@@ -22,8 +22,6 @@ const from = (db: DbOrTx, columns: Selection, resource: Resource) => db.select(c
 /** drizzle's prepared statement where the raw one cannot run (a transaction's handle): the same rows. */
 const prepared = (statement: { execute(values: Record<string, unknown>): Promise<unknown> }): RawRows => (values) => statement.execute(values) as Promise<Row[]>;
 
-/** The session check's column name in a carrying read's rows. */
-const CARRIED = 'offbase_session';
 /** A carrying read's selection: the row's columns, and the session check's value as one more. */
 const carried = (columns: Flat, check: DeferredSessionCheck): Flat => ({ ...columns, [CARRIED]: check.column.as(CARRIED) });
 /** The check's column under its name, for a statement written as SQL: it must be the rows' last column. */

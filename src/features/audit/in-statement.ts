@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { sql, type SQL } from 'drizzle-orm';
 import { PgColumn } from 'drizzle-orm/pg-core';
-import type { AuditFields } from '../../context/index.js';
+import { CARRIED_SESSION, type AuditFields } from '../../context/index.js';
 import { audit_logs } from '../../db/schema/index.js';
 import { SECRET_KEY } from './record.js';
 
@@ -183,7 +183,7 @@ export function auditedInsert(fields: Record<string, PgColumn | SQL>, spec: Audi
  * evaluated once), which its INSERT selects the row from (`select ... from <it> s where ...`);
  * and the name of that value's column in the statement's one row.
  */
-export const CARRIED_STATE = 'offbase_session';
+export const CARRIED_STATE = CARRIED_SESSION;
 
 /** A raw row of auditedInsert's statement as drizzle's RETURNING would map it (bigint mode number, ...). */
 export function mapReturned(fields: Record<string, PgColumn | SQL>, raw: Row): Row {

@@ -191,13 +191,13 @@ export interface SearchShape {
 }
 
 /** A search's values, by the statement's placeholder names. */
-export interface SearchValues {
+export type SearchValues = {
   q: string;
   limit: number;
   owner: string;
   owner_id?: string;
   status?: string;
-}
+};
 
 /**
  * The search statement with placeholders for its values, one text per shape.
@@ -238,7 +238,7 @@ const searchStatements = statementCache((db, _shape, shape: SearchShape) => {
 
 export async function searchDocuments(db: Db, shape: SearchShape, values: SearchValues): Promise<Record<string, unknown>[]> {
   const key = `${shape.admin ? 'any' : 'own'} ${shape.ownerFilter ? 'owner' : '-'} ${shape.status ? 'status' : '-'} ${shape.carried ? 'carry' : 'plain'}`;
-  return searchStatements(db, key, shape)({ ...values });
+  return searchStatements(db, key, shape)(values);
 }
 
 /** A search statement's row (the carried column already taken off) typed, rewritten in place. */

@@ -1,6 +1,7 @@
 import { fillPlaceholders, is, SQL, sql } from 'drizzle-orm';
 import { PgArray, PgBoolean, PgColumn, PgInteger, PgText, PgTimestampString, PgUUID } from 'drizzle-orm/pg-core';
 import type { Sql } from 'postgres';
+import { BoundedMap } from '../lib/bounded-map.js';
 import type { DbOrTx } from './client.js';
 
 /**
@@ -13,19 +14,17 @@ import type { DbOrTx } from './client.js';
  * a prepared query is bound to the handle it was built on) and one shape (whatever changes the
  * SQL text: the actor's scope, the sort); `input` is what the build needs beyond the shape
  * and must render the same SQL for the same shape. Handles are held weakly, so a
- * transaction's entries go with it; past `maxShapes` per handle a statement is built and not
- * kept, so a caller with many shapes cannot grow the cache without bound.
+ * transaction's entries go with it; past `maxShapes` per handle the least recently used shape
+ * is dropped, so a caller with many shapes cannot grow the cache without bound and the shapes
+ * in use stay in it.
  */
 export function statementCache<S, I = undefined>(build: (db: DbOrTx, shape: string, input: I) => S, maxShapes = 32): (db: DbOrTx, shape: string, input: I) => S {
-  const byHandle = new WeakMap<DbOrTx, Map<string, S>>();
+  const byHandle = new WeakMap<DbOrTx, BoundedMap<string, S>>();
   return (db, shape, input) => {
     let shapes = byHandle.get(db);
-    if (!shapes) byHandle.set(db, (shapes = new Map()));
+    if (!shapes) byHandle.set(db, (shapes = new BoundedMap(maxShapes)));
     let statement = shapes.get(shape);
-    if (statement === undefined) {
-      statement = build(db, shape, input);
-      if (shapes.size < maxShapes) shapes.set(shape, statement);
-    }
+    if (statement === undefined) shapes.set(shape, (statement = build(db, shape, input)));
     return statement;
   };
 }

@@ -16,9 +16,11 @@ interface ShapedError {
 
 /** onRequest hook: 401 in the surface's shape unless the request carries OFFBASE_ANON_KEY. */
 export function apiKeyGuard(anonKey: string | null, makeError: (status: number, message: string) => ShapedError) {
-  return async (request: FastifyRequest) => {
+  // Callback style: no promise per request.
+  return (request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void) => {
     const check = checkApiKey(anonKey, request);
-    if (check !== 'ok') throw makeError(401, API_KEY_MESSAGES[check]);
+    if (check !== 'ok') return done(makeError(401, API_KEY_MESSAGES[check]) as unknown as Error);
+    done();
   };
 }
 

@@ -1,4 +1,5 @@
 import { and, or, sql, type SQL } from 'drizzle-orm';
+import type { Bound } from './bound.js';
 import { PG_TYPE, type TableSpec } from './columns.js';
 import { nullsOf, totalOrder, type SortTerm } from './sort.js';
 import { coerceValue, invalid } from './values.js';
@@ -48,9 +49,26 @@ export function decodeCursor(table: TableSpec, terms: SortTerm[], cursor: string
 
 /** Rows strictly after the cursor position in the total order. */
 export function keysetCondition(table: TableSpec, terms: SortTerm[], values: unknown[]): SQL {
+  return afterCursor(table, terms, values, (i) => values[i]);
+}
+
+/**
+ * keysetCondition for a statement rendered once per sort (query/bound.ts): the text depends on
+ * the sort and on which of the cursor's values are null, never on the values themselves.
+ */
+export function keysetBound(table: TableSpec, terms: SortTerm[], values: unknown[]): Bound {
+  const order = totalOrder(table, terms);
+  return {
+    key: `after ${order.map((t, i) => `${JSON.stringify(t.column)} ${t.direction} ${nullsOf(t)}${values[i] === null ? ' null' : ''}`).join(', ')}`,
+    values,
+    sql: (first) => afterCursor(table, terms, values, (i) => sql.placeholder(`p${first + i}`)),
+  };
+}
+
+function afterCursor(table: TableSpec, terms: SortTerm[], values: unknown[], bind: (i: number) => unknown): SQL {
   const order = totalOrder(table, terms);
   const cols = order.map((t) => table.columns[t.column]!);
-  const params = order.map((_, i) => sql`${values[i]}::${sql.raw(PG_TYPE[cols[i]!.type])}`);
+  const params = order.map((_, i) => sql`${bind(i)}::${sql.raw(PG_TYPE[cols[i]!.type])}`);
 
   // Common case, one direction and no nulls: a row comparison the (col, id) index can seek to.
   const direction = order[0]!.direction;

@@ -3,7 +3,7 @@ import type { PgColumn } from 'drizzle-orm/pg-core';
 import { CARRIED_SESSION as CARRIED, settleSession, type Actor, type DeferredSessionCheck } from '../context/index.js';
 import type { DbOrTx } from '../db/client.js';
 import { namedSelection, rawRows, statementCache, type RawRows } from '../db/prepared.js';
-import { isLiteralLimit, literalLimit, ownerScope, ownRows, type RowsQuery } from '../query/index.js';
+import { boundValues, isBound, isLiteralLimit, literalLimit, ownerScope, ownRows, type Bound, type RowsQuery } from '../query/index.js';
 import type { Relation, Resource, Row } from './define.js';
 
 // Every statement on a resource, owner-scoped: nothing here reads or writes a row the actor
@@ -51,11 +51,17 @@ export async function carryingRead(db: DbOrTx, actor: Actor, run: (check?: Defer
   return rows;
 }
 
+/**
+ * Rows of the resource the actor may see. With `rows.shape` and a `where` that is bound (or
+ * none), the statement is rendered once per shape and reused with new values (shapedRows);
+ * a `where` given as SQL renders the statement on every call.
+ */
 export async function selectRows(db: DbOrTx, actor: Actor, resource: Resource, rows: RowsQuery): Promise<Row[]> {
-  if (rows.shape !== undefined && rows.where === undefined && !rows.offset && rows.limit !== undefined) return firstPage(db, actor, resource, rows as RowsQuery & { limit: number }, rows.shape);
+  const { where } = rows;
+  if (rows.shape !== undefined && (where === undefined || isBound(where))) return shapedRows(db, actor, resource, rows, where);
   return carryingRead(db, actor, (check) => {
     let query = from(db, check ? carried(rows.columns, check) : rows.columns, resource)
-      .where(and(scopeOf(resource, actor), rows.where))
+      .where(and(scopeOf(resource, actor), where as SQL | undefined))
       .$dynamic();
     if (rows.order?.length) query = query.orderBy(...rows.order);
     if (rows.limit !== undefined) query = query.limit(literalLimit(rows.limit));
@@ -64,33 +70,51 @@ export async function selectRows(db: DbOrTx, actor: Actor, resource: Resource, r
   });
 }
 
-// The list's first page (no filter, no cursor: what a client asks for most) rendered once per
-// resource, column set, handle, scope, sort and literal page size (src/db/prepared.ts,
-// query/page.ts), its values as placeholders. `rows.shape` names the sort: the caller's promise
-// that the same shape means the same order.
-type FirstPageInput = { rows: RowsQuery & { limit: number }; check: DeferredSessionCheck | undefined };
-const firstPages = new WeakMap<Resource, WeakMap<object, ReturnType<typeof firstPageStatements>>>();
-const firstPageStatements = (resource: Resource) =>
-  statementCache((db, shape, { rows, check }: FirstPageInput) => {
+// A read rendered once per resource, handle and shape (src/db/prepared.ts): the scope, the
+// carried check, the columns, the page size (a literal for the round sizes, query/page.ts),
+// whether it has an offset, the order (`rows.shape`: the caller's promise that the same name
+// means the same ORDER BY) and the bound condition's key. Its values are placeholders: the
+// owner, the limit and offset, the condition's p0, p1, ... Up to 256 shapes per handle are
+// kept, the least recently used dropped first: clients composing their own queries
+// (/rest/v1) cannot grow it without bound.
+type ShapedInput = { rows: RowsQuery; where: Bound | undefined; check: DeferredSessionCheck | undefined };
+const shapedStatements = new WeakMap<Resource, ReturnType<typeof shapedStatement>>();
+const shapedStatement = (resource: Resource) =>
+  statementCache((db, shape, { rows, where, check }: ShapedInput) => {
     const selection = namedSelection(check ? carried(rows.columns, check) : rows.columns);
-    const query = from(db, selection, resource)
-      .where(ownRows(shape.startsWith('any '), resource.ownerColumn, sql.placeholder('owner')))
-      .orderBy(...(rows.order ?? []))
-      .limit(isLiteralLimit(rows.limit) ? literalLimit(rows.limit) : sql.placeholder('limit'));
-    return rawRows(db, query, selection) ?? prepared(query.prepare(`offbase_${resource.name}_first_page`));
-  });
+    let query = from(db, selection, resource)
+      .where(and(ownRows(shape.startsWith('any '), resource.ownerColumn, sql.placeholder('owner')), where?.sql(0)))
+      .$dynamic();
+    if (rows.order?.length) query = query.orderBy(...rows.order);
+    if (rows.limit !== undefined) query = query.limit(isLiteralLimit(rows.limit) ? literalLimit(rows.limit) : sql.placeholder('limit'));
+    if (rows.offset) query = query.offset(sql.placeholder('offset'));
+    return rawRows(db, query, selection) ?? prepared(query.prepare(`offbase_${resource.name}_rows`));
+  }, 256);
 
-async function firstPage(db: DbOrTx, actor: Actor, resource: Resource, rows: RowsQuery & { limit: number }, sort: string): Promise<Row[]> {
-  let byColumns = firstPages.get(resource);
-  if (!byColumns) firstPages.set(resource, (byColumns = new WeakMap()));
-  let statements = byColumns.get(rows.columns);
-  if (!statements) byColumns.set(rows.columns, (statements = firstPageStatements(resource)));
+// Names a column set passed as the same object on every call (a resource's or a feature's
+// column map); a set built per call names itself (RowsQuery.columnsKey).
+const columnSetIds = new WeakMap<object, string>();
+let columnSets = 0;
+function columnsKeyOf(rows: RowsQuery): string {
+  if (rows.columnsKey !== undefined) return `=${rows.columnsKey}`;
+  let id = columnSetIds.get(rows.columns);
+  if (id === undefined) columnSetIds.set(rows.columns, (id = `#${++columnSets}`));
+  return id;
+}
+
+async function shapedRows(db: DbOrTx, actor: Actor, resource: Resource, rows: RowsQuery, where: Bound | undefined): Promise<Row[]> {
+  let statements = shapedStatements.get(resource);
+  if (!statements) shapedStatements.set(resource, (statements = shapedStatement(resource)));
   const found = statements;
+  const { limit, offset } = rows;
+  const literal = limit === undefined || isLiteralLimit(limit);
+  const text = `${limit === undefined ? '-' : literal ? limit : '$'} ${offset ? 'offset' : '-'} ${columnsKeyOf(rows)} ${rows.shape} | ${where?.key ?? ''}`;
   return carryingRead(db, actor, (check) => {
-    // A page size written into the statement is part of its shape; any other is a placeholder.
-    const literal = isLiteralLimit(rows.limit);
-    const shape = `${actor.admin ? 'any' : 'own'} ${check ? 'carry' : 'plain'} ${literal ? rows.limit : '$'} ${sort}`;
-    return found(db, shape, { rows, check })({ owner: actor.id, ...(literal ? {} : { limit: rows.limit }), ...check?.params });
+    const values: Record<string, unknown> = { owner: actor.id, ...check?.params };
+    if (!literal) values.limit = limit;
+    if (offset) values.offset = offset;
+    boundValues(where, values);
+    return found(db, `${actor.admin ? 'any' : 'own'} ${check ? 'carry' : 'plain'} ${text}`, { rows, where, check })(values);
   });
 }
 

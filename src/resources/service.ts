@@ -1,8 +1,7 @@
-import { and } from 'drizzle-orm';
 import { requireActor, type RequestContext } from '../context/index.js';
 import { AppError } from '../errors/app-error.js';
 import { apiTimestamp } from '../lib/timestamp.js';
-import { compileFilters, compileOrder, decodeCursor, keysetCondition, keysetPage, parseSortKey, type Filter, type KeysetPage } from '../query/index.js';
+import { allOf, bindFilters, compileFilters, compileOrder, decodeCursor, keysetBound, keysetPage, parseSortKey, type Filter, type KeysetPage } from '../query/index.js';
 import type { Resource, Row } from './define.js';
 import * as q from './queries.js';
 import * as writer from './writer.js';
@@ -36,12 +35,11 @@ export async function listRows(ctx: RequestContext, resource: Resource, params: 
   const sort = params.sort ?? (spec.columns.created_at?.sortable ? '-created_at' : undefined);
   const terms = sort ? parseSortKey(spec, sort) : [];
   const filters: Filter[] = Object.entries(params.filters).map(([column, value]) => ({ column, op: 'eq', value }));
-  const where = compileFilters(spec, filters);
-  const after = params.cursor ? keysetCondition(spec, terms, decodeCursor(spec, terms, params.cursor)) : undefined;
+  const after = params.cursor ? keysetBound(spec, terms, decodeCursor(spec, terms, params.cursor)) : undefined;
   const limit = params.limit ?? 50;
-  const rows = await q.selectRows(ctx.readDb, actor, resource, { columns: resource.columns, where: and(where, after), order: compileOrder(spec, terms), limit: limit + 1, shape: sort ?? '' });
+  const rows = await q.selectRows(ctx.readDb, actor, resource, { columns: resource.columns, where: allOf(bindFilters(spec, filters), after), order: compileOrder(spec, terms), limit: limit + 1, shape: sort ?? '' });
   const page = keysetPage(spec, terms, rows, limit, (row) => shapeRow(resource, row));
-  return params.count === 'exact' ? { ...page, total: await q.countRows(ctx.readDb, actor, resource, where) } : page;
+  return params.count === 'exact' ? { ...page, total: await q.countRows(ctx.readDb, actor, resource, compileFilters(spec, filters)) } : page;
 }
 
 export async function getRow(ctx: RequestContext, resource: Resource, id: string): Promise<Row> {

@@ -2,7 +2,7 @@ import { and, eq } from 'drizzle-orm';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { documents } from '../../src/db/schema/index.js';
-import { compileFilter, compileOrder, decodeCursor, defineTable, encodeCursor, keysetCondition, parseLimit, validateSort, type Filter, type SortTerm } from '../../src/query/index.js';
+import { bindFilters, boundValues, compileFilter, compileOrder, decodeCursor, defineTable, encodeCursor, isBound, keysetBound, keysetCondition, parseLimit, validateSort, type Filter, type SortTerm } from '../../src/query/index.js';
 import { buildTestApp, type TestApp } from '../helpers/app.js';
 import { createUserWithToken, type TestUser } from '../helpers/users.js';
 
@@ -44,8 +44,20 @@ beforeAll(async () => {
 });
 afterAll(() => t.close());
 
-const select = async (filter: Filter) =>
-  (await t.app.db.select({ title: documents.title, i: documents.metadata }).from(documents).where(and(eq(documents.owner_id, owner.id), compileFilter(table, filter)))).map((r) => (r.i as { i: number }).i).sort((a, b) => a - b);
+const indexes = (rows: { i: unknown }[]) => rows.map((r) => (r.i as { i: number }).i).sort((a, b) => a - b);
+/**
+ * The filter's rows, compiled with its values inline and bound as placeholders of a statement
+ * built once (after two other placeholders, as when it follows another condition): both must
+ * find the same rows.
+ */
+const select = async (filter: Filter) => {
+  const columns = { title: documents.title, i: documents.metadata };
+  const inline = indexes(await t.app.db.select(columns).from(documents).where(and(eq(documents.owner_id, owner.id), compileFilter(table, filter))));
+  const bound = bindFilters(table, [filter]);
+  const statement = t.app.db.select(columns).from(documents).where(and(eq(documents.owner_id, owner.id), bound.sql(2))).prepare('query_test_bound');
+  expect(indexes(await statement.execute(boundValues(bound, {}, 2))), JSON.stringify(filter)).toEqual(inline);
+  return inline;
+};
 const range = (pred: (i: number) => boolean) => Array.from({ length: 40 }, (_, i) => i).filter(pred);
 
 describe('filters', () => {
@@ -91,10 +103,45 @@ describe('filters', () => {
       { column: 'title', op: 'regex' as 'eq', value: 'x' },
       { or: [] },
     ];
-    for (const f of bad) expect(() => compileFilter(table, f), JSON.stringify(f)).toThrowError(expect.objectContaining({ code: 'validation_failed' }));
+    for (const f of bad) {
+      expect(() => compileFilter(table, f), JSON.stringify(f)).toThrowError(expect.objectContaining({ code: 'validation_failed' }));
+      expect(() => bindFilters(table, [f]), JSON.stringify(f)).toThrowError(expect.objectContaining({ code: 'validation_failed' }));
+    }
     let deep: Filter = { column: 'title', op: 'eq', value: 'x' };
     for (let i = 0; i < 20; i++) deep = { or: [deep] };
     expect(() => compileFilter(table, deep)).toThrowError(expect.objectContaining({ code: 'validation_failed' }));
+    expect(() => bindFilters(table, [deep])).toThrowError(expect.objectContaining({ code: 'validation_failed' }));
+  });
+
+  it("a bound filter's key names its SQL text: never its values, always its structure", () => {
+    const key = (...filters: Filter[]) => bindFilters(table, filters).key;
+    const x: Filter = { column: 'title', op: 'eq', value: 'a' };
+    const y: Filter = { column: 'size_bytes', op: 'gt', value: '1' };
+    // The same structure with other values: one statement.
+    expect(key(x)).toBe(key({ ...x, value: 'something else entirely' }));
+    expect(key({ column: 'description', op: 'in', value: ['a'] })).toBe(key({ column: 'description', op: 'in', value: ['b', 'c', 'd'] }));
+    expect(key({ column: 'title', op: 'wfts', value: 'a' })).toBe(key({ column: 'title', op: 'wfts', value: 'b c', config: 'simple' }));
+    // Anything that changes the text: another statement.
+    const shapes: Filter[][] = [
+      [x],
+      [{ ...x, op: 'neq' }],
+      [{ ...x, column: 'description' }],
+      [{ ...x, negate: true }],
+      [x, y],
+      [y, x],
+      [{ or: [x, y] }],
+      [{ and: [x, y] }],
+      [{ or: [x, y], negate: true }],
+      [{ or: [x] }, y],
+      [{ or: [x, y] }, y],
+      [{ column: 'description', op: 'in', value: ['a'] }],
+      [{ column: 'description', op: 'in', value: [] }],
+      [{ column: 'size_bytes', op: 'is', value: null }],
+      [{ column: 'title', op: 'fts', value: 'a' }],
+      [],
+    ];
+    const keys = shapes.map((f) => key(...f));
+    expect(new Set(keys).size).toBe(keys.length);
   });
 
   it('limits and sorts are bounded', () => {
@@ -108,17 +155,20 @@ describe('filters', () => {
 });
 
 describe('keyset pagination', () => {
-  const walk = async (terms: SortTerm[], limit: number) => {
+  /** Every page through the sort; `bound`: the cursor's condition as placeholders (keysetBound), else inline. */
+  const walk = async (terms: SortTerm[], limit: number, bound = false) => {
     const seen: string[] = [];
     let cursor: string | null = null;
     for (let guard = 0; guard < 100; guard++) {
-      const after = cursor ? keysetCondition(table, terms, decodeCursor(table, terms, cursor)) : undefined;
-      const rows = await t.app.db
+      const values = cursor ? decodeCursor(table, terms, cursor) : undefined;
+      const after = values ? (bound ? keysetBound(table, terms, values) : keysetCondition(table, terms, values)) : undefined;
+      const query = t.app.db
         .select({ id: documents.id, title: documents.title, description: documents.description, size_bytes: documents.size_bytes, created_at: documents.created_at })
         .from(documents)
-        .where(and(eq(documents.owner_id, owner.id), after))
+        .where(and(eq(documents.owner_id, owner.id), isBound(after) ? after.sql(0) : after))
         .orderBy(...compileOrder(table, terms))
         .limit(limit + 1);
+      const rows = isBound(after) ? await query.prepare('query_test_keyset').execute(boundValues(after, {})) : await query;
       seen.push(...rows.slice(0, limit).map((r) => r.id));
       if (rows.length <= limit) return seen;
       cursor = encodeCursor(table, terms, rows[limit - 1]!);
@@ -133,6 +183,7 @@ describe('keyset pagination', () => {
         const terms = raw.map(({ nulls, ...rest }) => (nulls ? { ...rest, nulls } : rest)) as SortTerm[];
         const all = (await t.app.db.select({ id: documents.id }).from(documents).where(eq(documents.owner_id, owner.id)).orderBy(...compileOrder(table, terms))).map((r) => r.id);
         expect(await walk(terms, limit)).toEqual(all);
+        expect(await walk(terms, limit, true)).toEqual(all);
       }),
       { numRuns: 25 },
     );

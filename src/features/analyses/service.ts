@@ -1,9 +1,8 @@
-import { and, eq } from 'drizzle-orm';
 import { requireActor, type RequestContext } from '../../context/index.js';
 import { analyses } from '../../db/schema/index.js';
 import { AppError } from '../../errors/app-error.js';
 import { apiTimestamp } from '../../lib/timestamp.js';
-import { compileFilters, compileOrder, decodeCursor, keysetCondition, keysetPage, parseSortKey, type Filter, type KeysetPage } from '../../query/index.js';
+import { allOf, bindFilters, compileOrder, decodeCursor, keysetBound, keysetPage, parseSortKey, type Filter, type KeysetPage } from '../../query/index.js';
 import { resourceQueries as rq, resourceWriter as writer } from '../../resources/index.js';
 import { documentsResource } from '../documents/documents.resource.js';
 import { analysesResource as resource } from './analyses.resource.js';
@@ -22,16 +21,17 @@ export async function listAnalyses(ctx: RequestContext, documentId: string, quer
   const { sort = '-created_at', limit = 50, cursor, status, kind } = query;
   const actor = requireActor(ctx);
   if (!(await rq.visibleParent(ctx.readDb, actor, documentsResource, documentId))) throw new AppError('not_found');
-  const filters: Filter[] = [];
+  const filters: Filter[] = [{ column: 'document_id', op: 'eq', value: documentId }];
   if (status) filters.push({ column: 'status', op: 'eq', value: status });
   if (kind) filters.push({ column: 'kind', op: 'eq', value: kind });
   const terms = parseSortKey(resource.spec, sort);
-  const after = cursor ? keysetCondition(resource.spec, terms, decodeCursor(resource.spec, terms, cursor)) : undefined;
+  const after = cursor ? keysetBound(resource.spec, terms, decodeCursor(resource.spec, terms, cursor)) : undefined;
   const rows = (await rq.selectRows(ctx.readDb, actor, resource, {
     columns: resource.columns,
-    where: and(eq(analyses.document_id, documentId), compileFilters(resource.spec, filters), after),
+    where: allOf(bindFilters(resource.spec, filters), after),
     order: compileOrder(resource.spec, terms),
     limit: limit + 1,
+    shape: sort,
   })) as AnalysisRow[];
   return keysetPage(resource.spec, terms, rows, limit, toAnalysis);
 }

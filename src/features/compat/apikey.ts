@@ -6,6 +6,10 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 
 const digest = (value: string) => createHash('sha256').update(value).digest();
 
+// The configured key's digest, made once (the key is one string for the process's life).
+let anon: { key: string; digest: Buffer } | null = null;
+const anonDigest = (key: string): Buffer => (anon?.key === key ? anon.digest : (anon = { key, digest: digest(key) }).digest);
+
 export type ApiKeyCheck = 'ok' | 'missing' | 'invalid' | 'not_configured';
 
 /** What the checks read from a request: its headers and its parsed query string. */
@@ -22,10 +26,14 @@ export function presentedApiKey(request: ApiKeySource): string | undefined {
   return typeof query?.apikey === 'string' && query.apikey ? query.apikey : undefined;
 }
 
-/** Constant-time comparison of the presented key with OFFBASE_ANON_KEY. */
+/**
+ * Constant-time comparison of the presented key with OFFBASE_ANON_KEY. A candidate of another
+ * length is not the key, and says so at once: the key is public (every frontend ships it), so
+ * its length is no secret, and a user's Bearer token (far longer) is not hashed on every call.
+ */
 export function isAnonKey(anonKey: string | null, candidate: string | undefined): boolean {
-  if (!anonKey || candidate === undefined) return false;
-  return timingSafeEqual(digest(anonKey), digest(candidate));
+  if (!anonKey || candidate === undefined || candidate.length !== anonKey.length) return false;
+  return timingSafeEqual(anonDigest(anonKey), digest(candidate));
 }
 
 export function checkApiKey(anonKey: string | null, request: ApiKeySource): ApiKeyCheck {

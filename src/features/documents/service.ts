@@ -1,8 +1,8 @@
-import { and, sql, type SQL } from 'drizzle-orm';
+import { sql, type SQL } from 'drizzle-orm';
 import { requireActor, type RequestContext } from '../../context/index.js';
 import { AppError } from '../../errors/app-error.js';
 import { apiTimestamp } from '../../lib/timestamp.js';
-import { compileFilters, compileOrder, decodeCursor, keysetCondition, keysetPage, parseSortKey, type Filter, type KeysetPage } from '../../query/index.js';
+import { allOf, bindFilters, compileFilters, compileOrder, decodeCursor, keysetBound, keysetPage, parseSortKey, type Filter, type KeysetPage } from '../../query/index.js';
 import { resourceQueries as rq, resourceWriter as writer } from '../../resources/index.js';
 import { documentsResource as resource } from './documents.resource.js';
 import * as q from './queries.js';
@@ -44,10 +44,10 @@ export async function listDocuments(ctx: RequestContext, query: ListQuery): Prom
   const { sort = '-created_at', limit = 50, cursor, count, ...filters } = query;
   const actor = requireActor(ctx);
   const terms = parseSortKey(resource.spec, sort);
-  const after = cursor ? keysetCondition(resource.spec, terms, decodeCursor(resource.spec, terms, cursor)) : undefined;
+  const after = cursor ? keysetBound(resource.spec, terms, decodeCursor(resource.spec, terms, cursor)) : undefined;
   const rows = (await rq.selectRows(ctx.readDb, actor, resource, {
     columns: q.documentColumns,
-    where: and(listWhere(filters), after),
+    where: allOf(bindFilters(resource.spec, listFilters(filters)), after),
     order: orderOf(sort, terms),
     limit: limit + 1,
     shape: sort,
@@ -57,18 +57,18 @@ export async function listDocuments(ctx: RequestContext, query: ListQuery): Prom
 }
 
 /** The list's query-string filters over the resource's filterable columns; an owner_id (admins) can only narrow the owner scope. */
-function listWhere(f: ListFilters): SQL | undefined {
+function listFilters(f: ListFilters): Filter[] {
   const filters: Filter[] = [];
   if (f.owner_id) filters.push({ column: 'owner_id', op: 'eq', value: f.owner_id });
   if (f.status) filters.push({ column: 'status', op: 'eq', value: f.status });
   if (f.tag?.length) filters.push({ column: 'tags', op: 'cs', value: f.tag });
   if (f.created_after) filters.push({ column: 'created_at', op: 'gt', value: f.created_after });
   if (f.created_before) filters.push({ column: 'created_at', op: 'lt', value: f.created_before });
-  return compileFilters(resource.spec, filters);
+  return filters;
 }
 
 export async function countDocuments(ctx: RequestContext, filters: ListFilters): Promise<number> {
-  return rq.countRows(ctx.readDb, requireActor(ctx), resource, listWhere(filters));
+  return rq.countRows(ctx.readDb, requireActor(ctx), resource, compileFilters(resource.spec, listFilters(filters)));
 }
 
 /** Ranked full-text hits; the snippet keeps ts_headline's markers (the route renders them). */

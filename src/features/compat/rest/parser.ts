@@ -1,5 +1,6 @@
 import { OPERATORS, type Operator } from '../../../query/filter.js';
 import { invalidRange, parseError, PostgrestError } from './errors.js';
+import { BoundedMap } from '../../../lib/bounded-map.js';
 
 // PostgREST's URL grammar (docs.postgrest.org, "Tables and Views") parsed into a small AST.
 // Pure: no table knowledge here. Column names and values stay text; resolve.ts checks names
@@ -38,7 +39,7 @@ export type RestFilter = RestCondition | RestOr | RestAnd;
 export type SelectItem =
   | { type: 'star' }
   | { type: 'column'; name: string; alias?: string }
-  | { type: 'embed'; relation: string; alias?: string; inner: boolean; select: SelectItem[] };
+  | { type: 'embed'; relation: string; alias?: string; inner: boolean; select: readonly SelectItem[] };
 
 export interface OrderTerm {
   column: string;
@@ -55,7 +56,7 @@ export interface Scope {
 }
 
 export interface ParsedQuery extends Scope {
-  select: SelectItem[];
+  select: readonly SelectItem[];
   /** `analyses.status=eq.done`, `analyses.order=...`: keyed by embedded relation (or alias). */
   embedded: Map<string, Scope>;
   onConflict?: string[];
@@ -127,13 +128,23 @@ function checkLength(value: string, what: string) {
 
 // ---------------------------------------------------------------- select
 
+const STAR: readonly SelectItem[] = [{ type: 'star' }];
+
+// A client sends the same few select lists over and over: each is parsed once (results are
+// never modified; a list that fails to parse is not kept).
+const parsedSelects = new BoundedMap<string, readonly SelectItem[]>(256);
+
 /** `select=id,title,docs:analyses!inner(kind,status),*` */
-export function parseSelect(text: string): SelectItem[] {
+export function parseSelect(text: string): readonly SelectItem[] {
   checkLength(text, 'select');
-  if (text === '') return [{ type: 'star' }];
-  const c = new Cursor(text, 'select parameter');
-  const items = selectList(c, 0);
-  if (!c.done) c.fail('"," or end of input');
+  if (text === '') return STAR;
+  let items = parsedSelects.get(text);
+  if (items === undefined) {
+    const c = new Cursor(text, 'select parameter');
+    items = selectList(c, 0);
+    if (!c.done) c.fail('"," or end of input');
+    parsedSelects.set(text, items);
+  }
   return items;
 }
 
@@ -335,7 +346,7 @@ const ROOT_ONLY = new Set(['select', 'on_conflict', 'columns']);
 
 /** Every parameter of a /rest/v1 URL, in order (repeated keys are separate entries). */
 export function parseQuery(params: Iterable<[string, string]>): ParsedQuery {
-  const query: ParsedQuery = { select: [{ type: 'star' }], filters: [], order: [], embedded: new Map() };
+  const query: ParsedQuery = { select: STAR, filters: [], order: [], embedded: new Map() };
   const scopeOf = (path: string[]): Scope => {
     if (path.length === 0) return query;
     if (path.length > 1) throw parseError(`"failed to parse ${path.join('.')}"`, 'offbase embeds one level deep');

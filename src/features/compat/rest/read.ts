@@ -1,6 +1,8 @@
-import { and, inArray, type SQL } from 'drizzle-orm';
+import { and, type SQL } from 'drizzle-orm';
+import type { PgColumn } from 'drizzle-orm/pg-core';
 import type { DbOrTx } from '../../../db/client.js';
-import { compileFilters, compileOrder, type SortTerm } from '../../../query/index.js';
+import { BoundedMap } from '../../../lib/bounded-map.js';
+import { bindFilters, compileFilters, compileOrder, type Bound, type Filter, type SortTerm } from '../../../query/index.js';
 import { resourceQueries as rq, type Resource } from '../../../resources/index.js';
 import type { Actor } from '../../../context/index.js';
 import type { Embed, Field, Projection } from './resolve.js';
@@ -11,17 +13,28 @@ import type { Embed, Field, Projection } from './resolve.js';
 export interface ReadPlan {
   resource: Resource;
   projection: Projection;
-  where?: SQL;
+  filters: Filter[];
   order: SortTerm[];
   limit?: number;
   offset: number;
 }
 
 /** The root filter plus, for each `!inner` embedding, "has a matching related row". */
-export function rootWhere(actor: Actor, resource: Resource, filters: SQL | undefined, embeds: Embed[]): SQL | undefined {
+export function rootWhere(actor: Actor, resource: Resource, filters: Filter[], embeds: Embed[]): SQL | undefined {
   const inner = embeds.filter((e) => e.inner).map((e) => rq.relatedExists(actor, resource, e.relation, e.resource, compileFilters(e.resource.restSpec, e.filters)));
-  return and(filters, ...inner);
+  return and(compileFilters(resource.restSpec, filters), ...inner);
 }
+
+/**
+ * The root filter for the read itself: bound, so the statement is rendered once per shape and
+ * reused (resources/queries.ts), unless an `!inner` embedding adds its EXISTS (rendered per call).
+ */
+function readWhere(actor: Actor, resource: Resource, filters: Filter[], embeds: Embed[]): SQL | Bound | undefined {
+  return embeds.some((e) => e.inner) ? rootWhere(actor, resource, filters, embeds) : bindFilters(resource.restSpec, filters);
+}
+
+/** Names an order for the statement cache: the same name, the same ORDER BY. */
+const orderShape = (order: SortTerm[]) => order.map((t) => `${JSON.stringify(t.column)} ${t.direction} ${t.nulls ?? ''}`).join(', ');
 
 /** timestamptz as PostgREST writes it (PostgreSQL's JSON text): "2026-01-02T03:04:05.123456+00:00". */
 const postgrestTimestamp = (value: string) => value.replace(' ', 'T').replace(/([+-]\d{2})$/, '$1:00');
@@ -50,27 +63,33 @@ function project(resource: Resource, fields: Field[], row: Record<string, unknow
   return out;
 }
 
-/** Column map for a select: the projected columns plus the keys embeddings join on. */
+/** Column map for a select: the projected columns plus the keys embeddings join on, and its name (RowsQuery.columnsKey). */
 function columnsFor(resource: Resource, fields: Field[], extra: string[]) {
-  const names = new Set([...fields.map((f) => f.column), ...extra]);
-  return Object.fromEntries([...names].map((n) => [n, resource.columns[n]!]));
+  const names = [...new Set([...fields.map((f) => f.column), ...extra])];
+  const columnsKey = names.join(',');
+  let sets = columnSets.get(resource);
+  if (!sets) columnSets.set(resource, (sets = new BoundedMap(256)));
+  let columns = sets.get(columnsKey);
+  if (!columns) sets.set(columnsKey, (columns = Object.fromEntries(names.map((n) => [n, resource.columns[n]!]))));
+  return { columns, columnsKey };
 }
+// The maps columnsFor made, by resource and column list: a select list's map is built once.
+const columnSets = new WeakMap<Resource, BoundedMap<string, Record<string, PgColumn>>>();
 
 async function attachEmbed(db: DbOrTx, actor: Actor, embed: Embed, rows: Record<string, unknown>[], out: Record<string, unknown>[]) {
   const { relation, resource } = embed;
   const keys = [...new Set(rows.map((r) => r[relation.localKey]).filter((k): k is string => typeof k === 'string'))];
-  const filters = compileFilters(resource.restSpec, embed.filters);
   if (embed.count) {
-    const counts = await rq.countBy(db, actor, resource, relation.targetKey, keys, filters);
+    const counts = await rq.countBy(db, actor, resource, relation.targetKey, keys, compileFilters(resource.restSpec, embed.filters));
     rows.forEach((row, i) => (out[i]![embed.key] = [{ count: counts.get(row[relation.localKey] as string) ?? 0 }]));
     return;
   }
-  const targetColumn = resource.columns[relation.targetKey]!;
   const related = keys.length
     ? await rq.selectRows(db, actor, resource, {
-        columns: columnsFor(resource, embed.fields, [relation.targetKey]),
-        where: and(inArray(targetColumn, keys), filters),
+        ...columnsFor(resource, embed.fields, [relation.targetKey]),
+        where: bindFilters(resource.restSpec, [{ column: relation.targetKey, op: 'in', value: keys }, ...embed.filters]),
         order: compileOrder(resource.restSpec, embed.order),
+        shape: orderShape(embed.order),
       })
     : [];
   const byKey = new Map<unknown, Record<string, unknown>[]>();
@@ -101,13 +120,14 @@ export async function shapeRows(db: DbOrTx, actor: Actor, resource: Resource, pr
 export async function readRows(db: DbOrTx, actor: Actor, plan: ReadPlan): Promise<Record<string, unknown>[]> {
   const { resource, projection } = plan;
   const rows = await rq.selectRows(db, actor, resource, {
-    columns: columnsFor(
+    ...columnsFor(
       resource,
       projection.fields,
       projection.embeds.map((e) => e.relation.localKey),
     ),
-    where: plan.where,
+    where: readWhere(actor, resource, plan.filters, projection.embeds),
     order: compileOrder(resource.restSpec, plan.order),
+    shape: orderShape(plan.order),
     ...(plan.limit !== undefined ? { limit: plan.limit } : {}),
     offset: plan.offset,
   });

@@ -36,7 +36,7 @@ export interface Projection {
   embeds: Embed[];
 }
 
-function fieldsOf(resource: Resource, items: SelectItem[], allowEmbeds: boolean): Field[] {
+function fieldsOf(resource: Resource, items: readonly SelectItem[], allowEmbeds: boolean): Field[] {
   const fields: Field[] = [];
   for (const item of items) {
     if (item.type === 'star') fields.push(...Object.keys(resource.columns).map((c) => ({ key: c, column: c })));

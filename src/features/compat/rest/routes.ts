@@ -7,7 +7,7 @@ import { compileFilters } from '../../../query/index.js';
 import { userBearer } from '../apikey.js';
 import { apiKeyGuard, compatErrorHandler } from '../../../plugins/compat-guard.js';
 import { invalidRange, notSingular, PostgrestError, rlsViolation, toPostgrestError, unknownTable } from './errors.js';
-import { contentRange, effectiveRange, parseAccept, parsePrefer, parseQuery, parseRange, type ParsedQuery, type Preferences } from './parser.js';
+import { contentRange, effectiveRange, parseAccept, parsePrefer, parseQuery, parseRange, type ParsedQuery, type Preferences, type Representation } from './parser.js';
 import { mutateTable, readTable, shapeWritten } from './service.js';
 import { resolveFilters, resolveOrder, resolveSelect } from './resolve.js';
 import type { Resource } from '../../../resources/index.js';
@@ -35,6 +35,8 @@ const security = [{ apikey: [] }];
 const userSecurity = [{ apikey: [], bearer: [] }];
 const errors = Object.fromEntries([400, 401, 403, 404, 405, 406, 409, 413, 415, 416, 429, 500, 503].map((s) => [s, PostgrestErrorView]));
 const Result = Type.Union([Type.Array(Row), Row, Type.Null()]);
+
+const asJson = (payload: unknown) => JSON.stringify(payload);
 
 function dropNulls(value: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== null));
@@ -96,15 +98,19 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     return where;
   }
 
-  /** Sends rows as an array, or as one object for Accept: application/vnd.pgrst.object+json (406 unless exactly one). */
-  function sendRows(request: FastifyRequest, reply: FastifyReply, status: number, rows: Record<string, unknown>[]) {
-    const accept = parseAccept(request.headers.accept);
+  /**
+   * Sends rows as an array, or as one object for Accept: application/vnd.pgrst.object+json (406
+   * unless exactly one). The rows hold what the request's select named, nothing else (read.ts
+   * builds them key by key), and their schema is "any JSON": JSON.stringify writes them as the
+   * schema's serializer would, without walking every value through a generic schema.
+   */
+  function sendRows(reply: FastifyReply, accept: Representation, status: number, rows: Record<string, unknown>[]) {
     const shaped = accept.stripNulls ? rows.map(dropNulls) : rows;
-    if (accept.single) {
-      if (shaped.length !== 1) throw notSingular(shaped.length);
-      return reply.code(status).send(shaped[0]);
-    }
-    return reply.code(status).send(shaped);
+    if (accept.single && shaped.length !== 1) throw notSingular(shaped.length);
+    return reply
+      .code(status)
+      .serializer(asJson)
+      .send(accept.single ? shaped[0] : shaped);
   }
 
   app.get(
@@ -129,7 +135,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       reply.header('content-range', contentRange(range.offset, rows.length, total));
       if (prefs.count) reply.header('preference-applied', `count=${prefs.count}`);
       const partial = total !== null && rows.length < total && !accept.single;
-      return sendRows(request, reply, partial ? 206 : 200, rows);
+      return sendRows(reply, accept, partial ? 206 : 200, rows);
     },
   );
 
@@ -150,7 +156,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       if (prefs.count) reply.header('content-range', `*/${written.length}`);
       // return=minimal: no body at all, as PostgREST.
       if (prefs.return !== 'representation') return reply.code(201).send(undefined as never);
-      return sendRows(request, reply, 201, await shapeWritten(ctx, resource, projection, written));
+      return sendRows(reply, accept, 201, await shapeWritten(ctx, resource, projection, written));
     },
   );
 
@@ -174,7 +180,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     reply.header('preference-applied', preferenceApplied(prefs, ['return', 'count']));
     if (prefs.count) reply.header('content-range', `*/${rows.length}`);
     if (prefs.return !== 'representation') return reply.code(204).send(null);
-    return sendRows(request, reply, 200, caller ? await shapeWritten(caller.ctx, resource, projection, rows) : []);
+    return sendRows(reply, accept, 200, caller ? await shapeWritten(caller.ctx, resource, projection, rows) : []);
   }
 
   const mutationResponses = { 200: Result, 204: { type: 'null' }, ...errors };

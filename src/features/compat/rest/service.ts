@@ -1,6 +1,6 @@
 import type { SQL } from 'drizzle-orm';
 import { requireActor, type RequestContext } from '../../../context/index.js';
-import { compileFilters, type Filter, type SortTerm } from '../../../query/index.js';
+import type { Filter, SortTerm } from '../../../query/index.js';
 import { resourceQueries as rq, type Resource, type Row } from '../../../resources/index.js';
 import { invalidRange, notSingular } from './errors.js';
 import { readRows, rootWhere, shapeRows } from './read.js';
@@ -26,10 +26,9 @@ export async function readTable(ctx: RequestContext | null, plan: ReadPlan): Pro
   let total: number | null = null;
   if (ctx) {
     const actor = requireActor(ctx);
-    const where = rootWhere(actor, resource, compileFilters(resource.restSpec, plan.filters), projection.embeds);
-    if (plan.count) total = await rq.countRows(ctx.readDb, actor, resource, where);
+    if (plan.count) total = await rq.countRows(ctx.readDb, actor, resource, rootWhere(actor, resource, plan.filters, projection.embeds));
     if (limit > 0 && (total === null || offset < total)) {
-      rows = await readRows(ctx.readDb, actor, { resource, projection, where, order: plan.order, limit, offset });
+      rows = await readRows(ctx.readDb, actor, { resource, projection, filters: plan.filters, order: plan.order, limit, offset });
     }
   } else if (plan.count) {
     total = 0;

@@ -50,7 +50,9 @@ const rounds = quick ? 1 : 3;
 const connections = Number(args.connections);
 const poolMax = Number(args['pool-max']);
 const only = args.only ? new Set(args.only.split(',').map((s) => s.trim().toUpperCase())) : null;
-const wanted = (id: string) => !only || only.has(id);
+// C1 and C2 are compared with S2's and S1's floors, so asking for them runs those too.
+const implied: Record<string, string[]> = { S1: ['C2'], S2: ['C1'] };
+const wanted = (id: string) => !only || only.has(id) || (implied[id] ?? []).some((c) => only.has(c));
 const shape = quick ? { users: 200, docsPerUser: 25 } : { users: 200, docsPerUser: 500 };
 const started = Date.now();
 const log = (m: string) => process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(1).padStart(5)} s] ${m}\n`);
@@ -62,6 +64,7 @@ const runDb = 'bench_run';
 const apiAdminUrl = withDatabase(pg.adminUrl, runDb);
 try {
   const secret = randomBytes(48).toString('base64url');
+  const anonKey = randomBytes(32).toString('base64url');
   const apiEnv = {
     NODE_ENV: 'production',
     DATABASE_URL: withDatabase(pg.adminUrl, runDb),
@@ -72,6 +75,8 @@ try {
     LOG_LEVEL: 'info',
     // S6 measures login itself; the limiter would turn the storm into 429s.
     RATE_LIMIT_ENABLED: 'false',
+    // C1/C2 call the supabase-js surface, which needs the anon key.
+    OFFBASE_ANON_KEY: anonKey,
     // The image's runtime settings (its NODE_OPTIONS and MALLOC_* variables), read from the Dockerfile.
     ...imageRuntimeEnv(ROOT),
     ...(otlpSink ? { OTEL_EXPORTER_OTLP_ENDPOINT: otlpSink.url } : {}),
@@ -203,6 +208,10 @@ try {
   const [b1List, s1, b1ListAtRate] = await paired('S1', 'B1 floor list', scenarios.floorList(pop), 'S1 list', scenarios.list(pop));
   const [b1Get, s2, b1GetAtRate] = await paired('S2', 'B1 floor get', scenarios.floorGet(pop), 'S2 get', scenarios.get(pop));
   const [b0, live, b0AtRate] = await paired('H', 'B0 floor live', scenarios.floorLive(), 'H GET /health/live', scenarios.live());
+  // C1/C2: the same reads through /rest/v1 as supabase-js sends them, once each, against the
+  // floors' means above and the native routes' (no target of their own: issue 13 is silent).
+  const c1 = await measure('C1', 'C1 compat get', api.baseUrl, api.pid, scenarios.compatGet(pop, anonKey));
+  const c2 = await measure('C2', 'C2 compat list', api.baseUrl, api.pid, scenarios.compatList(pop, anonKey));
   const s3Common = await measure('S3', 'S3 search, common words', api.baseUrl, api.pid, scenarios.search(pop, COMMON_SEARCH_TERMS));
   const s3Rare = await measure('S3', 'S3 search, rare words', api.baseUrl, api.pid, scenarios.search(pop, RARE_SEARCH_TERMS));
   // The write scenarios leave vacuum and checkpoint work behind: done before the next scenario starts.
@@ -280,6 +289,22 @@ try {
       metCpu: judge(c, 0.5, a),
     };
   };
+  /** A supabase-js row: its ratio to the floor and to the native route that reads the same; no target. */
+  const compat = (label: string, a: R, b: R, floorName: string, native: R, nativeName: string): Row => {
+    const r = rpsRatio(a, b);
+    const n = rpsRatio(a, native);
+    const c = cpuRatio(a, b);
+    const cn = cpuRatio(a, native);
+    return {
+      scenario: label,
+      result: a,
+      floor: `${floorName} (${nativeName})`,
+      ratio: r === null ? '' : `${x(r)}${n === null ? '' : ` (${x(n)} ${nativeName})`}`,
+      cpuRatio: c === null ? '' : `${x(c)}${cn === null ? '' : ` (${x(cn)} ${nativeName})`}`,
+      target: '(none: as S1/S2, for comparison)',
+      met: null,
+    };
+  };
   const docs = (r: R) => (r ? `${r.rps.toFixed(1)} (${(r.rps * 100).toFixed(0)} docs/s)` : undefined);
   const s5Floor = vsFloor(s5, b5, 'B5 batch', 0.7, b5AtRate);
   const s7p = both(s7, s2) ? s7!.p99 / s2!.p99 : null;
@@ -302,6 +327,8 @@ try {
     { scenario: 'S6 login `POST /auth/login`', result: s6, ...vsFloor(s6, b6, 'B6 argon2id', 0.7) },
     { scenario: 'S7 get during login storm', result: s7, cpuOf: s7Both, floor: 'S2', ratio: s7p === null ? '' : `p99 ${x(s7p)}`, target: 'p99 ≤ 1.5× S2 p99, 0 errors', met: s7p === null ? null : s7p <= 1.5 && s7!.errors === 0 },
     { scenario: '(S7 storm: logins alongside)', result: s7Storm, cpuOf: s7Both },
+    compat('C1 compat get `GET /rest/v1/documents?select=…&id=eq.…` (supabase-js `.single()`)', c1, b1Get, 'B1 get', s2, 'S2'),
+    compat('C2 compat list `GET /rest/v1/documents?select=…&order=created_at.desc&limit=20`', c2, b1List, 'B1 list', s1, 'S1'),
     { scenario: 'B0 floor live (bare Fastify, same body)', result: b0 },
     { scenario: 'B1 floor list (bare Fastify + postgres.js)', result: b1List, floor: 'B2 list', ratio: show(rpsRatio(b1List, b2List)) },
     { scenario: 'B1 floor get', result: b1Get, floor: 'B2 get', ratio: show(rpsRatio(b1Get, b2Get)) },
@@ -325,7 +352,7 @@ try {
       .map(([name, r, of]) => ({ scenario: `${name} floor at ${of}'s rate`, result: r, throughput: of === 'S5' ? docs(r) : undefined })),
   ];
 
-  const apiPeak = Math.max(...[s1, s2, live, s3Common, s3Rare, s4, s5, s6, s7].map((r) => r?.usage?.rssPeakMb ?? 0));
+  const apiPeak = Math.max(...[s1, s2, live, c1, c2, s3Common, s3Rare, s4, s5, s6, s7].map((r) => r?.usage?.rssPeakMb ?? 0));
   const ok = (b: boolean) => (b ? 'met' : '**missed**');
   const resources = [
     '| | measured | target | |',

@@ -101,7 +101,35 @@ export const scenarios = {
   live(): () => Req {
     return () => ({ method: 'GET', path: '/health/live' });
   },
+  /**
+   * C1: S2's read as supabase-js sends it, `from('documents').select(S2's columns).eq('id', id).single()`:
+   * the anon key as `apikey`, the user's token as the Bearer, one object asked for by Accept.
+   */
+  compatGet(pop: Population, anonKey: string): () => Req {
+    const next = rotation(pop);
+    return () => {
+      const r = next();
+      return {
+        method: 'GET',
+        path: `/rest/v1/documents?select=${COMPAT_GET_COLUMNS}&id=eq.${documentId(r.user, r.doc)}`,
+        headers: { ...r.auth, apikey: anonKey, accept: 'application/vnd.pgrst.object+json', 'x-client-info': 'supabase-js/2' },
+      };
+    };
+  },
+  /** C2: S1's page as supabase-js asks for it, `select(S1's columns).order('created_at', { ascending: false }).limit(20)`. */
+  compatList(pop: Population, anonKey: string): () => Req {
+    const next = rotation(pop);
+    return () => ({
+      method: 'GET',
+      path: `/rest/v1/documents?select=${COMPAT_LIST_COLUMNS}&order=created_at.desc&limit=20`,
+      headers: { ...next().auth, apikey: anonKey, 'x-client-info': 'supabase-js/2' },
+    });
+  },
 };
+
+/** The columns of S1's page and of S2's document (bench/lib/sql.ts's floors select the same). */
+const COMPAT_LIST_COLUMNS = 'id,owner_id,title,description,status,s3_bucket,s3_key,content_type,size_bytes,sha256,tags,metadata,analysis_count,created_at,updated_at';
+const COMPAT_GET_COLUMNS = `${COMPAT_LIST_COLUMNS},content_text`;
 
 /** Batch bodies that differ only in their keys: the items are built once, keys stamped per request. */
 function batchBodies(pop: Population, size: number, tag: string): (n: number) => string {

@@ -33,8 +33,28 @@ function readWhere(actor: Actor, resource: Resource, filters: Filter[], embeds: 
   return embeds.some((e) => e.inner) ? rootWhere(actor, resource, filters, embeds) : bindFilters(resource.restSpec, filters);
 }
 
-/** Names an order for the statement cache: the same name, the same ORDER BY. */
-const orderShape = (order: SortTerm[]) => order.map((t) => `${JSON.stringify(t.column)} ${t.direction} ${t.nulls ?? ''}`).join(', ');
+/**
+ * What a select list or an order builds, kept per resource and name (at most 256 of each):
+ * clients send the same few again and again, and a read reuses its statement by these names.
+ */
+function perResource<V>(): (resource: Resource, name: string, make: () => V) => V {
+  const byResource = new WeakMap<Resource, BoundedMap<string, V>>();
+  return (resource, name, make) => {
+    let made = byResource.get(resource);
+    if (!made) byResource.set(resource, (made = new BoundedMap(256)));
+    let value = made.get(name);
+    if (value === undefined) made.set(name, (value = make()));
+    return value;
+  };
+}
+const columnMaps = perResource<Record<string, PgColumn>>();
+const orders = perResource<SQL[]>();
+
+/** The ORDER BY of `order` and its name (RowsQuery.shape): the same name, the same ORDER BY. */
+function orderOf(resource: Resource, order: SortTerm[]): { order: SQL[]; shape: string } {
+  const shape = order.map((t) => `${JSON.stringify(t.column)} ${t.direction} ${t.nulls ?? ''}`).join(', ');
+  return { order: orders(resource, shape, () => compileOrder(resource.restSpec, order)), shape };
+}
 
 /** timestamptz as PostgREST writes it (PostgreSQL's JSON text): "2026-01-02T03:04:05.123456+00:00". */
 const postgrestTimestamp = (value: string) => value.replace(' ', 'T').replace(/([+-]\d{2})$/, '$1:00');
@@ -67,14 +87,8 @@ function project(resource: Resource, fields: Field[], row: Record<string, unknow
 function columnsFor(resource: Resource, fields: Field[], extra: string[]) {
   const names = [...new Set([...fields.map((f) => f.column), ...extra])];
   const columnsKey = names.join(',');
-  let sets = columnSets.get(resource);
-  if (!sets) columnSets.set(resource, (sets = new BoundedMap(256)));
-  let columns = sets.get(columnsKey);
-  if (!columns) sets.set(columnsKey, (columns = Object.fromEntries(names.map((n) => [n, resource.columns[n]!]))));
-  return { columns, columnsKey };
+  return { columns: columnMaps(resource, columnsKey, () => Object.fromEntries(names.map((n) => [n, resource.columns[n]!]))), columnsKey };
 }
-// The maps columnsFor made, by resource and column list: a select list's map is built once.
-const columnSets = new WeakMap<Resource, BoundedMap<string, Record<string, PgColumn>>>();
 
 async function attachEmbed(db: DbOrTx, actor: Actor, embed: Embed, rows: Record<string, unknown>[], out: Record<string, unknown>[]) {
   const { relation, resource } = embed;
@@ -88,8 +102,7 @@ async function attachEmbed(db: DbOrTx, actor: Actor, embed: Embed, rows: Record<
     ? await rq.selectRows(db, actor, resource, {
         ...columnsFor(resource, embed.fields, [relation.targetKey]),
         where: bindFilters(resource.restSpec, [{ column: relation.targetKey, op: 'in', value: keys }, ...embed.filters]),
-        order: compileOrder(resource.restSpec, embed.order),
-        shape: orderShape(embed.order),
+        ...orderOf(resource, embed.order),
       })
     : [];
   const byKey = new Map<unknown, Record<string, unknown>[]>();
@@ -126,8 +139,7 @@ export async function readRows(db: DbOrTx, actor: Actor, plan: ReadPlan): Promis
       projection.embeds.map((e) => e.relation.localKey),
     ),
     where: readWhere(actor, resource, plan.filters, projection.embeds),
-    order: compileOrder(resource.restSpec, plan.order),
-    shape: orderShape(plan.order),
+    ...orderOf(resource, plan.order),
     ...(plan.limit !== undefined ? { limit: plan.limit } : {}),
     offset: plan.offset,
   });

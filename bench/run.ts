@@ -50,8 +50,8 @@ const rounds = quick ? 1 : 3;
 const connections = Number(args.connections);
 const poolMax = Number(args['pool-max']);
 const only = args.only ? new Set(args.only.split(',').map((s) => s.trim().toUpperCase())) : null;
-// C1 and C2 are compared with S2's and S1's floors, so asking for them runs those too.
-const implied: Record<string, string[]> = { S1: ['C2'], S2: ['C1'] };
+// C1, C2 and L2 are compared with S2's and S1's rows and floors, so asking for them runs those too.
+const implied: Record<string, string[]> = { S1: ['C2', 'L2'], S2: ['C1'] };
 const wanted = (id: string) => !only || only.has(id) || (implied[id] ?? []).some((c) => only.has(c));
 const shape = quick ? { users: 200, docsPerUser: 25 } : { users: 200, docsPerUser: 500 };
 const started = Date.now();
@@ -208,6 +208,20 @@ try {
   const [b1List, s1, b1ListAtRate] = await paired('S1', 'B1 floor list', scenarios.floorList(pop), 'S1 list', scenarios.list(pop));
   const [b1Get, s2, b1GetAtRate] = await paired('S2', 'B1 floor get', scenarios.floorGet(pop), 'S2 get', scenarios.get(pop));
   const [b0, live, b0AtRate] = await paired('H', 'B0 floor live', scenarios.floorLive(), 'H GET /health/live', scenarios.live());
+  // L2: S1's next page, through each user's cursor from S1's page (fetched here, not measured),
+  // once, against S1: a later page should cost what the first one does.
+  let l2: LoadResult | null = null;
+  if (wanted('L2')) {
+    const cursors = await Promise.all(
+      pop.tokens.map(async (token) => {
+        const res = await fetch(`${api.baseUrl}/api/v1/documents?limit=20`, { headers: { authorization: `Bearer ${token}` } });
+        const body = (await res.json()) as { next_cursor?: string | null };
+        if (res.status !== 200 || !body.next_cursor) throw new Error(`L2: no cursor after the first page (${res.status})`);
+        return body.next_cursor;
+      }),
+    );
+    l2 = await measure('L2', 'L2 list, the next page', api.baseUrl, api.pid, scenarios.listAfter(pop, cursors));
+  }
   // C1/C2: the same reads through /rest/v1 as supabase-js sends them, once each, against the
   // floors' means above and the native routes' (no target of their own: issue 13 is silent).
   const c1 = await measure('C1', 'C1 compat get', api.baseUrl, api.pid, scenarios.compatGet(pop, anonKey));
@@ -327,6 +341,15 @@ try {
     { scenario: 'S6 login `POST /auth/login`', result: s6, ...vsFloor(s6, b6, 'B6 argon2id', 0.7) },
     { scenario: 'S7 get during login storm', result: s7, cpuOf: s7Both, floor: 'S2', ratio: s7p === null ? '' : `p99 ${x(s7p)}`, target: 'p99 ≤ 1.5× S2 p99, 0 errors', met: s7p === null ? null : s7p <= 1.5 && s7!.errors === 0 },
     { scenario: '(S7 storm: logins alongside)', result: s7Storm, cpuOf: s7Both },
+    {
+      scenario: 'L2 list, the next page `GET /documents?limit=20&cursor=…`',
+      result: l2,
+      floor: 'S1',
+      ratio: show(rpsRatio(l2, s1)),
+      cpuRatio: show(cpuRatio(l2, s1)),
+      target: '(none: a later page against the first)',
+      met: null,
+    },
     compat('C1 compat get `GET /rest/v1/documents?select=…&id=eq.…` (supabase-js `.single()`)', c1, b1Get, 'B1 get', s2, 'S2'),
     compat('C2 compat list `GET /rest/v1/documents?select=…&order=created_at.desc&limit=20`', c2, b1List, 'B1 list', s1, 'S1'),
     { scenario: 'B0 floor live (bare Fastify, same body)', result: b0 },
@@ -352,7 +375,7 @@ try {
       .map(([name, r, of]) => ({ scenario: `${name} floor at ${of}'s rate`, result: r, throughput: of === 'S5' ? docs(r) : undefined })),
   ];
 
-  const apiPeak = Math.max(...[s1, s2, live, c1, c2, s3Common, s3Rare, s4, s5, s6, s7].map((r) => r?.usage?.rssPeakMb ?? 0));
+  const apiPeak = Math.max(...[s1, s2, live, l2, c1, c2, s3Common, s3Rare, s4, s5, s6, s7].map((r) => r?.usage?.rssPeakMb ?? 0));
   const ok = (b: boolean) => (b ? 'met' : '**missed**');
   const resources = [
     '| | measured | target | |',

@@ -31,6 +31,14 @@ export const scenarios = {
     const next = rotation(pop);
     return () => ({ method: 'GET', path: `${API}/documents?limit=20`, headers: next().auth });
   },
+  /** L2: the page after S1's, through each user's cursor (`cursors[i]` is user i + 1's next_cursor of S1's page). */
+  listAfter(pop: Population, cursors: string[]): () => Req {
+    const next = rotation(pop);
+    return () => {
+      const r = next();
+      return { method: 'GET', path: `${API}/documents?limit=20&cursor=${encodeURIComponent(cursors[r.user - 1]!)}`, headers: r.auth };
+    };
+  },
   get(pop: Population): () => Req {
     const next = rotation(pop);
     return () => {

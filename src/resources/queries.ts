@@ -59,9 +59,11 @@ export async function carryingRead(db: DbOrTx, actor: Actor, run: (check?: Defer
 export async function selectRows(db: DbOrTx, actor: Actor, resource: Resource, rows: RowsQuery): Promise<Row[]> {
   const { where } = rows;
   if (rows.shape !== undefined && (where === undefined || isBound(where))) return shapedRows(db, actor, resource, rows, where);
+  // A bound condition is only SQL through a statement of its shape: a caller must name it.
+  if (isBound(where)) throw new Error(`selectRows on ${resource.name}: a bound where needs a shape (the name of its order)`);
   return carryingRead(db, actor, (check) => {
     let query = from(db, check ? carried(rows.columns, check) : rows.columns, resource)
-      .where(and(scopeOf(resource, actor), where as SQL | undefined))
+      .where(and(scopeOf(resource, actor), where))
       .$dynamic();
     if (rows.order?.length) query = query.orderBy(...rows.order);
     if (rows.limit !== undefined) query = query.limit(literalLimit(rows.limit));

@@ -1,6 +1,7 @@
-import { and, eq, isNull, ne, sql } from 'drizzle-orm';
+import { and, eq, getTableColumns, isNull, ne, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../../db/client.js';
-import { liveUser, sessions, users, type User, type UserRole } from '../../db/schema/index.js';
+import { namedSelection, renderedOnce } from '../../db/prepared.js';
+import { liveUser, sessions, users, type User, type UserRole, type UserRow } from '../../db/schema/index.js';
 import { sqlState } from '../../errors/database.js';
 import { AppError } from '../../errors/app-error.js';
 import { normalizeEmail } from '../../lib/email.js';
@@ -18,9 +19,16 @@ export async function findUserByEmail(db: DbOrTx, email: string): Promise<User |
   return liveUser(row);
 }
 
+// Every authenticated route that needs the user reads it by id (GET /me, /auth/v1/user, every
+// password and profile change): rendered once, its id a placeholder.
+const userById = renderedOnce('offbase_user_by_id', (db) => {
+  const selection = namedSelection(getTableColumns(users));
+  return { query: db.select(selection).from(users).where(and(eq(users.id, sql.placeholder('id')), live)).limit(1), selection };
+});
+
 export async function findUserById(db: DbOrTx, id: string): Promise<User | undefined> {
-  const [row] = await db.select().from(users).where(and(eq(users.id, id), live)).limit(1);
-  return liveUser(row);
+  const [row] = await userById(db, { id });
+  return liveUser(row as UserRow | undefined);
 }
 
 /** The row, locked until the transaction ends: read-modify-write without lost updates. */

@@ -1,5 +1,6 @@
-import { and, asc, count, eq, isNull, lt, or, sql } from 'drizzle-orm';
+import { and, asc, count, eq, getTableColumns, isNull, lt, or, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../../../db/client.js';
+import { namedSelection, renderedOnce } from '../../../db/prepared.js';
 import { mfa_challenges, mfa_factors, mfa_recovery_codes, sessions, type MfaFactor } from '../../../db/schema/index.js';
 
 // Every statement on a user's factors, challenges and recovery codes. Each names the user
@@ -14,8 +15,15 @@ export async function hasVerifiedFactor(db: DbOrTx, userId: string): Promise<boo
   return row !== undefined;
 }
 
-export function listFactors(db: DbOrTx, userId: string): Promise<MfaFactor[]> {
-  return db.select().from(mfa_factors).where(eq(mfa_factors.user_id, userId)).orderBy(asc(mfa_factors.created_at), asc(mfa_factors.id));
+// Read with the user on /auth/v1/user (supabase-js getUser, which SSR middleware calls on
+// every page) and on the MFA routes: rendered once, the user a placeholder.
+const factorsByUser = renderedOnce('offbase_factors_of_user', (db) => {
+  const selection = namedSelection(getTableColumns(mfa_factors));
+  return { query: db.select(selection).from(mfa_factors).where(eq(mfa_factors.user_id, sql.placeholder('user'))).orderBy(asc(mfa_factors.created_at), asc(mfa_factors.id)), selection };
+});
+
+export async function listFactors(db: DbOrTx, userId: string): Promise<MfaFactor[]> {
+  return (await factorsByUser(db, { user: userId })) as MfaFactor[];
 }
 
 export async function countFactors(db: DbOrTx, userId: string): Promise<number> {

@@ -50,8 +50,8 @@ const rounds = quick ? 1 : 3;
 const connections = Number(args.connections);
 const poolMax = Number(args['pool-max']);
 const only = args.only ? new Set(args.only.split(',').map((s) => s.trim().toUpperCase())) : null;
-// C1, C2 and L2 are compared with S2's and S1's rows and floors, so asking for them runs those too.
-const implied: Record<string, string[]> = { S1: ['C2', 'L2'], S2: ['C1'] };
+// C1, C2, L2, A1 and A2 are compared with S2's and S1's rows and floors, so asking for them runs those too.
+const implied: Record<string, string[]> = { S1: ['C2', 'L2'], S2: ['C1', 'A1', 'A2'] };
 const wanted = (id: string) => !only || only.has(id) || (implied[id] ?? []).some((c) => only.has(c));
 const shape = quick ? { users: 200, docsPerUser: 25 } : { users: 200, docsPerUser: 500 };
 const started = Date.now();
@@ -226,6 +226,9 @@ try {
   // floors' means above and the native routes' (no target of their own: issue 13 is silent).
   const c1 = await measure('C1', 'C1 compat get', api.baseUrl, api.pid, scenarios.compatGet(pop, anonKey));
   const c2 = await measure('C2', 'C2 compat list', api.baseUrl, api.pid, scenarios.compatList(pop, anonKey));
+  // A1/A2: the signed-in user, natively and as supabase-js asks for it, against S2 (one read by id).
+  const a1 = await measure('A1', 'A1 me', api.baseUrl, api.pid, scenarios.me(pop));
+  const a2 = await measure('A2', 'A2 compat getUser', api.baseUrl, api.pid, scenarios.compatUser(pop, anonKey));
   const s3Common = await measure('S3', 'S3 search, common words', api.baseUrl, api.pid, scenarios.search(pop, COMMON_SEARCH_TERMS));
   const s3Rare = await measure('S3', 'S3 search, rare words', api.baseUrl, api.pid, scenarios.search(pop, RARE_SEARCH_TERMS));
   // The write scenarios leave vacuum and checkpoint work behind: done before the next scenario starts.
@@ -350,6 +353,12 @@ try {
       target: '(none: a later page against the first)',
       met: null,
     },
+    ...(
+      [
+        ['A1 me `GET /api/v1/auth/me`', a1],
+        ['A2 compat getUser `GET /auth/v1/user` (supabase-js `auth.getUser()`)', a2],
+      ] as const
+    ).map(([scenario, r]): Row => ({ scenario, result: r, floor: 'S2', ratio: show(rpsRatio(r, s2)), cpuRatio: show(cpuRatio(r, s2)), target: '(none: one read by id, as S2)', met: null })),
     compat('C1 compat get `GET /rest/v1/documents?select=…&id=eq.…` (supabase-js `.single()`)', c1, b1Get, 'B1 get', s2, 'S2'),
     compat('C2 compat list `GET /rest/v1/documents?select=…&order=created_at.desc&limit=20`', c2, b1List, 'B1 list', s1, 'S1'),
     { scenario: 'B0 floor live (bare Fastify, same body)', result: b0 },
@@ -375,7 +384,7 @@ try {
       .map(([name, r, of]) => ({ scenario: `${name} floor at ${of}'s rate`, result: r, throughput: of === 'S5' ? docs(r) : undefined })),
   ];
 
-  const apiPeak = Math.max(...[s1, s2, live, l2, c1, c2, s3Common, s3Rare, s4, s5, s6, s7].map((r) => r?.usage?.rssPeakMb ?? 0));
+  const apiPeak = Math.max(...[s1, s2, live, l2, c1, c2, a1, a2, s3Common, s3Rare, s4, s5, s6, s7].map((r) => r?.usage?.rssPeakMb ?? 0));
   const ok = (b: boolean) => (b ? 'met' : '**missed**');
   const resources = [
     '| | measured | target | |',

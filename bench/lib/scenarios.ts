@@ -109,6 +109,16 @@ export const scenarios = {
   live(): () => Req {
     return () => ({ method: 'GET', path: '/health/live' });
   },
+  /** A1: the signed-in user, `GET /api/v1/auth/me`. */
+  me(pop: Population): () => Req {
+    const next = rotation(pop);
+    return () => ({ method: 'GET', path: `${API}/auth/me`, headers: next().auth });
+  },
+  /** A2: supabase-js `auth.getUser()`, which server-side rendering middleware calls on every page: `GET /auth/v1/user`. */
+  compatUser(pop: Population, anonKey: string): () => Req {
+    const next = rotation(pop);
+    return () => ({ method: 'GET', path: '/auth/v1/user', headers: { ...next().auth, apikey: anonKey, 'x-client-info': 'supabase-js/2' } });
+  },
   /**
    * C1: S2's read as supabase-js sends it, `from('documents').select(S2's columns).eq('id', id).single()`:
    * the anon key as `apikey`, the user's token as the Bearer, one object asked for by Accept.

@@ -105,17 +105,24 @@ export function rawRows(db: DbOrTx, query: { toSQL(): { sql: string; params: unk
 type Preparable = { toSQL(): { sql: string; params: unknown[] }; prepare(name: string): { execute(values: Record<string, unknown>): Promise<unknown> } };
 
 /**
+ * rawRows, or on a handle without a client of its own (a transaction) drizzle's own prepared
+ * statement under `name`: the same rows either way.
+ */
+export function statementRows(db: DbOrTx, query: Preparable, selection: RawSelection, name: string): RawRows {
+  const raw = rawRows(db, query, selection);
+  if (raw) return raw;
+  const statement = query.prepare(name);
+  return (values) => statement.execute(values) as Promise<Record<string, unknown>[]>;
+}
+
+/**
  * One statement of a fixed shape, rendered once per handle: `build` makes the query with
- * placeholders and its selection (from namedSelection); each call only binds `values`. Rows
- * are rawRows' (drizzle's own prepared statement on a transaction's handle: the same rows).
+ * placeholders and its selection (from namedSelection); each call only binds `values`.
  */
 export function renderedOnce(name: string, build: (db: DbOrTx) => { query: Preparable; selection: RawSelection }): (db: DbOrTx, values: Record<string, unknown>) => Promise<Record<string, unknown>[]> {
   const statements = statementCache((db) => {
     const { query, selection } = build(db);
-    const raw = rawRows(db, query, selection);
-    if (raw) return raw;
-    const statement = query.prepare(name);
-    return (values: Record<string, unknown>) => statement.execute(values) as Promise<Record<string, unknown>[]>;
+    return statementRows(db, query, selection, name);
   }, 1);
   return (db, values) => statements(db, '', undefined)(values);
 }

@@ -2,7 +2,7 @@ import { and, count, eq, inArray, sql, type SQL } from 'drizzle-orm';
 import type { PgColumn } from 'drizzle-orm/pg-core';
 import { CARRIED_SESSION as CARRIED, settleSession, type Actor, type DeferredSessionCheck } from '../context/index.js';
 import type { DbOrTx } from '../db/client.js';
-import { namedSelection, rawRows, statementCache, type RawRows } from '../db/prepared.js';
+import { namedSelection, statementCache, statementRows } from '../db/prepared.js';
 import { boundValues, isBound, isLiteralLimit, literalLimit, ownerScope, ownRows, type Bound, type RowsQuery } from '../query/index.js';
 import type { Relation, Resource, Row } from './define.js';
 
@@ -19,8 +19,6 @@ export const scopeOf = (resource: Resource, actor: Actor): SQL | undefined => ow
 type Selection = { [key: string]: PgColumn | SQL | SQL.Aliased | Selection };
 type Flat = Record<string, PgColumn | SQL | SQL.Aliased>;
 const from = (db: DbOrTx, columns: Selection, resource: Resource) => db.select(columns as any).from(resource.table as any);
-/** drizzle's prepared statement where the raw one cannot run (a transaction's handle): the same rows. */
-const prepared = (statement: { execute(values: Record<string, unknown>): Promise<unknown> }): RawRows => (values) => statement.execute(values) as Promise<Row[]>;
 
 /** A carrying read's selection: the row's columns, and the session check's value as one more. */
 const carried = (columns: Flat, check: DeferredSessionCheck): Flat => ({ ...columns, [CARRIED]: check.column.as(CARRIED) });
@@ -90,7 +88,7 @@ const shapedStatement = (resource: Resource) =>
     if (rows.order?.length) query = query.orderBy(...rows.order);
     if (rows.limit !== undefined) query = query.limit(isLiteralLimit(rows.limit) ? literalLimit(rows.limit) : sql.placeholder('limit'));
     if (rows.offset) query = query.offset(sql.placeholder('offset'));
-    return rawRows(db, query, selection) ?? prepared(query.prepare(`offbase_${resource.name}_rows`));
+    return statementRows(db, query, selection, `offbase_${resource.name}_rows`);
   }, 256);
 
 // Names a column set passed as the same object on every call (a resource's or a feature's
@@ -142,7 +140,7 @@ const byIdStatement = (resource: Resource) =>
     const query = from(db, selection, resource)
       .where(and(id, ownRows(shape.startsWith('any '), resource.ownerColumn, sql.placeholder('owner'))))
       .limit(1);
-    return rawRows(db, query, selection) ?? prepared(query.prepare(`offbase_${resource.name}_by_id`));
+    return statementRows(db, query, selection, `offbase_${resource.name}_by_id`);
   });
 
 export async function rowById(db: DbOrTx, actor: Actor, resource: Resource, id: string, lock = false): Promise<Row | undefined> {

@@ -75,7 +75,7 @@ describe('tracing on', () => {
     const created = await t.app.inject({ method: 'POST', url: '/api/v1/documents', headers: user.headers, payload: { title: 'Carried', s3_bucket: 'b', s3_key: `k/${Date.now()}` } });
     expect(created.statusCode).toBe(201);
     const sqlSpans = () => exporter.getFinishedSpans().filter((s) => s.attributes['db.system.name'] === 'postgresql');
-    for (const url of [`/api/v1/documents/${created.json().id}`, '/api/v1/documents?limit=5', '/api/v1/documents/search?q=carried']) {
+    for (const url of [`/api/v1/documents/${created.json().id}`, '/api/v1/documents?limit=5', '/api/v1/documents/search?q=carried', '/api/v1/auth/me']) {
       exporter.reset();
       expect((await t.app.inject({ method: 'GET', url, headers: user.headers })).statusCode).toBe(200);
       const statements = sqlSpans();
@@ -89,6 +89,16 @@ describe('tracing on', () => {
       expect(sqlSpans(), url).toHaveLength(2);
       expect(exporter.getFinishedSpans().map((s) => s.name)).toContain('auth.session_check');
     }
+  });
+
+  it("supabase-js getUser carries the session check in the user's read: the user, then the factors, no check of its own", async () => {
+    exporter.reset();
+    const res = await t.app.inject({ method: 'GET', url: '/auth/v1/user', headers: { ...user.headers, apikey: ANON_KEY } });
+    expect(res.statusCode, res.body).toBe(200);
+    const statements = exporter.getFinishedSpans().filter((s) => s.attributes['db.system.name'] === 'postgresql');
+    expect(statements.map((s) => s.attributes['db.collection.name'])).toEqual(['users', 'mfa_factors']);
+    expect(String(statements[0]!.attributes['db.query.text'])).toMatch(/from "sessions"/);
+    expect(exporter.getFinishedSpans().map((s) => s.name)).not.toContain('auth.session_check');
   });
 
   it('puts the trace id and the request id in the same log line', async () => {

@@ -143,3 +143,57 @@ describe.each([
     }
   });
 });
+
+// The signed-in user's own read carries the check too: GET /api/v1/auth/me and supabase-js's
+// getUser (GET /auth/v1/user), each in its surface's error shape.
+describe.each([
+  ['primary only', () => t],
+  ['with a read replica', () => replica],
+])('the user read with the session check carried (%s)', (_name, app) => {
+  const me = (u: TestUser) => app().app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: u.headers });
+  const getUser = (u: TestUser) => app().app.inject({ method: 'GET', url: '/auth/v1/user', headers: { ...u.headers, apikey: ANON_KEY } });
+  const expectSessionNotFound = (res: { statusCode: number; body: string }, email: string) => {
+    expect(res.statusCode, res.body).toBe(403);
+    expect(JSON.parse(res.body)).toMatchObject({ error_code: 'session_not_found' });
+    expect(res.body).not.toContain(email);
+  };
+
+  it('a live session reads itself; a revoked or expired one, or a disabled user, does not', async () => {
+    const live = await createUserWithToken(app().app);
+    expect((await me(live)).json()).toMatchObject({ id: live.id, email: live.email });
+    expect((await getUser(live)).json()).toMatchObject({ id: live.id, email: live.email });
+
+    const revoked = await createUserWithToken(app().app);
+    await revoke(revoked);
+    expectInvalidToken(await me(revoked), revoked.email);
+    expectSessionNotFound(await getUser(revoked), revoked.email);
+
+    const expired = await createUserWithToken(app().app);
+    await sql()`update sessions set expires_at = now() - interval '1 second' where id = ${expired.sessionId}`;
+    expectInvalidToken(await me(expired), expired.email);
+    expectSessionNotFound(await getUser(expired), expired.email);
+
+    const disabled = await createUserWithToken(app().app);
+    await sql()`update users set disabled_at = now() where id = ${disabled.id}`;
+    expectInvalidToken(await me(disabled), disabled.email);
+    expectSessionNotFound(await getUser(disabled), disabled.email);
+  });
+
+  it('a user with a verified second factor on an aal1 session: /me answers mfa_required, getUser (aal1 allowed) answers with the factor', async () => {
+    const user = await createUserWithToken(app().app);
+    await sql()`insert into mfa_factors (user_id, status, secret_ciphertext, secret_key_id, verified_at) values (${user.id}, 'verified', 'x', 'k', now())`;
+    const res = await me(user);
+    expect(res.statusCode, res.body).toBe(403);
+    expect(res.json().code).toBe('mfa_required');
+    expect(res.body).not.toContain(user.email);
+    const gotrue = await getUser(user);
+    expect(gotrue.statusCode, gotrue.body).toBe(200);
+    expect(gotrue.json().factors).toHaveLength(1);
+  });
+
+  it('a role changed since the token was signed is read fresh', async () => {
+    const user = await createUserWithToken(app().app);
+    await sql()`update users set role = 'admin' where id = ${user.id}`;
+    expect((await me(user)).json()).toMatchObject({ id: user.id, role: 'admin' });
+  });
+});

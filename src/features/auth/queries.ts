@@ -1,6 +1,8 @@
 import { and, eq, getTableColumns, isNull, ne, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../../db/client.js';
-import { namedSelection, renderedOnce } from '../../db/prepared.js';
+import { CARRIED_SESSION, type Actor, type DeferredSessionCheck } from '../../context/index.js';
+import { namedSelection, statementCache, statementRows } from '../../db/prepared.js';
+import { carryingRead } from '../../resources/queries.js';
 import { liveUser, sessions, users, type User, type UserRole, type UserRow } from '../../db/schema/index.js';
 import { sqlState } from '../../errors/database.js';
 import { AppError } from '../../errors/app-error.js';
@@ -20,14 +22,20 @@ export async function findUserByEmail(db: DbOrTx, email: string): Promise<User |
 }
 
 // Every authenticated route that needs the user reads it by id (GET /me, /auth/v1/user, every
-// password and profile change): rendered once, its id a placeholder.
-const userById = renderedOnce('offbase_user_by_id', (db) => {
-  const selection = namedSelection(getTableColumns(users));
-  return { query: db.select(selection).from(users).where(and(eq(users.id, sql.placeholder('id')), live)).limit(1), selection };
+// password and profile change): rendered once per handle, its id a placeholder. On a route
+// whose session check is deferred (context/session.ts) the read carries the check: one
+// statement, one round trip.
+const userById = statementCache((db, _shape, check: DeferredSessionCheck | undefined) => {
+  const columns = getTableColumns(users);
+  const selection = namedSelection(check ? { ...columns, [CARRIED_SESSION]: check.column.as(CARRIED_SESSION) } : columns);
+  return statementRows(db, db.select(selection).from(users).where(and(eq(users.id, sql.placeholder('id')), live)).limit(1), selection, 'offbase_user_by_id');
 });
 
-export async function findUserById(db: DbOrTx, id: string): Promise<User | undefined> {
-  const [row] = await userById(db, { id });
+/** The live user with this id; `actor` (the request's, on the primary) lets the read carry its pending session check. */
+export async function findUserById(db: DbOrTx, id: string, actor?: Actor): Promise<User | undefined> {
+  const [row] = actor?.deferred
+    ? await carryingRead(db, actor, (check) => userById(db, check ? 'carry' : 'plain', check)({ id, ...check?.params }))
+    : await userById(db, 'plain', undefined)({ id });
   return liveUser(row as UserRow | undefined);
 }
 

@@ -77,7 +77,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       return reply.code(204).send();
     });
 
-    signedIn.get('/me', { schema: { summary: 'The signed-in user', tags, security, response: { 200: UserView, ...errors } } }, async (request) =>
+    // The user's read carries the session check (plugins/authenticate.ts): one round trip.
+    signedIn.get('/me', { config: { carrySessionCheck: true }, schema: { summary: 'The signed-in user', tags, security, response: { 200: UserView, ...errors } } }, async (request) =>
       toUserView(await auth.getUser(ctx(request), request.user.sub)),
     );
 

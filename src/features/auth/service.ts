@@ -177,9 +177,13 @@ export async function logout(ctx: AuthContext, userId: string, sessionId: string
   });
 }
 
-/** Reads the primary: a user who just registered must find themselves even with a lagging replica. */
+/**
+ * Reads the primary: a user who just registered must find themselves even with a lagging
+ * replica. The signed-in user's own read carries the request's pending session check, if any.
+ */
 export async function getUser(ctx: AuthContext, userId: string): Promise<User> {
-  const user = await findUserById(ctx.app.db, userId);
+  const actor = ctx.request?.actor;
+  const user = await findUserById(ctx.app.db, userId, actor?.id === userId ? actor : undefined);
   if (!user) throw new AppError('not_found', { message: 'User not found.' });
   return user;
 }

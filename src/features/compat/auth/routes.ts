@@ -128,9 +128,15 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     return reply.code(204).send();
   });
 
-  app.get('/user', { config: aal1, schema: { summary: 'The signed-in user (getUser)', tags, security: userSecurity, response: { 200: UserView, ...errors } } }, async (request, reply) => {
+  // The user's read carries the session check (plugins/authenticate.ts): supabase-js calls
+  // getUser on every page of a server-rendered app. A session that turns out to be ended
+  // there is GoTrue's session_not_found, as when the check runs first (currentUser).
+  app.get('/user', { config: { ...aal1, carrySessionCheck: true }, schema: { summary: 'The signed-in user (getUser)', tags, security: userSecurity, response: { 200: UserView, ...errors } } }, async (request, reply) => {
     const { sub } = await currentUser(request, reply);
-    return toGoTrueUser(await auth.getUser(ctx(request), sub), await mfa.factorsOf(ctx(request), sub));
+    const user = await auth.getUser(ctx(request), sub).catch((err: unknown) => {
+      throw err instanceof AppError && err.code === 'invalid_token' ? sessionNotFound() : err;
+    });
+    return toGoTrueUser(user, await mfa.factorsOf(ctx(request), sub));
   });
 
   // auth.mfa.*: the same MFA service as /api/v1/auth/mfa.

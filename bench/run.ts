@@ -278,6 +278,8 @@ try {
     return ca && cb ? cb / ca : null;
   };
   const show = (n: number | null) => (n === null ? '' : x(n));
+  /** A ratio beside its target: with three decimals where two would round a miss up to the target. */
+  const against = (n: number | null, k: number) => (n !== null && n < k && Number(n.toFixed(2)) >= k ? `${n.toFixed(3)}×` : show(n));
   const judge = (n: number | null, k: number, a: R) => (n === null || !a ? null : n >= k && a.errors === 0);
   /**
    * A row judged as "≥ k× floor": req/s and CPU ratios, met by each. The CPU verdict is against
@@ -287,8 +289,8 @@ try {
     const r = rpsRatio(a, b);
     const c = cpuRatio(a, b);
     const same = cpuRatio(a, atRate);
-    const cpuText = same === null ? show(c) : `${show(c)} (${x(same)} at its rate)`;
-    return { floor: floorName, ratio: show(r), cpuRatio: cpuText, target: `≥ ${k}× ${floorName.split(' ')[0]}, 0 errors`, met: judge(r, k, a), metCpu: judge(c, k, a) };
+    const cpuText = same === null ? against(c, k) : `${against(c, k)} (${x(same)} at its rate)`;
+    return { floor: floorName, ratio: against(r, k), cpuRatio: cpuText, target: `≥ ${k}× ${floorName.split(' ')[0]}, 0 errors`, met: judge(r, k, a), metCpu: judge(c, k, a) };
   };
   const search = (label: string, a: R, b2: R): Row => {
     const r = rpsRatio(a, s1);

@@ -50,8 +50,9 @@ const rounds = quick ? 1 : 3;
 const connections = Number(args.connections);
 const poolMax = Number(args['pool-max']);
 const only = args.only ? new Set(args.only.split(',').map((s) => s.trim().toUpperCase())) : null;
-// C1, C2, L2, A1 and A2 are compared with S2's and S1's rows and floors, so asking for them runs those too.
-const implied: Record<string, string[]> = { S1: ['C2', 'L2'], S2: ['C1', 'A1', 'A2'] };
+// C1, C2, L2, A1, A2, C3 and C4 are compared with the rows (and floors) that do the same
+// natively, so asking for them runs those too.
+const implied: Record<string, string[]> = { S1: ['C2', 'L2'], S2: ['C1', 'A1', 'A2'], S4: ['C3'], W1: ['C4'] };
 const wanted = (id: string) => !only || only.has(id) || (implied[id] ?? []).some((c) => only.has(c));
 const shape = quick ? { users: 200, docsPerUser: 25 } : { users: 200, docsPerUser: 500 };
 const started = Date.now();
@@ -233,12 +234,18 @@ try {
   const s3Rare = await measure('S3', 'S3 search, rare words', api.baseUrl, api.pid, scenarios.search(pop, RARE_SEARCH_TERMS));
   // The write scenarios leave vacuum and checkpoint work behind: done before the next scenario starts.
   const settle = async (id: string) => {
-    if (wanted(id)) log(`vacuum, analyze and checkpoint after ${id}'s writes: ${await settleAfterWrites(apiAdminUrl)} ms (not measured)`);
+    if (id && id.split(', ').some(wanted)) log(`vacuum, analyze and checkpoint after ${id}'s writes: ${await settleAfterWrites(apiAdminUrl)} ms (not measured)`);
   };
   const [b4, s4, b4AtRate] = await paired('S4', 'B4 floor create', scenarios.floorCreate(pop), 'S4 create', scenarios.create(pop));
   await settle('S4');
   const [b5, s5, b5AtRate] = await paired('S5', 'B5 floor batch of 100', scenarios.floorBatch(pop), 'S5 batch of 100', scenarios.batch(pop));
   await settle('S5');
+  // W1, C3, C4: an update, and S4's and W1's writes as supabase-js sends them, once each (no
+  // targets: issue 13 is silent on them). W1 and C4 rewrite documents that have their text.
+  const w1 = await measure('W1', 'W1 update', api.baseUrl, api.pid, scenarios.update(pop));
+  const c3 = await measure('C3', 'C3 compat insert', api.baseUrl, api.pid, scenarios.compatInsert(pop, anonKey));
+  const c4 = await measure('C4', 'C4 compat update', api.baseUrl, api.pid, scenarios.compatUpdate(pop, anonKey));
+  await settle(['W1', 'C3', 'C4'].filter(wanted).join(', '));
 
   // B6: argon2id verifications in the floor process, as many at a time as there are cores.
   let b6: LoadResult | null = null;
@@ -361,6 +368,9 @@ try {
         ['A2 compat getUser `GET /auth/v1/user` (supabase-js `auth.getUser()`)', a2],
       ] as const
     ).map(([scenario, r]): Row => ({ scenario, result: r, floor: 'S2', ratio: show(rpsRatio(r, s2)), cpuRatio: show(cpuRatio(r, s2)), target: '(none: one read by id, as S2)', met: null })),
+    { scenario: 'W1 update `PATCH /documents/:id` (one field, a document with its text)', result: w1, target: '(none)' },
+    { scenario: 'C3 compat insert `POST /rest/v1/documents` (supabase-js `.insert(row)`)', result: c3, floor: 'S4', ratio: show(rpsRatio(c3, s4)), cpuRatio: show(cpuRatio(c3, s4)), target: '(none: as S4, for comparison)', met: null },
+    { scenario: 'C4 compat update `PATCH /rest/v1/documents?id=eq.…` (supabase-js `.update(…).eq(…)`)', result: c4, floor: 'W1', ratio: show(rpsRatio(c4, w1)), cpuRatio: show(cpuRatio(c4, w1)), target: '(none: as W1, for comparison)', met: null },
     compat('C1 compat get `GET /rest/v1/documents?select=…&id=eq.…` (supabase-js `.single()`)', c1, b1Get, 'B1 get', s2, 'S2'),
     compat('C2 compat list `GET /rest/v1/documents?select=…&order=created_at.desc&limit=20`', c2, b1List, 'B1 list', s1, 'S1'),
     { scenario: 'B0 floor live (bare Fastify, same body)', result: b0 },
@@ -386,7 +396,7 @@ try {
       .map(([name, r, of]) => ({ scenario: `${name} floor at ${of}'s rate`, result: r, throughput: of === 'S5' ? docs(r) : undefined })),
   ];
 
-  const apiPeak = Math.max(...[s1, s2, live, l2, c1, c2, a1, a2, s3Common, s3Rare, s4, s5, s6, s7].map((r) => r?.usage?.rssPeakMb ?? 0));
+  const apiPeak = Math.max(...[s1, s2, live, l2, c1, c2, a1, a2, w1, c3, c4, s3Common, s3Rare, s4, s5, s6, s7].map((r) => r?.usage?.rssPeakMb ?? 0));
   const ok = (b: boolean) => (b ? 'met' : '**missed**');
   const resources = [
     '| | measured | target | |',

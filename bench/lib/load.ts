@@ -2,7 +2,7 @@ import autocannon from 'autocannon';
 import type { Usage } from './proc.js';
 
 export interface Req {
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'PATCH';
   path: string;
   headers?: Record<string, string>;
   body?: string;

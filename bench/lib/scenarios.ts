@@ -109,6 +109,36 @@ export const scenarios = {
   live(): () => Req {
     return () => ({ method: 'GET', path: '/health/live' });
   },
+  /** W1: one field of one of the user's documents (which have their text), `PATCH /api/v1/documents/:id`. */
+  update(pop: Population): () => Req {
+    const next = rotation(pop);
+    return () => {
+      const r = next();
+      return { method: 'PATCH', path: `${API}/documents/${documentId(r.user, r.doc)}`, headers: r.auth, body: JSON.stringify({ status: r.n % 2 ? 'ready' : 'processing' }) };
+    };
+  },
+  /** C3: S4's create as supabase-js sends it, `from('documents').insert(row)` (Prefer: return=minimal). */
+  compatInsert(pop: Population, anonKey: string): () => Req {
+    const next = rotation(pop);
+    const gen = new TextGen(4242);
+    return () => {
+      const r = next();
+      return { method: 'POST', path: '/rest/v1/documents', headers: { ...r.auth, apikey: anonKey, prefer: 'return=minimal', 'x-client-info': 'supabase-js/2' }, body: JSON.stringify(newDocument(gen, `${pop.runId}/c3/${r.n}`)) };
+    };
+  },
+  /** C4: W1's update as supabase-js sends it, `from('documents').update({ status }).eq('id', id)`. */
+  compatUpdate(pop: Population, anonKey: string): () => Req {
+    const next = rotation(pop);
+    return () => {
+      const r = next();
+      return {
+        method: 'PATCH',
+        path: `/rest/v1/documents?id=eq.${documentId(r.user, r.doc)}`,
+        headers: { ...r.auth, apikey: anonKey, prefer: 'return=minimal', 'x-client-info': 'supabase-js/2' },
+        body: JSON.stringify({ status: r.n % 2 ? 'processing' : 'ready' }),
+      };
+    };
+  },
   /** A1: the signed-in user, `GET /api/v1/auth/me`. */
   me(pop: Population): () => Req {
     const next = rotation(pop);

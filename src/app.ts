@@ -82,7 +82,9 @@ export async function buildApp(config: Config, deps: AppDeps, options: BuildOpti
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     ajv: {
-      customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false, allowUnionTypes: true },
+      // strictNumbers: a JSON number too large for a double (1e309) parses to Infinity, which no
+      // number or integer schema accepts then (lib/lazy-schemas.ts does the same for text).
+      customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false, allowUnionTypes: true, strictNumbers: true },
       // `maxDepth` on the JSON fields (lib/json-depth.ts): nesting is bounded before anything walks it.
       plugins: [maxDepthKeyword],
     },

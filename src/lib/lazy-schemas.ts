@@ -28,6 +28,18 @@ function lowerCaseHeaders<S>(schema: S): S {
   } as S;
 }
 
+/** Ajv's error for the first value of `data` (an object of values, or arrays of them) that is a number but not finite; null when there is none. */
+function notFinite(data: unknown): { instancePath: string; schemaPath: string; keyword: string; params: Record<string, unknown>; message: string }[] | null {
+  if (!data || typeof data !== 'object') return null;
+  for (const [key, value] of Object.entries(data)) {
+    const values: unknown[] = Array.isArray(value) ? value : [value];
+    if (values.some((v) => typeof v === 'number' && !Number.isFinite(v))) {
+      return [{ instancePath: `/${key}`, schemaPath: '#/finite', keyword: 'finite', params: {}, message: 'must be a finite number' }];
+    }
+  }
+  return null;
+}
+
 export function lazySchemas() {
   const uncompiled = new Set<() => unknown>();
   /** A getter that builds on first call and caches; listed until then. */
@@ -50,12 +62,22 @@ export function lazySchemas() {
     const compile = ajv(externalSchemas, options);
     return (route) => {
       const real = once(() => compile(route.httpPart === 'headers' ? { ...route, schema: lowerCaseHeaders(route.schema) } : route));
-      const validate = ((data: unknown, dataCxt?: unknown) => (real() as (d: unknown, c?: unknown) => unknown)(data, dataCxt)) as unknown as Validate;
+      // Text coerced to a number (query strings, path parameters, headers) can come out as
+      // ±Infinity ("1e309"), which Ajv then lets through `integer` and `maximum` alike; so a
+      // part whose values came from text is refused here if any of them is not finite.
+      const coerced = route.httpPart !== 'body';
+      let refused: ReturnType<typeof notFinite> = null;
+      const validate = ((data: unknown, dataCxt?: unknown) => {
+        refused = null;
+        const ok = (real() as (d: unknown, c?: unknown) => unknown)(data, dataCxt);
+        if (ok && coerced) refused = notFinite(data);
+        return ok && !refused;
+      }) as unknown as Validate;
       // Fastify passes the parent object (so Ajv may coerce or default a whole part) only to a
       // function with `schemaEnv`; Ajv leaves a failed call's reasons on `errors`.
       Object.defineProperties(validate, {
         schemaEnv: { get: () => real().schemaEnv },
-        errors: { get: () => real().errors },
+        errors: { get: () => refused ?? real().errors },
       });
       return validate;
     };

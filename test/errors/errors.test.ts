@@ -10,6 +10,7 @@ import { toPostgrestError } from '../../src/features/compat/rest/errors.js';
 import { createLogger } from '../../src/logger.js';
 import { buildTestApp, testEnv, type TestApp } from '../helpers/app.js';
 import { freePort } from '../setup/server.js';
+import { createUserWithToken } from '../helpers/users.js';
 
 let t: TestApp;
 
@@ -72,6 +73,28 @@ describe('one error shape', () => {
     expect(res.json()).toMatchObject({ code: 'validation_failed', details: [{ field: 'body.name' }] });
     const extra = await t.app.inject({ method: 'POST', url: '/__test/echo', payload: { name: 'xy', owner_id: 'z' } });
     expect(extra.json()).toMatchObject({ code: 'validation_failed', details: [{ field: 'body.owner_id', message: 'is not an allowed field' }] });
+  });
+
+  it('400, not a 500, for a number too large for a double (Infinity after parsing) in a query string, a path or a body', async () => {
+    const user = await createUserWithToken(t.app);
+    const admin = await createUserWithToken(t.app, { role: 'admin' });
+    // Ajv coerces "1e309" to Infinity and lets it through `integer` and `maximum`: the page
+    // limits then reached the SQL (a 500 from the audit trail's and the admin list's, found by the fuzzer).
+    for (const [url, who] of [
+      ['/api/v1/audit-logs?limit=1e309', user],
+      ['/api/v1/documents?limit=-1e309', user],
+      ['/api/v1/documents?limit=Infinity', user],
+      ['/api/v1/admin/users?limit=1e309', admin],
+    ] as const) {
+      const res = await t.app.inject({ method: 'GET', url, headers: who.headers });
+      expect(res.statusCode, url).toBe(400);
+      expect(res.json(), url).toMatchObject({ code: 'validation_failed', details: [{ field: 'querystring.limit', message: 'must be a finite number' }] });
+    }
+    // The same text where it is text: a search for it is a search.
+    expect((await t.app.inject({ method: 'GET', url: '/api/v1/documents/search?q=1e309', headers: user.headers })).statusCode).toBe(200);
+    const body = await t.app.inject({ method: 'POST', url: '/__test/echo', headers: { 'content-type': 'application/json' }, payload: '{"name":"xy","age":1e309}' });
+    expect(body.statusCode).toBe(400);
+    expect(body.json()).toMatchObject({ code: 'validation_failed', details: [{ field: 'body.age' }] });
   });
 
   it('404 not_found for an unknown route', async () => {

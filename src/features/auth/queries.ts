@@ -2,7 +2,7 @@ import { and, eq, getTableColumns, isNull, ne, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../../db/client.js';
 import { CARRIED_SESSION, type Actor, type DeferredSessionCheck } from '../../context/index.js';
 import { namedSelection, statementCache, statementRows } from '../../db/prepared.js';
-import { carryingRead } from '../../resources/queries.js';
+import { resourceQueries } from '../../resources/index.js';
 import { liveUser, sessions, users, type User, type UserRole, type UserRow } from '../../db/schema/index.js';
 import { sqlState } from '../../errors/database.js';
 import { AppError } from '../../errors/app-error.js';
@@ -34,7 +34,7 @@ const userById = statementCache((db, _shape, check: DeferredSessionCheck | undef
 /** The live user with this id; `actor` (the request's, on the primary) lets the read carry its pending session check. */
 export async function findUserById(db: DbOrTx, id: string, actor?: Actor): Promise<User | undefined> {
   const [row] = actor?.deferred
-    ? await carryingRead(db, actor, (check) => userById(db, check ? 'carry' : 'plain', check)({ id, ...check?.params }))
+    ? await resourceQueries.carryingRead(db, actor, (check) => userById(db, check ? 'carry' : 'plain', check)({ id, ...check?.params }))
     : await userById(db, 'plain', undefined)({ id });
   return liveUser(row as UserRow | undefined);
 }

@@ -65,7 +65,7 @@ export function lazySchemas() {
       // Text coerced to a number (query strings, path parameters, headers) can come out as
       // ±Infinity ("1e309"), which Ajv then lets through `integer` and `maximum` alike; so a
       // part whose values came from text is refused here if any of them is not finite.
-      const coerced = route.httpPart !== 'body';
+      const coerced = route.httpPart === 'querystring' || route.httpPart === 'params' || route.httpPart === 'headers';
       let refused: ReturnType<typeof notFinite> = null;
       const validate = ((data: unknown, dataCxt?: unknown) => {
         refused = null;

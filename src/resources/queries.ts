@@ -20,8 +20,8 @@ type Selection = { [key: string]: PgColumn | SQL | SQL.Aliased | Selection };
 type Flat = Record<string, PgColumn | SQL | SQL.Aliased>;
 const from = (db: DbOrTx, columns: Selection, resource: Resource) => db.select(columns as any).from(resource.table as any);
 
-/** A carrying read's selection: the row's columns, and the session check's value as one more. */
-const carried = (columns: Flat, check: DeferredSessionCheck): Flat => ({ ...columns, [CARRIED]: check.column.as(CARRIED) });
+/** A carrying read's selection: the row's columns, and the session check's value as one more (last). */
+export const carried = (columns: Flat, check: DeferredSessionCheck): Flat => ({ ...columns, [CARRIED]: check.column.as(CARRIED) });
 /** The check's column under its name, for a statement written as SQL: it must be the rows' last column. */
 export const carriedColumn = (check: DeferredSessionCheck): SQL => sql`${check.column} as ${sql.identifier(CARRIED)}`;
 

@@ -1,6 +1,6 @@
 import { and, eq, getTableColumns, isNull, ne, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../../db/client.js';
-import { CARRIED_SESSION, type Actor, type DeferredSessionCheck } from '../../context/index.js';
+import type { Actor, DeferredSessionCheck } from '../../context/index.js';
 import { namedSelection, statementCache, statementRows } from '../../db/prepared.js';
 import { resourceQueries } from '../../resources/index.js';
 import { liveUser, sessions, users, type User, type UserRole, type UserRow } from '../../db/schema/index.js';
@@ -27,7 +27,7 @@ export async function findUserByEmail(db: DbOrTx, email: string): Promise<User |
 // statement, one round trip.
 const userById = statementCache((db, _shape, check: DeferredSessionCheck | undefined) => {
   const columns = getTableColumns(users);
-  const selection = namedSelection(check ? { ...columns, [CARRIED_SESSION]: check.column.as(CARRIED_SESSION) } : columns);
+  const selection = namedSelection(check ? resourceQueries.carried(columns, check) : columns);
   return statementRows(db, db.select(selection).from(users).where(and(eq(users.id, sql.placeholder('id')), live)).limit(1), selection, 'offbase_user_by_id');
 });
 

@@ -58,7 +58,8 @@ export async function runMigrations(
       const before = await countApplied(sql);
       await migrate(drizzle(sql), { migrationsFolder: MIGRATIONS_FOLDER });
       // Every run, so a table a migration adds is usable by the app role at once.
-      if (config.appRole) await grantAppRole(sql, config.appRole);
+      const appRole = config.appRole;
+      if (appRole) await sql.begin((tx) => grantAppRole(tx, appRole));
       const status = await migrationStatus(sql);
       const ran = status.applied - before;
       log(ran > 0 ? `applied ${ran} migration(s); schema at ${status.latest}` : `schema up to date at ${status.latest}`);

@@ -12,8 +12,18 @@ import type postgres from 'postgres';
 const APPEND_ONLY_TABLES = ['audit_logs'];
 
 /**
+ * Columns the app may insert but never update, by table. users.mfa_enabled is what the session
+ * check reads to require a second factor: only the triggers on mfa_factors write it
+ * (drizzle/0008; their function runs as the schema's owner since drizzle/0011), so a bug or an
+ * injected statement in the API cannot switch a user's MFA off.
+ */
+const TRIGGER_KEPT_COLUMNS: Record<string, readonly string[]> = { users: ['mfa_enabled'] };
+
+/**
  * Grants `appRole` the app's rights on everything the migrations created. Runs as the owner
- * of the schema after each migration run, so a new table is usable by the app at once.
+ * of the schema after each migration run, so a new table is usable by the app at once. Run it
+ * in a transaction: the table-wide grant comes before the revokes that narrow it, and no other
+ * session may see the state in between.
  */
 export async function grantAppRole(sql: postgres.Sql | postgres.TransactionSql, appRole: string): Promise<void> {
   const app = sql(appRole);
@@ -22,6 +32,16 @@ export async function grantAppRole(sql: postgres.Sql | postgres.TransactionSql, 
   await sql`grant usage, select on all sequences in schema public to ${app}`;
   for (const table of APPEND_ONLY_TABLES) {
     if (await exists(sql, `public.${table}`)) await sql`revoke update, delete, truncate on ${sql(table)} from ${app}`;
+  }
+  for (const [table, kept] of Object.entries(TRIGGER_KEPT_COLUMNS)) {
+    if (!(await exists(sql, `public.${table}`))) continue;
+    // Revoking UPDATE on the table revokes it on every column; then every column but the kept
+    // ones gets it back, read from the catalog so a column a later migration adds is included.
+    const columns = await sql<{ name: string }[]>`
+      select column_name as name from information_schema.columns
+       where table_schema = 'public' and table_name = ${table} and column_name <> all(${kept as string[]}) order by ordinal_position`;
+    await sql`revoke update on ${sql(table)} from ${app}`;
+    await sql`grant update (${sql(columns.map((c) => c.name))}) on ${sql(table)} to ${app}`;
   }
   // /health/ready reports the applied migrations.
   if (await exists(sql, 'drizzle.__drizzle_migrations')) {

@@ -105,6 +105,26 @@ describe('database roles', () => {
     await expect(asApp`truncate audit_logs`).rejects.toThrow(/permission denied for table audit_logs/);
   });
 
+  it('the app role may not write users.mfa_enabled; the triggers on mfa_factors still keep it', async () => {
+    const user = await createUserWithToken(t.app);
+    const flag = async () => (await asApp<{ on: boolean }[]>`select mfa_enabled as on from users where id = ${user.id}`)[0]!.on;
+    // Switching a user's MFA off by hand is refused by privilege, whatever the value.
+    await expect(asApp`update users set mfa_enabled = false where id = ${user.id}`).rejects.toThrow(/permission denied for table users/);
+    await expect(asApp`update users set mfa_enabled = true where id = ${user.id}`).rejects.toThrow(/permission denied for table users/);
+    // Every other column stays the app's to update (display name, the login bookkeeping, ...).
+    await asApp`update users set updated_at = now() where id = ${user.id}`;
+    // A verified factor, written as the app writes it, turns the flag on through the trigger,
+    // whose function updates the row with its owner's rights; removing it turns it off.
+    const [factor] = await asApp<{ id: string }[]>`
+      insert into mfa_factors (user_id, status, secret_ciphertext, secret_key_id) values (${user.id}, 'verified', 'x', 'k') returning id`;
+    expect(await flag()).toBe(true);
+    await asApp`delete from mfa_factors where id = ${factor!.id}`;
+    expect(await flag()).toBe(false);
+    // The narrowing survives the next migration run's re-grant.
+    expect((await migrateAs(MIGRATE, DB, APP)).ran).toBe(0);
+    await expect(asApp`update users set mfa_enabled = false where id = ${user.id}`).rejects.toThrow(/permission denied for table users/);
+  });
+
   it('the app role may not run DDL', async () => {
     await expect(asApp`create table offbase_intruder (id int)`).rejects.toThrow(/permission denied for schema public/);
     await expect(asApp`alter table users add column intruder int`).rejects.toThrow(/must be owner of table users/);

@@ -12,7 +12,9 @@ import Fastify, { type FastifyRequest } from 'fastify';
 import postgres from 'postgres';
 import { BATCH_AUDITED_SQL, CREATE_AUDITED_SQL, GET_SQL, listSql } from './lib/sql.js';
 
-const sql = postgres(process.env.DATABASE_URL!, { max: Number(process.env.DB_POOL_MAX ?? 10), prepare: true, onnotice: () => {} });
+// DB_PREPARE=false as the API takes it behind a transaction pooler (bench P1/P2): no statement is
+// prepared, whatever a query asks for.
+const sql = postgres(process.env.DATABASE_URL!, { max: Number(process.env.DB_POOL_MAX ?? 10), prepare: process.env.DB_PREPARE !== 'false', onnotice: () => {} });
 // The client as drizzle's postgres-js driver configures it for the API: dates and times pass
 // through as text, json and jsonb parameters are sent as the JSON text they already are.
 const asIs = (value: unknown) => value;

@@ -15,6 +15,7 @@ import { loadConfig } from '../src/config.js';
 import { settleAfterWrites, startBenchPostgres, withDatabase } from './lib/database.js';
 import { cpuPerRequest, load, mean, type LoadResult, type Req } from './lib/load.js';
 import { findPgbench, pgbench, pgbenchVersion } from './lib/pgbench.js';
+import { findPgBouncer, startPgBouncer } from '../test/helpers/pgbouncer.js';
 import { meter, memoryMb, processCpuS } from './lib/proc.js';
 import { imageRuntimeEnv, startChild, type Child } from './lib/processes.js';
 import { summarizeProfile } from './lib/profile.js';
@@ -50,9 +51,9 @@ const rounds = quick ? 1 : 3;
 const connections = Number(args.connections);
 const poolMax = Number(args['pool-max']);
 const only = args.only ? new Set(args.only.split(',').map((s) => s.trim().toUpperCase())) : null;
-// C1, C2, L2, A1, A2, C3 and C4 are compared with the rows (and floors) that do the same
+// C1, C2, L2, A1, A2, C3, C4, P1 and P2 are compared with the rows (and floors) that do the same
 // natively, so asking for them runs those too.
-const implied: Record<string, string[]> = { S1: ['C2', 'L2'], S2: ['C1', 'A1', 'A2'], S4: ['C3'], W1: ['C4'] };
+const implied: Record<string, string[]> = { S1: ['C2', 'L2', 'P1'], S2: ['C1', 'A1', 'A2', 'P2'], S4: ['C3'], W1: ['C4'] };
 const wanted = (id: string) => !only || only.has(id) || (implied[id] ?? []).some((c) => only.has(c));
 const shape = quick ? { users: 200, docsPerUser: 25 } : { users: 200, docsPerUser: 500 };
 const started = Date.now();
@@ -189,12 +190,12 @@ try {
   // Each round's own ratios (req/s, CPU), so the report shows how far one pair moves from the
   // next on this machine, beside the ratio of the rounds' means that the verdict uses.
   const perRound = new Map<string, { floor: LoadResult; api: LoadResult }[]>();
-  const paired = async (id: string, floorLabel: string, floorNext: () => Req, label: string, apiNext: () => Req) => {
+  const paired = async (id: string, floorLabel: string, floorNext: () => Req, label: string, apiNext: () => Req, servers: { api: Child; floor: Child } = { api, floor }) => {
     const floors: LoadResult[] = [];
     const runs: LoadResult[] = [];
     for (let round = 0; round < rounds; round++) {
-      const f = await measure(id, floorLabel, floor.baseUrl, floor.pid, floorNext);
-      const r = await measure(id, label, api.baseUrl, api.pid, apiNext);
+      const f = await measure(id, floorLabel, servers.floor.baseUrl, servers.floor.pid, floorNext);
+      const r = await measure(id, label, servers.api.baseUrl, servers.api.pid, apiNext);
       if (f) floors.push(f);
       if (r) runs.push(r);
       if (f && r) perRound.set(id, [...(perRound.get(id) ?? []), { floor: f, api: r }]);
@@ -202,7 +203,7 @@ try {
     const [floorMean, apiMean] = [mean(floors), mean(runs)];
     const atRate =
       floorMean && apiMean && apiMean.rps < floorMean.rps
-        ? await measure(id, `${floorLabel} at ${label}'s rate (${apiMean.rps.toFixed(0)} req/s)`, floor.baseUrl, floor.pid, floorNext, { ...opts, rate: apiMean.rps })
+        ? await measure(id, `${floorLabel} at ${label}'s rate (${apiMean.rps.toFixed(0)} req/s)`, servers.floor.baseUrl, servers.floor.pid, floorNext, { ...opts, rate: apiMean.rps })
         : null;
     return [floorMean, apiMean, atRate] as const;
   };
@@ -230,6 +231,41 @@ try {
   // A1/A2: the signed-in user, natively and as supabase-js asks for it, against S2 (one read by id).
   const a1 = await measure('A1', 'A1 me', api.baseUrl, api.pid, scenarios.me(pop));
   const a2 = await measure('A2', 'A2 compat getUser', api.baseUrl, api.pid, scenarios.compatUser(pop, anonKey));
+  // P1/P2: S1's and S2's reads behind a transaction pooler, as a task behind RDS Proxy or
+  // PgBouncer runs them (DB_PREPARE=false: every statement parsed and planned per execution), a
+  // second API and floor through one PgBouncer with the pool's size of server connections.
+  // Against their floor through the same PgBouncer, unprepared alike, and against S1/S2. No
+  // target (issue 13 is silent); PgBouncer's own CPU is in neither column.
+  type Paired = readonly [LoadResult | null, LoadResult | null, LoadResult | null];
+  let p1: Paired = [null, null, null];
+  let p2: Paired = [null, null, null];
+  const bouncerBin = ['P1', 'P2'].some(wanted) ? findPgBouncer() : null;
+  if (['P1', 'P2'].some(wanted) && !bouncerBin) log('P1/P2: pgbouncer not found (apt-get install pgbouncer): not measured');
+  if (bouncerBin) {
+    const bouncer = await startPgBouncer(bouncerBin, pg.adminUrl, poolMax);
+    const viaBouncer = bouncer.url(apiEnv.DATABASE_URL);
+    const pooled = { DB_PREPARE: 'false', DATABASE_URL: viaBouncer };
+    const started: Child[] = [];
+    try {
+      const start = async (...a: Parameters<typeof startChild>) => {
+        const c = await startChild(...a);
+        started.push(c);
+        return c;
+      };
+      const servers = {
+        api: await start(ROOT, apiEntry, { ...apiEnv, ...pooled, MIGRATE_ON_BOOT: 'false' }, path.join(ROOT, '.data/bench/api-pgbouncer.log'), '/health/ready', profiled(path.join(ROOT, '.data/bench/profile-pgbouncer'))),
+        floor: await start(ROOT, floorEntry, { ...floorEnv, ...pooled }, path.join(ROOT, '.data/bench/floor-pgbouncer.log'), '/floor/documents?owner=00000000-0000-0000-0000-000000000000'),
+      };
+      log(`P1/P2: API and floor through PgBouncer (transaction pooling, ${poolMax} server connections, DB_PREPARE=false) at ${servers.api.baseUrl} and ${servers.floor.baseUrl}`);
+      await load(servers.api.baseUrl, scenarios.get(pop), warm);
+      await load(servers.floor.baseUrl, scenarios.floorGet(pop), warm);
+      p1 = await paired('P1', 'B1 floor list via PgBouncer', scenarios.floorList(pop), 'P1 list via PgBouncer', scenarios.list(pop), servers);
+      p2 = await paired('P2', 'B1 floor get via PgBouncer', scenarios.floorGet(pop), 'P2 get via PgBouncer', scenarios.get(pop), servers);
+    } finally {
+      for (const c of started) await c.stop();
+      await bouncer.stop();
+    }
+  }
   const s3Common = await measure('S3', 'S3 search, common words', api.baseUrl, api.pid, scenarios.search(pop, COMMON_SEARCH_TERMS));
   const s3Rare = await measure('S3', 'S3 search, rare words', api.baseUrl, api.pid, scenarios.search(pop, RARE_SEARCH_TERMS));
   // The write scenarios leave vacuum and checkpoint work behind: done before the next scenario starts.
@@ -373,9 +409,13 @@ try {
     { scenario: 'C4 compat update `PATCH /rest/v1/documents?id=eq.…` (supabase-js `.update(…).eq(…)`)', result: c4, floor: 'W1', ratio: show(rpsRatio(c4, w1)), cpuRatio: show(cpuRatio(c4, w1)), target: '(none: as W1, for comparison)', met: null },
     compat('C1 compat get `GET /rest/v1/documents?select=…&id=eq.…` (supabase-js `.single()`)', c1, b1Get, 'B1 get', s2, 'S2'),
     compat('C2 compat list `GET /rest/v1/documents?select=…&order=created_at.desc&limit=20`', c2, b1List, 'B1 list', s1, 'S1'),
+    { ...compat('P1 list via PgBouncer (transaction pooling, `DB_PREPARE=false`)', p1[1], p1[0], 'B1 list via PgBouncer', s1, 'S1'), target: '(none: S1 behind a transaction pooler)' },
+    { ...compat('P2 get via PgBouncer (transaction pooling, `DB_PREPARE=false`)', p2[1], p2[0], 'B1 get via PgBouncer', s2, 'S2'), target: '(none: S2 behind a transaction pooler)' },
     { scenario: 'B0 floor live (bare Fastify, same body)', result: b0 },
     { scenario: 'B1 floor list (bare Fastify + postgres.js)', result: b1List, floor: 'B2 list', ratio: show(rpsRatio(b1List, b2List)) },
     { scenario: 'B1 floor get', result: b1Get, floor: 'B2 get', ratio: show(rpsRatio(b1Get, b2Get)) },
+    { scenario: 'B1 floor list via PgBouncer (unprepared)', result: p1[0], floor: 'B1 list', ratio: show(rpsRatio(p1[0], b1List)) },
+    { scenario: 'B1 floor get via PgBouncer (unprepared)', result: p2[0], floor: 'B1 get', ratio: show(rpsRatio(p2[0], b1Get)) },
     { scenario: 'B2 list (pgbench, same SQL)', result: b2List, note: pgbenchNote },
     { scenario: 'B2 get (pgbench, same SQL)', result: b2Get, note: pgbenchNote },
     { scenario: 'B2 search, common words (pgbench, same SQL)', result: b2SearchCommon, note: pgbenchNote },
@@ -390,13 +430,15 @@ try {
         ['B1 get', b1GetAtRate, 'S2'],
         ['B4 create', b4AtRate, 'S4'],
         ['B5 batch ×100', b5AtRate, 'S5'],
+        ['B1 list via PgBouncer', p1[2], 'P1'],
+        ['B1 get via PgBouncer', p2[2], 'P2'],
       ] as const
     )
       .filter(([, r]) => r)
       .map(([name, r, of]) => ({ scenario: `${name} floor at ${of}'s rate`, result: r, throughput: of === 'S5' ? docs(r) : undefined })),
   ];
 
-  const apiPeak = Math.max(...[s1, s2, live, l2, c1, c2, a1, a2, w1, c3, c4, s3Common, s3Rare, s4, s5, s6, s7].map((r) => r?.usage?.rssPeakMb ?? 0));
+  const apiPeak = Math.max(...[s1, s2, live, l2, c1, c2, a1, a2, p1[1], p2[1], w1, c3, c4, s3Common, s3Rare, s4, s5, s6, s7].map((r) => r?.usage?.rssPeakMb ?? 0));
   const ok = (b: boolean) => (b ? 'met' : '**missed**');
   const resources = [
     '| | measured | target | |',
@@ -420,6 +462,7 @@ try {
     'CPU ms/req: utime + stime from /proc of the process serving the row (the API, or the floor process for B0-B6; none for pgbench) and of every PostgreSQL server process (the postmaster, its children, and the children it reaped), over the run, divided by its requests. S7 and its storm share one figure: the CPU of both loads over the requests of both.',
     'ratio (req/s): the row over its floor. ratio (CPU): the floor\'s CPU per request (API + PostgreSQL) over the row\'s, so 1.0 means "costs what the floor costs" and both ratios read the same way. The CPU verdict judges the throughput part of the target by that ratio.',
     'S4/S5 create documents as an upload registers them (metadata, no extracted text); see docs/benchmarks.md.',
+    'P1/P2: a second API and floor, both with DB_PREPARE=false, through one PgBouncer in transaction pooling mode with as many server connections as the pool; PgBouncer\'s own CPU is in neither CPU column.',
   ];
   const roundsTable =
     rounds > 1 && perRound.size

@@ -111,7 +111,7 @@ describe('database roles', () => {
     // Switching a user's MFA off by hand is refused by privilege, whatever the value.
     await expect(asApp`update users set mfa_enabled = false where id = ${user.id}`).rejects.toThrow(/permission denied for table users/);
     await expect(asApp`update users set mfa_enabled = true where id = ${user.id}`).rejects.toThrow(/permission denied for table users/);
-    // Every other column stays the app's to update (display name, the login bookkeeping, ...).
+    // Every other column stays the app's to update.
     await asApp`update users set updated_at = now() where id = ${user.id}`;
     // A verified factor, written as the app writes it, turns the flag on through the trigger,
     // whose function updates the row with its owner's rights; removing it turns it off.

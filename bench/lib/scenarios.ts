@@ -26,6 +26,14 @@ function rotation(pop: Population) {
   };
 }
 
+/** The headers supabase-js sends with a user's session: the token as the Bearer, the anon key as `apikey`, its client marker. */
+const supabaseJs = (auth: Record<string, string>, anonKey: string, extra: Record<string, string> = {}): Record<string, string> => ({
+  ...auth,
+  apikey: anonKey,
+  ...extra,
+  'x-client-info': 'supabase-js/2',
+});
+
 export const scenarios = {
   list(pop: Population): () => Req {
     const next = rotation(pop);
@@ -123,7 +131,7 @@ export const scenarios = {
     const gen = new TextGen(4242);
     return () => {
       const r = next();
-      return { method: 'POST', path: '/rest/v1/documents', headers: { ...r.auth, apikey: anonKey, prefer: 'return=minimal', 'x-client-info': 'supabase-js/2' }, body: JSON.stringify(newDocument(gen, `${pop.runId}/c3/${r.n}`)) };
+      return { method: 'POST', path: '/rest/v1/documents', headers: supabaseJs(r.auth, anonKey, { prefer: 'return=minimal' }), body: JSON.stringify(newDocument(gen, `${pop.runId}/c3/${r.n}`)) };
     };
   },
   /** C4: W1's update as supabase-js sends it, `from('documents').update({ status }).eq('id', id)`. */
@@ -134,7 +142,7 @@ export const scenarios = {
       return {
         method: 'PATCH',
         path: `/rest/v1/documents?id=eq.${documentId(r.user, r.doc)}`,
-        headers: { ...r.auth, apikey: anonKey, prefer: 'return=minimal', 'x-client-info': 'supabase-js/2' },
+        headers: supabaseJs(r.auth, anonKey, { prefer: 'return=minimal' }),
         body: JSON.stringify({ status: r.n % 2 ? 'processing' : 'ready' }),
       };
     };
@@ -147,7 +155,7 @@ export const scenarios = {
   /** A2: supabase-js `auth.getUser()`, which server-side rendering middleware calls on every page: `GET /auth/v1/user`. */
   compatUser(pop: Population, anonKey: string): () => Req {
     const next = rotation(pop);
-    return () => ({ method: 'GET', path: '/auth/v1/user', headers: { ...next().auth, apikey: anonKey, 'x-client-info': 'supabase-js/2' } });
+    return () => ({ method: 'GET', path: '/auth/v1/user', headers: supabaseJs(next().auth, anonKey) });
   },
   /**
    * C1: S2's read as supabase-js sends it, `from('documents').select(S2's columns).eq('id', id).single()`:
@@ -160,7 +168,7 @@ export const scenarios = {
       return {
         method: 'GET',
         path: `/rest/v1/documents?select=${COMPAT_GET_COLUMNS}&id=eq.${documentId(r.user, r.doc)}`,
-        headers: { ...r.auth, apikey: anonKey, accept: 'application/vnd.pgrst.object+json', 'x-client-info': 'supabase-js/2' },
+        headers: supabaseJs(r.auth, anonKey, { accept: 'application/vnd.pgrst.object+json' }),
       };
     };
   },
@@ -170,7 +178,7 @@ export const scenarios = {
     return () => ({
       method: 'GET',
       path: `/rest/v1/documents?select=${COMPAT_LIST_COLUMNS}&order=created_at.desc&limit=20`,
-      headers: { ...next().auth, apikey: anonKey, 'x-client-info': 'supabase-js/2' },
+      headers: supabaseJs(next().auth, anonKey),
     });
   },
 };

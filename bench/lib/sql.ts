@@ -1,10 +1,11 @@
-import { SEARCH_WORDS_SQL, SNIPPET_SQL } from '../../src/features/documents/queries.js';
+import { PgDialect } from 'drizzle-orm/pg-core';
+import { searchStatement } from '../../src/features/documents/queries.js';
 
 // The SQL the data API runs, run bare by the floors: B1/B4/B5 through postgres.js in a bare
 // Fastify route, B2 through pgbench. Keep it in step with src/features/documents/queries.ts
 // and src/features/audit/record.ts: a floor is only fair if the statements match. The texts
 // below are what drizzle renders for those functions (checked with PgDialect.sqlToQuery);
-// the search statement's snippet part is queries.ts's own text.
+// the search statement is rendered from queries.ts itself.
 
 const LIST_COLUMNS = 'id, owner_id, title, description, status, s3_bucket, s3_key, content_type, size_bytes, sha256, tags, metadata, analysis_count, created_at, updated_at';
 const ETAG = `md5(id::text || ':' || xmin::text) as etag`;
@@ -15,18 +16,13 @@ export const listSql = (rows: number) => `select ${LIST_COLUMNS} from documents 
 /** $1 id, $2 owner. The etag is the API's: md5(id || ':' || xmin). */
 export const GET_SQL = `select ${LIST_COLUMNS}, content_text, ${ETAG} from documents where id = $1 and owner_id = $2 limit 1`;
 
-/** $1 the user's text, $2 owner, $3 limit: searchDocuments for a non-admin (the snippet part is queries.ts's own text). */
-export const SEARCH_SQL = `with q as (select query, ${SEARCH_WORDS_SQL} from websearch_to_tsquery('english', $1) query),
-hits as (
-  select ${LIST_COLUMNS.split(', ').map((c) => `documents.${c}`).join(', ')}, documents.description as hl_description,
-         documents.content_text as hl_content,
-         ts_rank('{0.1, 0.2, 0.4, 1.0}', documents.search, q.query) as rank
-  from documents, q
-  where documents.search @@ q.query and documents.owner_id = $2
-  order by rank desc, documents.id
-  limit $3
-),
-${SNIPPET_SQL}`;
+/** $1 the user's text, $2 owner, $3 limit: searchDocuments for a non-admin, rendered from queries.ts's own statement. */
+export const SEARCH_SQL = (() => {
+  const { sql, params } = new PgDialect().sqlToQuery(searchStatement({ admin: false, ownerFilter: false, status: false }));
+  const names = params.map((p) => (p as { name?: string }).name).join();
+  if (names !== 'q,owner,limit') throw new Error(`the search statement's placeholders changed (${names}): update SEARCH_SQL's users`);
+  return sql;
+})();
 
 const RETURNING_FULL = `${LIST_COLUMNS}, content_text, ${ETAG}`;
 

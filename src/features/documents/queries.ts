@@ -6,6 +6,7 @@ import { documents } from '../../db/schema/index.js';
 import type { Actor } from '../../context/index.js';
 import { ownRows, ownerScope as scopeOf } from '../../query/index.js';
 import type { DocumentCreate, DocumentPatch } from './schemas.js';
+import { FRAGMENT_DELIMITER, MARK_END, MARK_START } from './snippet.js';
 
 // A strong validator for the row version: xmin changes with every committed UPDATE of the
 // row (including the analysis_count trigger's), and hashing it with the id keeps it opaque.
@@ -98,88 +99,14 @@ export async function updateDocument(db: DbOrTx, actor: Actor, id: string, patch
   return row;
 }
 
-export interface SearchRow extends DocumentRow {
+/** A search hit as the search statement returns it: the page's columns, its rank, and what its snippet is made from. */
+export interface SearchHit extends DocumentRow {
   rank: number;
-  snippet: string;
+  /** The document's content_text, for its snippet only (never in the response). */
+  hl_content: string | null;
+  /** querytree of the user's query: PostgreSQL's parse, the same on every row. */
+  hl_tree: string;
 }
-
-// Markers ts_headline puts around matches; stripped from the text first so only PostgreSQL
-// can produce them, then turned into <b></b> after the snippet is HTML-escaped.
-export const MARK_START = '\u0002';
-export const MARK_END = '\u0003';
-const HEADLINE_OPTIONS = `StartSel=${MARK_START}, StopSel=${MARK_END}, MaxWords=35, MinWords=15, MaxFragments=2, FragmentDelimiter=" … "`;
-
-// Snippets come from the title and the description when they hold a query word, and from
-// windows of content_text around the first occurrence of each query word (SNIPPET_BEFORE
-// characters before it, SNIPPET_WINDOW in all), not from the whole text: ts_headline parses
-// and stems every word it is given, which made 20 snippets of ~3 KB most of a search's cost,
-// and finding a stem with a regular expression is far cheaper per character than that parse.
-const SNIPPET_BEFORE = 60;
-const SNIPPET_WINDOW = 280;
-const literal = (s: string) => `'${s.replaceAll("'", "''")}'`;
-
-/**
- * The `q` CTE's words: a pattern per AND/OR operand of the query's positive part (querytree
- * drops the negated ones) for where its text starts: a word's stem, or a phrase's stems with
- * as many words between them as the phrase's distance says. A stem is a prefix of its words
- * except for a final i standing for y (privaci/privacy), so that i is dropped; lexemes that
- * are not plain words (a-b, a/b: their parts are in the phrase too) are left out. At most 8.
- */
-export const SEARCH_WORDS_SQL = String.raw`array(
-    select distinct '\m' || string_agg(case when k = 1 then '' when op is null or op = '-' then '\w*\W+'
-                                            else '\w*\W+(?:\w+\W+){' || least(greatest(op::int - 1, 0), 100) || '}' end || regexp_replace(lex, 'i$', ''), '' order by k)
-    from (select g.i, t.m[1] as op, t.m[2] as lex, row_number() over (partition by g.i order by t.j) as k
-          from regexp_split_to_table(querytree(query), ' [&|] ') with ordinality g(operand, i),
-               regexp_matches(g.operand, '(?:<(-|\d+)> )?''((?:[^'']|'''')+)''', 'g') with ordinality t(m, j)
-          where t.m[2] ~ '^\w+$') tokens
-    group by i limit 8) as words`;
-
-/**
- * What follows the `hits` CTE (the page: documentColumns, hl_description, hl_content, rank)
- * in the search statement: SNIPPET_SELECT's select list (a carried column may follow it), then
- * SNIPPET_FROM; bench/lib/sql.ts (B2) uses the same text, SNIPPET_SQL. The body is detoasted
- * once per hit; each stem's first match opens a window, overlapping windows merge, separate
- * ones are joined by " … ", and a window's cut-off first and last words are dropped, up to
- * a space. The body is walked as little as possible: length(), substr() far in and the
- * regular expression functions each cost tens of µs on 3 KB of UTF-8 (they count or widen
- * characters from the start), more than a headline of the window itself. The
- * title and the description take part only when a word pattern finds them. When the
- * windows give no highlight (a phrase whose words do not meet near their first occurrences,
- * a stem that is not a prefix of the word in the text), the snippet is computed over the
- * whole text as before, so a snippet has a highlight whenever the full headline would.
- */
-const [SNIPPET_SELECT, SNIPPET_FROM] = (() => {
-  const [b, l] = [SNIPPET_BEFORE, SNIPPET_WINDOW];
-  const headline = (title: string, description: string, body: string) =>
-    `ts_headline('english', replace(replace(concat_ws(' ', ${title}, ${description}, ${body}), ${literal(MARK_START)}, ''), ${literal(MARK_END)}, ''), q.query, ${literal(HEADLINE_OPTIONS)})`;
-  const ifFound = (text: string) => `case when ${text} ~* any(q.words) then ${text} end`;
-  return [
-    String.raw`windowed as materialized (
-  select hits.*, ${headline(ifFound('hits.title'), ifFound('hits.hl_description'), `coalesce(w.text, left(b.body, ${l}))`)} as snippet
-  from hits cross join q
-  cross join lateral (select coalesce(hits.hl_content, '') || '' as body offset 0) b
-  cross join lateral (
-    select string_agg(case when next < a + ${l} or length(raw) < ${l} then piece else left(piece, length(piece) - strpos(reverse(piece), ' ')) end,
-                      case when a < prev + ${l} then '' else ' … ' end order by a) as text
-    from (
-      select a, prev, next, raw,
-             case when prev is null or a >= prev + ${l} then case when a > 1 then substr(raw, strpos(raw, ' ') + 1) else raw end
-                  else right(raw, a - prev) end as piece
-      from (
-        select a, lag(a) over (order by a) as prev, lead(a) over (order by a) as next, substr(b.body, a, ${l}) as raw
-        from (select distinct greatest(m - ${b}, 1) as a
-              from (select regexp_instr(b.body, word, 1, 1, 0, 'i') as m from unnest(q.words) word offset 0) found where m > 0) starts
-      ) windows
-    ) pieces
-  ) w
-)
-select ${Object.keys(documentColumns).map((c) => `windowed.${c}`).join(', ')}, windowed.rank,
-       case when strpos(windowed.snippet, ${literal(MARK_START)}) = 0 and cardinality(q.words) > 0
-            then ${headline('windowed.title', 'windowed.hl_description', 'windowed.hl_content')} else windowed.snippet end as snippet`,
-    'from windowed, q\norder by windowed.rank desc, windowed.id',
-  ];
-})();
-export const SNIPPET_SQL = `${SNIPPET_SELECT}\n${SNIPPET_FROM}`;
 
 /** What a search statement's text depends on: the actor's scope, the optional filters, the carried session check. */
 export interface SearchShape {
@@ -203,7 +130,9 @@ export type SearchValues = {
  * The search statement with placeholders for its values, one text per shape.
  * websearch_to_tsquery parses the user's text (it never raises, whatever the input), the
  * GIN index (owner first) finds matches, weights rank title (A) over description (B) over body
- * (C), and ts_headline runs only on the page of hits, not on every match, over windows of the text.
+ * (C), and the page of hits comes back with each hit's text and the query's parse, from which
+ * the snippets are built (snippet.ts). The page is limited before the outer select, so the
+ * carried session check and querytree run once per hit of the page, not per match.
  */
 export function searchStatement(shape: SearchShape): SQL {
   const scope = and(
@@ -212,18 +141,18 @@ export function searchStatement(shape: SearchShape): SQL {
     shape.status ? eq(documents.status, sql.placeholder('status')) : undefined,
   );
   return sql`
-    with q as (select query, ${sql.raw(SEARCH_WORDS_SQL)} from websearch_to_tsquery('english', ${sql.placeholder('q')}) query),
+    with q as (select websearch_to_tsquery('english', ${sql.placeholder('q')}) as query),
     hits as (
-      select ${sql.join(Object.values(documentColumns).map((c) => sql`${c}`), sql`, `)}, ${documents.description} as hl_description,
-             ${documents.content_text} as hl_content,
+      select ${sql.join(Object.values(documentColumns).map((c) => sql`${c}`), sql`, `)}, ${documents.content_text} as hl_content,
              ts_rank('{0.1, 0.2, 0.4, 1.0}', ${documents.search}, q.query) as rank
       from ${documents}, q
       where ${documents.search} @@ q.query ${scope ? sql`and ${scope}` : sql``}
       order by rank desc, ${documents.id}
       limit ${sql.placeholder('limit')}
-    ),
-    ${sql.raw(SNIPPET_SELECT)}${shape.carried ? sql`, ${shape.carried}` : sql``}
-    ${sql.raw(SNIPPET_FROM)}`;
+    )
+    select hits.*, querytree(q.query) as hl_tree${shape.carried ? sql`, ${shape.carried}` : sql``}
+    from hits, q
+    order by hits.rank desc, hits.id`;
 }
 
 // Rendered once per handle and shape (src/db/prepared.ts): drizzle rendering the statement's
@@ -242,8 +171,22 @@ export async function searchDocuments(db: Db, shape: SearchShape, values: Search
 }
 
 /** A search statement's row (the carried column already taken off) typed, rewritten in place. */
-export function toSearchRow(r: Record<string, unknown>): SearchRow {
+export function toSearchHit(r: Record<string, unknown>): SearchHit {
   r.rank = Number(r.rank);
-  r.snippet = String(r.snippet);
-  return r as unknown as SearchRow;
+  return r as unknown as SearchHit;
+}
+
+const HEADLINE_OPTIONS = `StartSel=${MARK_START}, StopSel=${MARK_END}, MaxWords=35, MinWords=15, MaxFragments=2, FragmentDelimiter="${FRAGMENT_DELIMITER}"`;
+
+/**
+ * ts_headline of each text for the user's query, with MARK_START/MARK_END around matches: the
+ * snippets of the hits whose words the stems did not find (snippet.ts). No table is read: the
+ * texts are the hits' own, already read in the owner's scope.
+ */
+export async function headlines(db: Db, q: string, texts: string[]): Promise<string[]> {
+  const rows = await db.execute<{ headline: string }>(sql`
+    select ts_headline('english', u.t, websearch_to_tsquery('english', ${q}), ${HEADLINE_OPTIONS}) as headline
+    from jsonb_array_elements_text(${JSON.stringify(texts)}::jsonb) with ordinality u(t, n)
+    order by u.n`);
+  return rows.map((r) => r.headline);
 }

@@ -6,7 +6,6 @@ import { BODY_ERRORS, errorResponses } from '../../errors/responses.js';
 import { fieldName, issueField } from '../../errors/validation.js';
 import { IdParams } from '../../lib/http-schemas.js';
 import { etagHeader, etagMatches, parseEtags } from './etag.js';
-import { MARK_END, MARK_START } from './queries.js';
 import {
   BATCH_MAX,
   BatchBody,
@@ -127,8 +126,7 @@ const documentsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/documents/search',
     { config: carry, schema: { summary: 'Full-text search of documents', tags, security, querystring: SearchQuery, response: { 200: SearchResponse, ...errorResponses() } } },
     async (request) => {
-      const rows = await service.searchDocuments(request.ctx, request.query);
-      return { data: rows.map((r) => ({ ...r, snippet: highlight(r.snippet) })) };
+      return { data: await service.searchDocuments(request.ctx, request.query) };
     },
   );
 
@@ -178,14 +176,5 @@ const documentsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
   );
 };
-
-const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
-/** ts_headline's markers → <b></b>, after escaping the document's own text: the snippet is safe HTML. */
-function highlight(snippet: string): string {
-  return snippet
-    .replace(/[&<>"']/g, (c) => ESCAPES[c]!)
-    .replaceAll(MARK_START, '<b>')
-    .replaceAll(MARK_END, '</b>');
-}
 
 export default documentsRoutes;

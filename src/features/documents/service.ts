@@ -6,7 +6,8 @@ import { allOf, bindFilters, compileFilters, compileOrder, decodeCursor, keysetB
 import { resourceQueries as rq, resourceWriter as writer } from '../../resources/index.js';
 import { documentsResource as resource } from './documents.resource.js';
 import * as q from './queries.js';
-import { etagSql, type DocumentRow, type FullDocumentRow, type SearchRow } from './queries.js';
+import { etagSql, type DocumentRow, type FullDocumentRow } from './queries.js';
+import { buildSnippet, fallbackText, headlineHtml, snippetQuery } from './snippet.js';
 import type { DocumentCreate, DocumentPatch, ListFilters, ListQuery, SearchQuery } from './schemas.js';
 
 export { checkContentBytes } from './audit.js';
@@ -28,6 +29,9 @@ function asApiDocument<T extends DocumentRow>(row: T): T {
   row.updated_at = apiTimestamp(row.updated_at);
   return row;
 }
+
+/** A search hit as the API returns it. */
+export type SearchResult = DocumentRow & { rank: number; snippet: string };
 
 // ---- Reads (the context's read handle: the replica, or the primary right after a write).
 
@@ -71,8 +75,8 @@ export async function countDocuments(ctx: RequestContext, filters: ListFilters):
   return rq.countRows(ctx.readDb, requireActor(ctx), resource, compileFilters(resource.spec, listFilters(filters)));
 }
 
-/** Ranked full-text hits; the snippet keeps ts_headline's markers (the route renders them). */
-export async function searchDocuments(ctx: RequestContext, query: SearchQuery): Promise<SearchRow[]> {
+/** Ranked full-text hits, each with its snippet as safe HTML (snippet.ts). */
+export async function searchDocuments(ctx: RequestContext, query: SearchQuery): Promise<SearchResult[]> {
   const { q: text, limit = 20, status, owner_id } = query;
   const actor = requireActor(ctx);
   const db = ctx.readDb;
@@ -83,7 +87,22 @@ export async function searchDocuments(ctx: RequestContext, query: SearchQuery): 
       { q: text, limit, owner: actor.id, ...(owner_id !== undefined && { owner_id }), ...(status !== undefined && { status }), ...check?.params },
     ),
   );
-  return rows.map((row) => asApiDocument(q.toSearchRow(row)));
+  if (!rows.length) return [];
+  const hits = rows.map(q.toSearchHit);
+  const words = snippetQuery(hits[0]!.hl_tree);
+  const missing: number[] = [];
+  const results = hits.map((hit, i) => {
+    const { hl_content: content, hl_tree: _tree, ...doc } = hit;
+    const snippet = buildSnippet({ title: doc.title, description: doc.description, content }, words);
+    if (snippet === null) missing.push(i);
+    return asApiDocument({ ...doc, snippet: snippet ?? '' });
+  });
+  if (missing.length) {
+    const texts = missing.map((i) => fallbackText({ title: hits[i]!.title, description: hits[i]!.description, content: hits[i]!.hl_content }));
+    const found = await q.headlines(db, text, texts);
+    missing.forEach((i, k) => (results[i]!.snippet = headlineHtml(found[k]!)));
+  }
+  return results;
 }
 
 /** The full document (content_text and etag included); 404 when the caller cannot see it. */

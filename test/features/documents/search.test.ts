@@ -161,3 +161,23 @@ describe('GET /documents/search snippets of long texts', () => {
     expect(s).toContain('<b>governing</b> <b>law</b> is Scots');
   });
 });
+
+describe('GET /documents/search snippets PostgreSQL makes', () => {
+  it("a word whose stem is not a prefix of it (dying → die) is highlighted by ts_headline's fallback", async () => {
+    const dave = client(t.app, await createUserWithToken(t.app));
+    for (const title of ['Ward notes', 'Night round']) {
+      expect((await dave('POST', '/documents', newDoc({ title, content_text: `The patient in ${title} was dying <slowly> & quietly.` }))).statusCode).toBe(201);
+    }
+    const res = await dave('GET', `/documents/search?q=${encodeURIComponent('die')}`);
+    expect(res.statusCode).toBe(200);
+    const data = res.json().data as { title: string; snippet: string }[];
+    expect(data).toHaveLength(2);
+    for (const hit of data) {
+      expect(hit.snippet).toContain('<b>dying</b>');
+      // ts_headline drops what its parser takes for a tag; the rest is escaped.
+      expect(hit.snippet).toContain('&amp; quietly');
+      expect(hit.snippet.replace(/<\/?b>/g, '')).not.toContain('<');
+      expect(hit.snippet).toContain(hit.title);
+    }
+  });
+});

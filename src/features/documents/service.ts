@@ -6,7 +6,7 @@ import { allOf, bindFilters, compileFilters, compileOrder, decodeCursor, keysetB
 import { resourceQueries as rq, resourceWriter as writer } from '../../resources/index.js';
 import { documentsResource as resource } from './documents.resource.js';
 import * as q from './queries.js';
-import { etagSql, type DocumentRow, type FullDocumentRow } from './queries.js';
+import { etagSql, type DocumentRow, type FullDocumentRow, type SearchHit } from './queries.js';
 import { buildSnippet, fallbackText, headlineHtml, snippetQuery } from './snippet.js';
 import type { DocumentCreate, DocumentPatch, ListFilters, ListQuery, SearchQuery } from './schemas.js';
 
@@ -88,21 +88,25 @@ export async function searchDocuments(ctx: RequestContext, query: SearchQuery): 
     ),
   );
   if (!rows.length) return [];
+  // Each row becomes its result in place (a copy per hit cost more than its snippet): the
+  // snippet is added, the text dropped; hl_tree stays behind, and the response schema sends
+  // only the contract's fields.
   const hits = rows.map(q.toSearchHit);
   const words = snippetQuery(hits[0]!.hl_tree);
-  const missing: number[] = [];
-  const results = hits.map((hit, i) => {
-    const { hl_content: content, hl_tree: _tree, ...doc } = hit;
-    const snippet = buildSnippet({ title: doc.title, description: doc.description, content }, words);
-    if (snippet === null) missing.push(i);
-    return asApiDocument({ ...doc, snippet: snippet ?? '' });
-  });
-  if (missing.length) {
-    const texts = missing.map((i) => fallbackText({ title: hits[i]!.title, description: hits[i]!.description, content: hits[i]!.hl_content }));
-    const found = await q.headlines(db, text, texts);
-    missing.forEach((i, k) => (results[i]!.snippet = headlineHtml(found[k]!)));
+  const missing: { hit: SearchHit; text: string }[] = [];
+  for (const hit of hits) {
+    const source = { title: hit.title, description: hit.description, content: hit.hl_content };
+    const snippet = buildSnippet(source, words);
+    if (snippet === null) missing.push({ hit, text: fallbackText(source) });
+    (hit as SearchHit & { snippet: string }).snippet = snippet ?? '';
+    hit.hl_content = null;
+    asApiDocument(hit);
   }
-  return results;
+  if (missing.length) {
+    const found = await q.headlines(db, text, missing.map((m) => m.text));
+    missing.forEach((m, k) => ((m.hit as SearchHit & { snippet: string }).snippet = headlineHtml(found[k]!)));
+  }
+  return hits as unknown as SearchResult[];
 }
 
 /** The full document (content_text and etag included); 404 when the caller cannot see it. */

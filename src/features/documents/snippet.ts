@@ -36,6 +36,18 @@ export interface SnippetQuery {
  * left out. A phrase's words are looked for with as many words between them as its distance says.
  */
 export function snippetQuery(tree: string): SnippetQuery {
+  let q = parsed.get(tree);
+  if (!q) {
+    if (parsed.size >= 256) parsed.delete(parsed.keys().next().value!);
+    parsed.set(tree, (q = parse(tree)));
+  }
+  return q;
+}
+// The patterns of the last queries by their tree (a search box repeats itself): their regular
+// expressions are built once. Oldest first out, at most 256.
+const parsed = new Map<string, SnippetQuery>();
+
+function parse(tree: string): SnippetQuery {
   const find = new Set<string>();
   const stems = new Set<string>();
   for (const operand of tree.split(/ [&|] /)) {
@@ -99,7 +111,8 @@ function windows(text: string, find: RegExp[], max: number): string[] | null {
 }
 
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
-const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => ESCAPES[c]!);
+const HTML_SPECIAL = /[&<>"']/;
+const escapeHtml = (s: string) => (HTML_SPECIAL.test(s) ? s.replace(/[&<>"']/g, (c) => ESCAPES[c]!) : s);
 
 /** HTML of a piece of text with the query's words in <b></b>; `marked.found` tells whether any was. */
 function markWords(piece: string, mark: RegExp | null, marked: { found: boolean }): string {
@@ -118,7 +131,7 @@ function markWords(piece: string, mark: RegExp | null, marked: { found: boolean 
 // can produce them, then turned into <b></b> after the text is HTML-escaped.
 export const MARK_START = '\u0002';
 export const MARK_END = '\u0003';
-const stripMarks = (s: string) => s.replaceAll(MARK_START, '').replaceAll(MARK_END, '');
+const stripMarks = (s: string) => (s.includes(MARK_START) || s.includes(MARK_END) ? s.replaceAll(MARK_START, '').replaceAll(MARK_END, '') : s);
 
 export interface SnippetSource {
   title: string;

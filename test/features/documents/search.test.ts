@@ -41,6 +41,7 @@ describe('GET /documents/search', () => {
     expect(hits.map((h) => h.id).indexOf(id.descHit!)).toBeLessThan(hits.map((h) => h.id).indexOf(id.bodyHit!));
     expect(hits[0]!.rank).toBeGreaterThan(hits[2]!.rank);
     expect(hits[0]).not.toHaveProperty('content_text');
+    expect(Object.keys(hits[0]!).filter((k) => k.startsWith('hl_'))).toEqual([]);
     expect(hits[0]!.snippet).toContain('<b>Indemnification</b> clause review');
     // English stemming: another form of the word matches.
     expect((await search('reviews')).map((h) => h.id)).toContain(id.titleHit);

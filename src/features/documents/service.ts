@@ -30,8 +30,9 @@ function asApiDocument<T extends DocumentRow>(row: T): T {
   return row;
 }
 
+type SnippetOf = { snippet: string };
 /** A search hit as the API returns it. */
-export type SearchResult = DocumentRow & { rank: number; snippet: string };
+export type SearchResult = DocumentRow & { rank: number } & SnippetOf;
 
 // ---- Reads (the context's read handle: the replica, or the primary right after a write).
 

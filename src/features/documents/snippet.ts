@@ -112,7 +112,8 @@ function windows(text: string, find: RegExp[], max: number): string[] | null {
 
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 const HTML_SPECIAL = /[&<>"']/;
-const escapeHtml = (s: string) => (HTML_SPECIAL.test(s) ? s.replace(/[&<>"']/g, (c) => ESCAPES[c]!) : s);
+const HTML_SPECIALS = new RegExp(HTML_SPECIAL.source, 'g');
+const escapeHtml = (s: string) => (HTML_SPECIAL.test(s) ? s.replace(HTML_SPECIALS, (c) => ESCAPES[c]!) : s);
 
 /** HTML of a piece of text with the query's words in <b></b>; `marked.found` tells whether any was. */
 function markWords(piece: string, mark: RegExp | null, marked: { found: boolean }): string {

@@ -18,7 +18,8 @@ export default fp<{ config: Config }>(
       }, PRUNE_EVERY_MS);
       prune.unref();
       // In the background: readiness does not wait for it, and until it is done hashing keeps
-      // to cores − 1 at normal priority.
+      // to cores − 1 at normal priority. A search that fails (a process busy from its first
+      // second) is tried again later, for up to ~13 minutes; the line below comes when it ends.
       hashOnEveryCore().then(
         (done) => app.log.info({ hashing: done ? 'every core while the event loop is idle, thread pool at nice 5' : 'cores - 1, thread pool at normal priority' }, 'password hashing'),
         (err: Error) => app.log.warn({ err: err.message }, 'password hashing priority not set'),

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 
 // /proc/<pid>/stat and /proc/<pid>/task/<tid>/stat (Linux, proc(5)): one line of fields after
-// the command name, which is in parentheses and may itself hold spaces and parentheses.
+// the command name, which is in parentheses and may itself hold spaces and parentheses. And
+// schedstat beside them: three numbers, the first the CPU time in nanoseconds.
 
 export interface ProcStat {
   ppid: number;
@@ -22,4 +23,19 @@ export function readProcStat(path: string): ProcStat | null {
   // Fields counted from after the command name: state is 0, ppid 1, utime 11, stime 12, cutime 13, cstime 14.
   const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
   return { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]), reapedTicks: Number(f[13]) + Number(f[14]) };
+}
+
+/**
+ * CPU time in nanoseconds from `/proc/<pid>/schedstat` or `/proc/<pid>/task/<tid>/schedstat`
+ * (its first field, exact where the kernel has CONFIG_SCHED_INFO), or null when it cannot be read.
+ */
+export function readSchedstatNs(path: string): number | null {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return null;
+  }
+  const ns = Number(text.split(' ', 1)[0]);
+  return Number.isFinite(ns) ? ns : null;
 }

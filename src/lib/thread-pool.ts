@@ -1,7 +1,7 @@
 import { pbkdf2, pbkdf2Sync } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { setPriority } from 'node:os';
-import { readProcStat } from './proc-stat.js';
+import { readProcStat, readSchedstatNs } from './proc-stat.js';
 
 // libuv's thread pool (UV_THREADPOOL_SIZE threads, 4 by default) runs argon2, scrypt, file
 // system calls and DNS lookups off the event loop. Node gives no handle on its threads; on
@@ -15,17 +15,8 @@ const POOL_SIZE = Number(process.env.UV_THREADPOOL_SIZE) || 4;
 // at the timer interrupt: ~10 ± 3 ticks for 100 ms run in slices between other threads.
 const TICK_MS = 10;
 
-function readFirstField(path: string): number | null {
-  try {
-    const value = Number(readFileSync(path, 'utf8').split(' ', 1)[0]);
-    return Number.isFinite(value) ? value : null;
-  } catch {
-    return null;
-  }
-}
-
 // Whether schedstat counts here: this thread has run, so a kernel that keeps it shows more than 0.
-const exactCpuTime = process.platform === 'linux' && (readFirstField('/proc/thread-self/schedstat') ?? 0) > 0;
+const exactCpuTime = process.platform === 'linux' && (readSchedstatNs('/proc/thread-self/schedstat') ?? 0) > 0;
 
 /** CPU time in ms of each of this process's threads, by thread id. */
 function threadCpuMs(): Map<number, number> {
@@ -33,7 +24,7 @@ function threadCpuMs(): Map<number, number> {
   for (const tid of readdirSync('/proc/self/task')) {
     // null: the thread ended between the listing and the read.
     if (exactCpuTime) {
-      const ns = readFirstField(`/proc/self/task/${tid}/schedstat`);
+      const ns = readSchedstatNs(`/proc/self/task/${tid}/schedstat`);
       if (ns !== null) used.set(Number(tid), ns / 1e6);
     } else {
       const stat = readProcStat(`/proc/self/task/${tid}/stat`);

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { readProcStat } from '../../src/lib/proc-stat.js';
+import { readProcStat, readSchedstatNs } from '../../src/lib/proc-stat.js';
 
 describe('readProcStat', () => {
   it('reads the fields after a command name that holds spaces and parentheses', () => {
@@ -28,5 +28,17 @@ describe('readProcStat', () => {
     expect(x).toBeGreaterThan(0);
     const after = readProcStat('/proc/self/stat')!;
     expect(after.ticks).toBeGreaterThan(before.ticks);
+  });
+});
+
+describe('readSchedstatNs', () => {
+  it('reads the first field, nanoseconds on the CPU', () => {
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'schedstat-')), 'schedstat');
+    writeFileSync(file, '363210447 1031500 13\n');
+    expect(readSchedstatNs(file)).toBe(363_210_447);
+  });
+
+  it('is null for a thread that is gone', () => {
+    expect(readSchedstatNs('/proc/0/no-such-schedstat')).toBeNull();
   });
 });

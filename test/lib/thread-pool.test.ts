@@ -25,10 +25,9 @@ const script = `
   };
   allocate();
   if (busy) await new Promise((resolve) => setTimeout(resolve, 300));
-  // HOG: two other threads busier than a pool thread for the first 700 ms, so the first search
-  // cannot tell them apart and the pool is found by the one 800 ms later.
-  // Bursts of 20 ms with a 1 ms sleep between: woken as often as a pool thread, so the kernel
-  // gives them the same share.
+  // HOG: two other threads as busy as the pool's for the first 700 ms (bursts of 20 ms with a
+  // 1 ms sleep between, so the kernel gives them a woken thread's share, as it gives the
+  // probes), so the first search cannot tell them apart and the one 800 ms later finds the pool.
   const HOG_SOURCE = 'process.getBuiltinModule("node:worker_threads").parentPort.postMessage("busy"); const end = Date.now() + 700; const cell = new Int32Array(new SharedArrayBuffer(4)); while (Date.now() < end) { Atomics.wait(cell, 0, 0, 1); const burst = Date.now() + 20; while (Date.now() < burst); }';
   const hogs = process.env.HOG === '1' ? [1, 2].map(() => new Worker(HOG_SOURCE, { eval: true })) : [];
   await Promise.all(hogs.map((hog) => new Promise((resolve) => hog.once('message', resolve))));

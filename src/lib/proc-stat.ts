@@ -14,12 +14,8 @@ export interface ProcStat {
 
 /** The stat line at `path` (e.g. `/proc/self/task/123/stat`), or null when it cannot be read (the process or thread ended). */
 export function readProcStat(path: string): ProcStat | null {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch {
-    return null;
-  }
+  const text = readProcFile(path);
+  if (text === null) return null;
   // Fields counted from after the command name: state is 0, ppid 1, utime 11, stime 12, cutime 13, cstime 14.
   const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
   return { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]), reapedTicks: Number(f[13]) + Number(f[14]) };
@@ -30,12 +26,17 @@ export function readProcStat(path: string): ProcStat | null {
  * (its first field, exact where the kernel has CONFIG_SCHED_INFO), or null when it cannot be read.
  */
 export function readSchedstatNs(path: string): number | null {
-  let text: string;
+  const text = readProcFile(path);
+  if (text === null) return null;
+  const ns = Number(text.split(' ', 1)[0]);
+  return Number.isFinite(ns) ? ns : null;
+}
+
+/** A /proc file's text, or null when it cannot be read (the process or thread ended, not Linux). */
+function readProcFile(path: string): string | null {
   try {
-    text = readFileSync(path, 'utf8');
+    return readFileSync(path, 'utf8');
   } catch {
     return null;
   }
-  const ns = Number(text.split(' ', 1)[0]);
-  return Number.isFinite(ns) ? ns : null;
 }

@@ -4,13 +4,15 @@ import cors from '@fastify/cors';
 import Fastify, { type FastifyInstance, type InjectOptions } from 'fastify';
 import helmet from 'helmet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { corsOptions, securityHeaders } from '../../src/plugins/http.js';
+import { API_SECURITY_HEADERS, corsOptions, securityHeaders } from '../../src/plugins/http.js';
 import { buildTestApp, type TestApp } from '../helpers/app.js';
 
 // The security headers are computed once from helmet's options (src/plugins/http.ts): every
 // response must carry exactly what helmet's own middleware sets for the same options.
 
-const OPTIONS = { contentSecurityPolicy: false, crossOriginResourcePolicy: { policy: 'same-site' } } as const;
+const OPTIONS = API_SECURITY_HEADERS;
+
+const HTML_ONLY = ['cross-origin-opener-policy', 'origin-agent-cluster', 'referrer-policy', 'x-dns-prefetch-control', 'x-download-options', 'x-permitted-cross-domain-policies', 'x-xss-protection'];
 
 /** The headers helmet's middleware itself sets on a real response. */
 async function helmetReference(): Promise<Record<string, string>> {
@@ -38,14 +40,25 @@ describe('security headers', () => {
   });
 
   it("are helmet's, on a route, on an error and on a 404", async () => {
-    expect(Object.keys(reference).length).toBeGreaterThan(8);
-    for (const url of ['/health/live', '/api/v1/documents', '/no/such/route']) {
+    for (const url of ['/health/live', '/api/v1/documents', '/no/such/route', '/rest/v1/documents', '/auth/v1/user']) {
       const res = await t.app.inject({ method: 'GET', url });
       for (const [name, value] of Object.entries(reference)) expect([url, name, res.headers[name]]).toEqual([url, name, value]);
+      // helmet's headers for HTML documents are not sent: every response is JSON.
+      for (const name of HTML_ONLY) expect([url, name, res.headers[name]]).toEqual([url, name, undefined]);
     }
     const live = await t.app.inject({ method: 'GET', url: '/health/live' });
     expect(live.headers['x-powered-by']).toBeUndefined();
-    expect(live.headers['content-security-policy']).toBeUndefined();
+  });
+
+  // What the README promises, as OWASP's REST Security Cheat Sheet lists it for JSON APIs.
+  it('are the JSON API set: nothing may load or frame a response, no sniffing, CORP same-site, HSTS', () => {
+    expect(reference).toEqual({
+      'content-security-policy': "default-src 'none';frame-ancestors 'none'",
+      'cross-origin-resource-policy': 'same-site',
+      'strict-transport-security': 'max-age=31536000; includeSubDomains',
+      'x-content-type-options': 'nosniff',
+      'x-frame-options': 'DENY',
+    });
   });
 });
 
